@@ -1,0 +1,48 @@
+package dev.diffusion.core.weights;
+
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+
+/** Weights held in memory: tests build tiny models with it; {@link #prefixed} views a sub-tree. */
+public final class MapWeights implements Weights {
+    private final Map<String, float[]> values = new LinkedHashMap<>();
+    private final Map<String, long[]> shapes = new LinkedHashMap<>();
+
+    public MapWeights put(String key, long[] shape, float[] data) {
+        long n = 1;
+        for (long d : shape) {
+            n *= d;
+        }
+        if (n != data.length) {
+            throw new WeightsException("tensor " + key + ": shape holds " + n + " values but " + data.length + " were given");
+        }
+        values.put(key, data);
+        shapes.put(key, shape.clone());
+        return this;
+    }
+
+    @Override
+    public Set<String> keys() {
+        return Collections.unmodifiableSet(values.keySet());
+    }
+
+    @Override
+    public TensorInfo info(String key) {
+        long[] shape = shapes.get(key);
+        if (shape == null) {
+            throw new WeightsException("no tensor named " + key);
+        }
+        return new TensorInfo(key, "F32", shape.clone());
+    }
+
+    @Override
+    public float[] floats(String key) {
+        float[] v = values.get(key);
+        if (v == null) {
+            throw new WeightsException("no tensor named " + key);
+        }
+        return v;
+    }
+}

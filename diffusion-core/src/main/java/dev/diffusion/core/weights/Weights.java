@@ -1,0 +1,27 @@
+package dev.diffusion.core.weights;
+
+import java.util.Set;
+
+/**
+ * Named tensors of one network, under the diffusers key names of that network with its prefix
+ * removed (for the U-Net: {@code down_blocks.0.resnets.0.conv1.weight}; for the text encoder:
+ * {@code text_model.encoder.layers.0.self_attn.q_proj.weight}; for the VAE:
+ * {@code decoder.up_blocks.0.resnets.0.conv1.weight}). Shapes are PyTorch's (OIHW for
+ * convolutions, [out, in] for linear layers). Whatever the stored dtype, values are read as
+ * float32.
+ */
+public interface Weights {
+
+    /** Every key this source holds. */
+    Set<String> keys();
+
+    default boolean contains(String key) {
+        return keys().contains(key);
+    }
+
+    /** Shape and stored dtype of a tensor; throws {@link WeightsException} naming the key when absent. */
+    TensorInfo info(String key);
+
+    /** The tensor's values as float32 in row-major (PyTorch) order. */
+    float[] floats(String key);
+}
