@@ -1,0 +1,221 @@
+package dev.diffusion.core.nn;
+
+import dev.diffusion.core.weights.TensorInfo;
+import dev.diffusion.core.weights.Weights;
+import dev.diffusion.core.weights.WeightsException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.tensorflow.Graph;
+import org.tensorflow.Operand;
+import org.tensorflow.Session;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.ndarray.buffer.DataBuffers;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.op.core.Variable;
+import org.tensorflow.op.train.BatchMatMul;
+import org.tensorflow.types.TBfloat16;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+import org.tensorflow.types.family.TFloating;
+
+/**
+ * One network's graph while it is built: the ops, the source of its named weights, and the
+ * variables that hold those weights once loaded.
+ *
+ * <p>Weights never become graph constants (a 3.4 GB U-Net would break protobuf's 2 GB graph limit
+ * and keep a second copy). Each is a variable; {@link #loadWeights} feeds the PyTorch-layout
+ * values once through a placeholder, and the graph converts them on the way in: linear weights
+ * [out, in] become [in, out], convolution kernels OIHW become HWIO (TensorFlow's NHWC
+ * convolutions want them so), and matmul/conv weights become bf16 under {@link Precision#BF16}.
+ */
+public final class Nn {
+    public final Ops tf;
+    public final Precision precision;
+    private final Weights weights;
+    private final List<PendingWeight> pending = new ArrayList<>();
+    private boolean loaded;
+
+    private record PendingWeight(String key, long[] torchShape, Placeholder<TFloat32> input, Operand<?> assign) {}
+
+    public Nn(Graph graph, Weights weights, Precision precision) {
+        this.tf = Ops.create(graph);
+        this.weights = weights;
+        this.precision = precision;
+    }
+
+    // ---------------------------------------------------------------- weights
+
+    /** A float32 tensor stored as it is in the checkpoint (biases, norm scales, embeddings). */
+    public Operand<TFloat32> param(String key, long... torchShape) {
+        return variable(key, torchShape, null, false);
+    }
+
+    /** A linear layer's weight, stored [out, in], held as [in, out] at the compute precision. */
+    public Operand<? extends TFloating> linearWeight(String key, long out, long in) {
+        return variable(key, new long[] {out, in}, new int[] {1, 0}, true);
+    }
+
+    /** A convolution kernel, stored OIHW, held as HWIO at the compute precision. */
+    public Operand<? extends TFloating> convWeight(String key, long out, long in, long kh, long kw) {
+        return variable(key, new long[] {out, in, kh, kw}, new int[] {2, 3, 1, 0}, true);
+    }
+
+    @SuppressWarnings("unchecked")
+    private <T extends TFloating> Operand<T> variable(String key, long[] torchShape, int[] perm, boolean compute) {
+        if (loaded) {
+            throw new IllegalStateException("weights already loaded; cannot add " + key);
+        }
+        TensorInfo info;
+        try {
+            info = weights.info(key);
+        } catch (WeightsException e) {
+            throw new WeightsException("missing weight " + key + " (expected shape " + Arrays.toString(torchShape) + ")", e);
+        }
+        if (!sameShape(info.shape(), torchShape)) {
+            throw new WeightsException("weight " + key + " has shape " + Arrays.toString(info.shape())
+                    + " but the model config needs " + Arrays.toString(torchShape));
+        }
+        Ops init = tf;
+        Placeholder<TFloat32> input = init.placeholder(TFloat32.class, Placeholder.shape(Shape.of(torchShape)));
+        Operand<TFloat32> value = perm == null ? input : init.linalg.transpose(input, init.constant(perm));
+        long[] heldShape = perm == null ? torchShape : permute(torchShape, perm);
+        Class<T> type = (Class<T>) (compute && precision == Precision.BF16 ? TBfloat16.class : TFloat32.class);
+        Operand<T> cast = type == TFloat32.class ? (Operand<T>) value : init.dtypes.cast(value, type);
+        Variable<T> variable = tf.variable(Shape.of(heldShape), type);
+        Operand<?> assign = tf.assign(variable, cast);
+        pending.add(new PendingWeight(key, torchShape, input, assign));
+        return variable;
+    }
+
+    private static boolean sameShape(long[] a, long[] b) {
+        return Arrays.equals(a, b);
+    }
+
+    private static long[] permute(long[] shape, int[] perm) {
+        long[] out = new long[shape.length];
+        for (int i = 0; i < perm.length; i++) {
+            out[i] = shape[perm[i]];
+        }
+        return out;
+    }
+
+    /** Number of weight tensors this network reads. */
+    public int weightCount() {
+        return pending.size();
+    }
+
+    /** Total weight elements this network reads. */
+    public long weightElements() {
+        long n = 0;
+        for (PendingWeight w : pending) {
+            n += elements(w.torchShape);
+        }
+        return n;
+    }
+
+    /**
+     * Reads every weight from the source and assigns its variable, a batch of about
+     * {@code bytesPerRun} at a time, so that only one copy of the model stays in memory.
+     */
+    public void loadWeights(Session session, long bytesPerRun) {
+        List<org.tensorflow.Tensor> open = new ArrayList<>();
+        try {
+            Session.Runner runner = session.runner();
+            long batchBytes = 0;
+            for (PendingWeight w : pending) {
+                float[] values = weights.floats(w.key);
+                if (values.length != elements(w.torchShape)) {
+                    throw new WeightsException("weight " + w.key + " has " + values.length + " values, expected "
+                            + elements(w.torchShape));
+                }
+                TFloat32 t = TFloat32.tensorOf(Shape.of(w.torchShape), DataBuffers.of(values, true, false));
+                open.add(t);
+                runner.feed(w.input, t).addTarget(w.assign);
+                batchBytes += 4L * values.length;
+                if (batchBytes >= bytesPerRun) {
+                    runner.run();
+                    closeAll(open);
+                    runner = session.runner();
+                    batchBytes = 0;
+                }
+            }
+            if (batchBytes > 0) {
+                runner.run();
+            }
+        } finally {
+            closeAll(open);
+        }
+        loaded = true;
+    }
+
+    private static void closeAll(List<org.tensorflow.Tensor> tensors) {
+        for (org.tensorflow.Tensor t : tensors) {
+            t.close();
+        }
+        tensors.clear();
+    }
+
+    private static long elements(long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            n *= d;
+        }
+        return n;
+    }
+
+    // ---------------------------------------------------------------- compute at the network's precision
+
+    /** x [N, in] times w [in, out]. */
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    public Operand<TFloat32> matmul(Operand<TFloat32> x, Operand<? extends TFloating> w) {
+        if (precision == Precision.BF16) {
+            Operand<TBfloat16> y = tf.linalg.matMul(tf.dtypes.cast(x, TBfloat16.class), (Operand<TBfloat16>) w);
+            return tf.dtypes.cast(y, TFloat32.class);
+        }
+        return tf.linalg.matMul(x, (Operand<TFloat32>) w);
+    }
+
+    /** NHWC convolution with an HWIO kernel; padding "VALID" or "SAME". */
+    @SuppressWarnings("unchecked")
+    public Operand<TFloat32> conv2d(Operand<TFloat32> x, Operand<? extends TFloating> w, int stride, String padding) {
+        List<Long> strides = List.of(1L, (long) stride, (long) stride, 1L);
+        if (precision == Precision.BF16) {
+            Operand<TBfloat16> y = tf.nn.conv2d(tf.dtypes.cast(x, TBfloat16.class), (Operand<TBfloat16>) w, strides, padding);
+            return tf.dtypes.cast(y, TFloat32.class);
+        }
+        return tf.nn.conv2d(x, (Operand<TFloat32>) w, strides, padding);
+    }
+
+    /** Batched a·b (or a·bᵀ with {@code transposeB}) over leading axes, at the network's precision. */
+    public Operand<TFloat32> batchMatMul(Operand<TFloat32> a, Operand<TFloat32> b, boolean transposeB) {
+        if (precision == Precision.BF16) {
+            Operand<TBfloat16> y = tf.train.batchMatMul(tf.dtypes.cast(a, TBfloat16.class), tf.dtypes.cast(b, TBfloat16.class),
+                    TBfloat16.class, BatchMatMul.adjY(transposeB));
+            return tf.dtypes.cast(y, TFloat32.class);
+        }
+        return tf.train.batchMatMul(a, b, TFloat32.class, BatchMatMul.adjY(transposeB));
+    }
+
+    // ---------------------------------------------------------------- shape helpers
+
+    /** The dynamic size of axis {@code axis} of x, as a [1] int32 tensor (for building shapes). */
+    public Operand<TInt32> dim(Operand<?> x, int axis) {
+        return tf.slice(tf.shape(x), tf.constant(new int[] {axis}), tf.constant(new int[] {1}));
+    }
+
+    /** Concatenates [1]-shaped int32 pieces (from {@link #dim} or {@link #ints}) into a shape. */
+    @SafeVarargs
+    public final Operand<TInt32> shape(Operand<TInt32>... pieces) {
+        return tf.concat(Arrays.asList(pieces), tf.constant(0));
+    }
+
+    public Operand<TInt32> ints(int... values) {
+        return tf.constant(values);
+    }
+
+    public Operand<TFloat32> scalar(double v) {
+        return tf.constant((float) v);
+    }
+}

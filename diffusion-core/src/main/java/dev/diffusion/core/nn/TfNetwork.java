@@ -1,0 +1,75 @@
+package dev.diffusion.core.nn;
+
+import org.tensorflow.Graph;
+import org.tensorflow.Session;
+import org.tensorflow.proto.ConfigProto;
+import org.tensorflow.proto.GPUOptions;
+
+/**
+ * A network built into its own graph and session. Subclasses build their ops in the constructor
+ * through {@link #nn}, then call {@link #load()}; a session is safe to run from many threads.
+ */
+public abstract class TfNetwork implements AutoCloseable {
+    /** Weights are assigned in batches of this many bytes (float32) so loading keeps ~one model copy. */
+    private static final long LOAD_BATCH_BYTES = 256L << 20;
+
+    protected final Graph graph;
+    protected final Nn nn;
+    private Session session;
+    private long loadMillis;
+
+    protected TfNetwork(dev.diffusion.core.weights.Weights weights, Precision precision) {
+        this.graph = new Graph();
+        this.nn = new Nn(graph, weights, precision);
+    }
+
+    /** Creates the session and reads every weight into it; call once, at the end of the constructor. */
+    protected final void load() {
+        long start = System.nanoTime();
+        session = new Session(graph, sessionConfig());
+        nn.loadWeights(session, LOAD_BATCH_BYTES);
+        loadMillis = (System.nanoTime() - start) / 1_000_000;
+    }
+
+    protected Session session() {
+        if (session == null) {
+            throw new IllegalStateException("network not loaded");
+        }
+        return session;
+    }
+
+    public Precision precision() {
+        return nn.precision;
+    }
+
+    public long loadMillis() {
+        return loadMillis;
+    }
+
+    public long parameterCount() {
+        return nn.weightElements();
+    }
+
+    /**
+     * Threads: {@code diffusion.threads} (default: all cores) for intra-op parallelism; GPU memory
+     * grows on demand so several services can share a card.
+     */
+    public static ConfigProto sessionConfig() {
+        int threads = Integer.getInteger("diffusion.threads", Runtime.getRuntime().availableProcessors());
+        return ConfigProto.newBuilder()
+                .setIntraOpParallelismThreads(threads)
+                .setInterOpParallelismThreads(Math.min(2, threads))
+                .setAllowSoftPlacement(true)
+                .setGpuOptions(GPUOptions.newBuilder().setAllowGrowth(true))
+                .build();
+    }
+
+    @Override
+    public void close() {
+        if (session != null) {
+            session.close();
+            session = null;
+        }
+        graph.close();
+    }
+}
