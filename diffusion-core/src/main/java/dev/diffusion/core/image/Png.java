@@ -1,0 +1,253 @@
+package dev.diffusion.core.image;
+
+import java.io.ByteArrayOutputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.zip.CRC32;
+import java.util.zip.DataFormatException;
+import java.util.zip.Deflater;
+import java.util.zip.Inflater;
+
+/**
+ * Minimal PNG codec for 8-bit RGB images with text chunks (PNG spec, ISO/IEC 15948). Stable
+ * Diffusion tools store the generation settings in a {@code tEXt} chunk keyed {@code parameters};
+ * we write the same, so A1111's "PNG Info" and ComfyUI read our images' settings back.
+ */
+public final class Png {
+    private static final byte[] SIGNATURE = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+
+    private Png() {}
+
+    /** An 8-bit RGB image, rows top to bottom, 3 bytes per pixel, plus its text chunks. */
+    public record Image(int width, int height, byte[] rgb, Map<String, String> text) {}
+
+    public static byte[] encodeRgb(int width, int height, byte[] rgb, Map<String, String> text) {
+        if (rgb.length != width * height * 3) {
+            throw new IllegalArgumentException("rgb has " + rgb.length + " bytes, expected " + (width * height * 3));
+        }
+        try {
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+            DataOutputStream out = new DataOutputStream(bytes);
+            out.write(SIGNATURE);
+            ByteArrayOutputStream ihdr = new ByteArrayOutputStream();
+            DataOutputStream h = new DataOutputStream(ihdr);
+            h.writeInt(width);
+            h.writeInt(height);
+            h.writeByte(8); // bit depth
+            h.writeByte(2); // colour type: truecolour
+            h.writeByte(0); // deflate
+            h.writeByte(0); // adaptive filtering
+            h.writeByte(0); // no interlace
+            chunk(out, "IHDR", ihdr.toByteArray());
+            for (Map.Entry<String, String> e : text.entrySet()) {
+                // tEXt is Latin-1; prompts may hold any character, so use iTXt (UTF-8) when needed, as A1111 does
+                String value = e.getValue();
+                if (StandardCharsets.ISO_8859_1.newEncoder().canEncode(value)) {
+                    chunk(out, "tEXt", concat(latin1(e.getKey()), new byte[] {0}, latin1(value)));
+                } else {
+                    chunk(out, "iTXt", concat(latin1(e.getKey()), new byte[] {0, 0, 0, 0, 0}, value.getBytes(StandardCharsets.UTF_8)));
+                }
+            }
+            int stride = width * 3;
+            byte[] raw = new byte[(stride + 1) * height];
+            for (int y = 0; y < height; y++) {
+                raw[y * (stride + 1)] = 0; // filter: none
+                System.arraycopy(rgb, y * stride, raw, y * (stride + 1) + 1, stride);
+            }
+            Deflater deflater = new Deflater(6);
+            deflater.setInput(raw);
+            deflater.finish();
+            ByteArrayOutputStream z = new ByteArrayOutputStream();
+            byte[] buf = new byte[1 << 16];
+            while (!deflater.finished()) {
+                int n = deflater.deflate(buf);
+                z.write(buf, 0, n);
+            }
+            deflater.end();
+            chunk(out, "IDAT", z.toByteArray());
+            chunk(out, "IEND", new byte[0]);
+            out.flush();
+            return bytes.toByteArray();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Reads an 8-bit RGB or RGBA non-interlaced PNG (what we and the SD tools write), with its text chunks. */
+    public static Image decode(byte[] png) {
+        for (int i = 0; i < SIGNATURE.length; i++) {
+            if (png.length < 8 || png[i] != SIGNATURE[i]) {
+                throw new IllegalArgumentException("not a PNG file (bad signature)");
+            }
+        }
+        int pos = 8;
+        int width = 0;
+        int height = 0;
+        int colourType = -1;
+        ByteArrayOutputStream idat = new ByteArrayOutputStream();
+        Map<String, String> text = new LinkedHashMap<>();
+        while (pos + 8 <= png.length) {
+            int len = readInt(png, pos);
+            String type = new String(png, pos + 4, 4, StandardCharsets.ISO_8859_1);
+            if (len < 0 || pos + 12 + len > png.length) {
+                throw new IllegalArgumentException("PNG chunk " + type + " runs past the end of the file");
+            }
+            int data = pos + 8;
+            switch (type) {
+                case "IHDR" -> {
+                    width = readInt(png, data);
+                    height = readInt(png, data + 4);
+                    int depth = png[data + 8];
+                    colourType = png[data + 9];
+                    int interlace = png[data + 12];
+                    if (depth != 8 || (colourType != 2 && colourType != 6) || interlace != 0) {
+                        throw new IllegalArgumentException("unsupported PNG: need 8-bit RGB/RGBA, non-interlaced (bit depth "
+                                + depth + ", colour type " + colourType + ", interlace " + interlace + ")");
+                    }
+                }
+                case "IDAT" -> idat.write(png, data, len);
+                case "tEXt" -> {
+                    int zero = indexOf(png, data, data + len);
+                    text.put(new String(png, data, zero - data, StandardCharsets.ISO_8859_1),
+                            new String(png, zero + 1, data + len - zero - 1, StandardCharsets.ISO_8859_1));
+                }
+                case "iTXt" -> {
+                    int zero = indexOf(png, data, data + len);
+                    String key = new String(png, data, zero - data, StandardCharsets.ISO_8859_1);
+                    boolean compressed = png[zero + 1] != 0;
+                    int p = zero + 3;
+                    p = indexOf(png, p, data + len) + 1; // language tag
+                    p = indexOf(png, p, data + len) + 1; // translated keyword
+                    if (!compressed) {
+                        text.put(key, new String(png, p, data + len - p, StandardCharsets.UTF_8));
+                    }
+                }
+                default -> { }
+            }
+            pos += 12 + len;
+            if (type.equals("IEND")) {
+                break;
+            }
+        }
+        if (colourType < 0) {
+            throw new IllegalArgumentException("PNG has no IHDR chunk");
+        }
+        int channels = colourType == 6 ? 4 : 3;
+        byte[] raw = inflate(idat.toByteArray(), (width * channels + 1) * height);
+        byte[] rgb = new byte[width * height * 3];
+        unfilter(raw, width, height, channels, rgb);
+        return new Image(width, height, rgb, text);
+    }
+
+    private static void unfilter(byte[] raw, int width, int height, int channels, byte[] rgb) {
+        int stride = width * channels;
+        byte[] prev = new byte[stride];
+        byte[] cur = new byte[stride];
+        for (int y = 0; y < height; y++) {
+            int base = y * (stride + 1);
+            int filter = raw[base];
+            for (int x = 0; x < stride; x++) {
+                int a = x >= channels ? cur[x - channels] & 0xff : 0;
+                int b = prev[x] & 0xff;
+                int c = x >= channels ? prev[x - channels] & 0xff : 0;
+                int v = raw[base + 1 + x] & 0xff;
+                int pred = switch (filter) {
+                    case 0 -> 0;
+                    case 1 -> a;
+                    case 2 -> b;
+                    case 3 -> (a + b) >>> 1;
+                    case 4 -> paeth(a, b, c);
+                    default -> throw new IllegalArgumentException("bad PNG filter type " + filter + " in row " + y);
+                };
+                cur[x] = (byte) (v + pred);
+            }
+            for (int x = 0; x < width; x++) {
+                System.arraycopy(cur, x * channels, rgb, (y * width + x) * 3, 3);
+            }
+            byte[] t = prev;
+            prev = cur;
+            cur = t;
+        }
+    }
+
+    private static int paeth(int a, int b, int c) {
+        int p = a + b - c;
+        int pa = Math.abs(p - a);
+        int pb = Math.abs(p - b);
+        int pc = Math.abs(p - c);
+        if (pa <= pb && pa <= pc) {
+            return a;
+        }
+        return pb <= pc ? b : c;
+    }
+
+    private static byte[] inflate(byte[] z, int expected) {
+        Inflater inflater = new Inflater();
+        inflater.setInput(z);
+        byte[] out = new byte[expected];
+        try {
+            int n = 0;
+            while (n < expected && !inflater.finished()) {
+                int k = inflater.inflate(out, n, expected - n);
+                if (k == 0 && (inflater.needsInput() || inflater.needsDictionary())) {
+                    break;
+                }
+                n += k;
+            }
+            if (n != expected) {
+                throw new IllegalArgumentException("PNG image data is truncated (" + n + " of " + expected + " bytes)");
+            }
+            return out;
+        } catch (DataFormatException e) {
+            throw new IllegalArgumentException("PNG image data is corrupt: " + e.getMessage(), e);
+        } finally {
+            inflater.end();
+        }
+    }
+
+    private static int indexOf(byte[] b, int from, int to) {
+        for (int i = from; i < to; i++) {
+            if (b[i] == 0) {
+                return i;
+            }
+        }
+        throw new IllegalArgumentException("PNG text chunk without a keyword terminator");
+    }
+
+    private static int readInt(byte[] b, int p) {
+        return ((b[p] & 0xff) << 24) | ((b[p + 1] & 0xff) << 16) | ((b[p + 2] & 0xff) << 8) | (b[p + 3] & 0xff);
+    }
+
+    private static void chunk(DataOutputStream out, String type, byte[] data) throws IOException {
+        byte[] t = latin1(type);
+        out.writeInt(data.length);
+        out.write(t);
+        out.write(data);
+        CRC32 crc = new CRC32();
+        crc.update(t);
+        crc.update(data);
+        out.writeInt((int) crc.getValue());
+    }
+
+    private static byte[] latin1(String s) {
+        return s.getBytes(StandardCharsets.ISO_8859_1);
+    }
+
+    private static byte[] concat(byte[]... parts) {
+        int n = 0;
+        for (byte[] p : parts) {
+            n += p.length;
+        }
+        byte[] out = new byte[n];
+        int o = 0;
+        for (byte[] p : parts) {
+            System.arraycopy(p, 0, out, o, p.length);
+            o += p.length;
+        }
+        return out;
+    }
+}
