@@ -67,6 +67,9 @@ public final class Nn {
         if (loaded) {
             throw new IllegalStateException("weights already loaded; cannot add " + key);
         }
+        if (weights instanceof dev.diffusion.core.weights.RandomWeights random) {
+            random.declare(key, torchShape);
+        }
         TensorInfo info;
         try {
             info = weights.info(key);
