@@ -1,16 +1,20 @@
 package dev.diffusion.core.tokenizer;
 
+import java.text.Normalizer;
 import java.util.Locale;
 import java.util.Map;
+import java.util.regex.Pattern;
 
 /**
  * The text normalisation OpenAI's CLIP tokenizer applies before BPE: {@code ftfy.fix_text}, HTML
  * unescaping (twice), whitespace collapse, strip, lower case.
  *
- * <p>ftfy's {@code fix_text} (mojibake repair, Unicode NFC, curly quotes etc.) has no Java port
- * here and is not applied; prompts that are already clean Unicode, the usual case, tokenize the
- * same. HTML unescaping covers numeric references and the common named entities, not all 2,231
- * HTML5 names that Python's {@code html.unescape} knows.
+ * <p>ftfy is a Python library with no Java port. Its cheap, table-free default fixes are redone
+ * here: HTML unescaping when the text has no '<', terminal escapes removed, Latin ligatures split,
+ * full-width ASCII made half-width, curly quotes straightened, control characters removed, NFC.
+ * Its main fix, repairing mojibake ("schÃ¶n" back to "schön"), is not: such prompts tokenize as
+ * written. HTML unescaping covers numeric references and the common named entities, not all
+ * 2,231 HTML5 names that Python's {@code html.unescape} knows.
  */
 final class ClipTextCleaner {
     private static final Map<String, String> NAMED_ENTITIES = Map.ofEntries(
@@ -30,10 +34,56 @@ final class ClipTextCleaner {
 
     private ClipTextCleaner() {}
 
+    private static final Pattern TERMINAL_ESCAPE = Pattern.compile("\u001B\\[[0-9;]*[a-zA-Z]");
+
     static String clean(String text) {
         // CLIP unescapes twice so that doubly escaped web captions ("&amp;amp;") come out right.
-        String unescaped = htmlUnescape(htmlUnescape(text));
+        String unescaped = htmlUnescape(htmlUnescape(fixTextLite(text)));
         return collapseWhitespace(unescaped).toLowerCase(Locale.ROOT);
+    }
+
+    /** The subset of ftfy's default {@code fix_text} described in the class comment, in ftfy's order. */
+    static String fixTextLite(String text) {
+        if (text.indexOf('<') < 0) {
+            text = htmlUnescape(text);  // ftfy leaves text that may be HTML markup alone
+        }
+        if (text.indexOf('\u001B') >= 0) {
+            text = TERMINAL_ESCAPE.matcher(text).replaceAll("");
+        }
+        StringBuilder out = new StringBuilder(text.length());
+        for (int i = 0; i < text.length(); ) {
+            int c = text.codePointAt(i);
+            i += Character.charCount(c);
+            if (isLatinLigature(c)) {
+                out.append(c == 0xFB05 ? "\u017Ft" : Normalizer.normalize(Character.toString(c), Normalizer.Form.NFKC));
+            } else if (c == 0x3000) {
+                out.append(' ');
+            } else if (c >= 0xFF01 && c < 0xFFF0) {
+                // full-width ASCII and half-width katakana: their compatibility form, when it is one character
+                String narrow = Normalizer.normalize(Character.toString(c), Normalizer.Form.NFKC);
+                out.append(narrow.codePointCount(0, narrow.length()) == 1 ? narrow : Character.toString(c));
+            } else if (c == 0x02BC || (c >= 0x2018 && c <= 0x201B)) {
+                out.append('\'');
+            } else if (c >= 0x201C && c <= 0x201F) {
+                out.append('"');
+            } else if (!isRemovedControl(c)) {
+                out.appendCodePoint(c);
+            }
+        }
+        return Normalizer.isNormalized(out, Normalizer.Form.NFC) ? out.toString()
+                : Normalizer.normalize(out, Normalizer.Form.NFC);
+    }
+
+    private static boolean isLatinLigature(int c) {
+        return c == 0x0132 || c == 0x0133 || c == 0x0149 || (c >= 0x01C4 && c <= 0x01CC)
+                || (c >= 0x01F1 && c <= 0x01F3) || (c >= 0xFB00 && c <= 0xFB06);
+    }
+
+    /** Controls ftfy removes: C0 except tab, line feed, form feed, carriage return; DEL; BOM; and a few format characters. */
+    private static boolean isRemovedControl(int c) {
+        return (c < 0x20 && c != '\t' && c != '\n' && c != '\f' && c != '\r') || c == 0x7F
+                || (c >= 0x206A && c <= 0x206F) || c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFC)
+                || (c >= 0x1D173 && c <= 0x1D17A) || (c >= 0xE0000 && c <= 0xE007F);
     }
 
     /** Python's {@code str.isspace}: Java's whitespace plus the no-break spaces Java leaves out. */

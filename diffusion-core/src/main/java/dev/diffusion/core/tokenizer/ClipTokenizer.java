@@ -282,8 +282,12 @@ public final class ClipTokenizer {
         if (!vocab.containsKey(tokens[3])) {
             tokens[3] = null;
         }
-        return new ClipTokenizer(vocab, merges, new SpecialTokens(tokens[0], tokens[1], tokens[2], tokens[3]),
-                contextLength);
+        try {
+            return new ClipTokenizer(vocab, merges, new SpecialTokens(tokens[0], tokens[1], tokens[2], tokens[3]),
+                    contextLength);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(tokenizerDir + ": " + e.getMessage(), e);
+        }
     }
 
     /** A special token in a Hugging Face config: a string, or an AddedToken object with "content". */

@@ -16,7 +16,17 @@ class ClipTextCleanerTest {
     @Test
     void cleanCollapsesWhitespaceStripsAndLowercases() {
         assertEquals("a photo of a cat", ClipTextCleaner.clean("\t A\u00A0 PHOTO\r\n of  a Cat \u3000"));
-        assertEquals("&amp;", ClipTextCleaner.clean("&amp;amp;amp;")); // unescaped exactly twice
+        // ftfy unescapes once (only when there is no '<'), then CLIP twice more
+        assertEquals("&amp;", ClipTextCleaner.clean("&amp;amp;amp;amp;"));
+        assertEquals("<b> &amp;", ClipTextCleaner.clean("<b> &amp;amp;amp;"));
         assertEquals("", ClipTextCleaner.clean("   "));
+    }
+
+    @Test
+    void ftfyDefaultsThatAreRedone() {
+        assertEquals("it's \"fine\"", ClipTextCleaner.clean("It\u2019s \u201c\uFB01ne\u201d"));
+        assertEquals("abc 123!", ClipTextCleaner.clean("\uFF21\uFF22\uFF23\u3000\uFF11\uFF12\uFF13\uFF01"));
+        assertEquals("caf\u00e9", ClipTextCleaner.clean("cafe\u0301"));                 // NFC
+        assertEquals("red", ClipTextCleaner.clean("\u001B[31mred\u001B[0m\u0000\uFEFF")); // escapes, controls, BOM
     }
 }

@@ -65,6 +65,15 @@ class ClipTokenizerTinyVocabTest {
     }
 
     @Test
+    void emptyPromptIsBosEosAndPadding() {
+        ClipTokenizer.Encoding e = tiny(5).encode("  \n ");
+        assertArrayEquals(new int[] {10, 11, 12, 12, 12}, e.ids());
+        assertEquals(0, e.tokenCount());
+        assertEquals(2, e.length());
+        assertEquals("", tiny(5).decode(e.ids()));
+    }
+
+    @Test
     void truncationKeepsTheFirstTokensAndReportsTheRest() {
         // abc bc cab -> 7, 8, 2, 0, 4; a window of 6 has room for 4
         ClipTokenizer.Encoding e = tiny(6).encode("abc bc cab");
