@@ -188,6 +188,24 @@ public final class ClipTokenizer {
     }
 
     /**
+     * A byte-level vocabulary with no merges: the 256 byte symbols, the same with {@code </w>},
+     * then BOS and EOS (514 ids). Every prompt encodes (one token per byte); the tiny built-in
+     * random model uses it.
+     */
+    public static ClipTokenizer byteLevel() {
+        Map<String, Integer> vocab = new java.util.LinkedHashMap<>();
+        for (int b : ByteUnicode.BYTES_IN_VOCAB_ORDER) {
+            vocab.put(String.valueOf(ByteUnicode.charOf(b)), vocab.size());
+        }
+        for (int b : ByteUnicode.BYTES_IN_VOCAB_ORDER) {
+            vocab.put(ByteUnicode.charOf(b) + END_OF_WORD, vocab.size());
+        }
+        vocab.put(START_OF_TEXT, vocab.size());
+        vocab.put(END_OF_TEXT, vocab.size());
+        return fromVocabAndMerges(vocab, List.of());
+    }
+
+    /**
      * OpenAI's {@code bpe_simple_vocab_16e6.txt.gz}: a header line, then merges in rank order, of
      * which CLIP uses the first {@link #CLIP_MERGE_COUNT}. The vocabulary is derived from them.
      */

@@ -1,0 +1,150 @@
+package dev.diffusion.core.cli;
+
+import dev.diffusion.core.image.Png;
+import dev.diffusion.core.nn.Precision;
+import dev.diffusion.core.pipeline.GeneratedImage;
+import dev.diffusion.core.pipeline.GenerationRequest;
+import dev.diffusion.core.pipeline.ProgressListener;
+import dev.diffusion.core.pipeline.StableDiffusionPipeline;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * {@code ./sd bench}: the figures of a generation on this machine — weight load, text encode,
+ * U-Net time per step (CFG: batch 2), VAE decode, peak RSS against the weight bytes at the
+ * precision used — and, with {@code --compare}, the PSNR of the image against another run's PNG
+ * (e.g. bf16 against fp32). A benchmark prints; it asserts nothing.
+ */
+final class BenchCommand {
+    static final String HELP = """
+            usage: ./sd bench --model PATH [--tokenizer PATH] [--precision fp32|bf16] [--size 256] [--steps 4]
+                              [--out FILE.png] [--compare OTHER.png] [--threads N]
+              runs "a photo of a cat", Euler, cfg 7, seed 42 and prints load, encode, per-step, decode and peak-RSS figures
+            """;
+
+    private static final Set<String> VALUE_FLAGS = Set.of("--model", "--tokenizer", "--precision", "--size", "--steps",
+            "--out", "--compare", "--threads");
+
+    private final PrintStream out;
+    private final PrintStream err;
+
+    BenchCommand(PrintStream out, PrintStream err) {
+        this.out = out;
+        this.err = err;
+    }
+
+    int run(String[] argv) {
+        Args a = new Args(argv, VALUE_FLAGS, Set.of());
+        Path model = a.has("--model") ? Path.of(a.string("--model", null)) : null;
+        if (model != null && !Files.exists(model)) {
+            throw new UsageException("--model: " + model + " does not exist");
+        }
+        Path tokenizer = a.has("--tokenizer") ? Path.of(a.string("--tokenizer", null)) : null;
+        Precision precision;
+        try {
+            precision = Precision.parse(a.string("--precision", "fp32"));
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--" + e.getMessage());
+        }
+        int size = a.integer("--size", 256, 64, 2048);
+        if (size % 8 != 0) {
+            throw new UsageException("--size must be a multiple of 8, got " + size);
+        }
+        int steps = a.integer("--steps", 4, 2, 150);
+        int threads = a.integer("--threads", Runtime.getRuntime().availableProcessors(), 1, 1024);
+        System.setProperty("diffusion.threads", Integer.toString(threads));
+
+        long t0 = System.nanoTime();
+        try (StableDiffusionPipeline p = model == null ? StableDiffusionPipeline.tinyRandom(0, precision)
+                : StableDiffusionPipeline.load(model, tokenizer, precision)) {
+            double loadS = (System.nanoTime() - t0) / 1e9;
+            long params = p.parameterCount();
+            double weightGiB = params * (double) precision.bytesPerWeight() / (1L << 30);
+            out.printf("model            %s (%,d parameters, %.2f GiB at %s), %d threads%n", p.modelName(), params, weightGiB,
+                    precision.name().toLowerCase(java.util.Locale.ROOT), threads);
+            out.printf("weight load      %.2f s%n", loadS);
+
+            long e0 = System.nanoTime();
+            p.encodePrompts("", "a photo of a cat", 1, ProgressListener.NONE);
+            double encodeFirst = (System.nanoTime() - e0) / 1e9;
+            e0 = System.nanoTime();
+            p.encodePrompts("", "a photo of a cat", 1, ProgressListener.NONE);
+            double encodeWarm = (System.nanoTime() - e0) / 1e9;
+            out.printf("text encode      %.3f s (first call %.3f s), batch 2%n", encodeWarm, encodeFirst);
+
+            GenerationRequest r = GenerationRequest.of("a photo of a cat").withSize(size, size)
+                    .withSampling("euler", "discrete", steps, 7.0).withSeed(42);
+            List<Long> stepMillis = new ArrayList<>();
+            List<Long> decodeMillis = new ArrayList<>();
+            GeneratedImage img = p.generate(r, new ProgressListener() {
+                @Override
+                public void onStep(int image, int step, int totalSteps, long millis) {
+                    stepMillis.add(millis);
+                }
+
+                @Override
+                public void onStage(String stage, long millis) {
+                    if (stage.equals("decode")) {
+                        decodeMillis.add(millis);
+                    }
+                }
+            }).get(0);
+            double warmSteps = stepMillis.subList(1, stepMillis.size()).stream().mapToLong(Long::longValue).average().orElse(0) / 1000;
+            double minStep = stepMillis.subList(1, stepMillis.size()).stream().mapToLong(Long::longValue).min().orElse(0) / 1000.0;
+            out.printf("U-Net step       %.2f s mean, %.2f s best over steps 2..%d (first %.2f s), CFG batch 2, %dx%d%n",
+                    warmSteps, minStep, steps, stepMillis.get(0) / 1000.0, size, size);
+            int lh = size / p.latentScale();
+            long d0 = System.nanoTime();
+            p.decode(img.latent(), 1, lh, lh);
+            double decodeWarm = (System.nanoTime() - d0) / 1e9;
+            out.printf("VAE decode       %.2f s (first call %.2f s), %dx%d%n", decodeWarm, decodeMillis.get(0) / 1000.0, size, size);
+            long peakRss = peakRssBytes();
+            out.printf("peak RSS         %.2f GiB = %.2f x the weight bytes at %s%n", peakRss / (double) (1L << 30),
+                    peakRss / (params * (double) precision.bytesPerWeight()), precision.name().toLowerCase(java.util.Locale.ROOT));
+            if (a.has("--out")) {
+                Files.write(Path.of(a.string("--out", null)), img.png());
+                out.println("image            " + a.string("--out", null));
+            }
+            if (a.has("--compare")) {
+                Png.Image other = Png.decode(Files.readAllBytes(Path.of(a.string("--compare", null))));
+                out.printf("PSNR vs %s  %.2f dB%n", a.string("--compare", null), psnr(img.rgb(), other.rgb()));
+            }
+            return 0;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    static double psnr(byte[] a, byte[] b) {
+        if (a.length != b.length) {
+            throw new IllegalArgumentException("images differ in size (" + a.length + " vs " + b.length + " bytes)");
+        }
+        double mse = 0;
+        for (int i = 0; i < a.length; i++) {
+            double d = (a[i] & 0xff) - (b[i] & 0xff);
+            mse += d * d;
+        }
+        mse /= a.length;
+        return mse == 0 ? Double.POSITIVE_INFINITY : 10 * Math.log10(255.0 * 255.0 / mse);
+    }
+
+    /** VmHWM of this process (Linux), or -1. */
+    static long peakRssBytes() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            return -1;
+        }
+        return -1;
+    }
+}

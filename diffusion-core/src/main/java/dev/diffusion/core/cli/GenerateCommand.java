@@ -1,0 +1,178 @@
+package dev.diffusion.core.cli;
+
+import dev.diffusion.core.nn.Precision;
+import dev.diffusion.core.pipeline.GeneratedImage;
+import dev.diffusion.core.pipeline.GenerationRequest;
+import dev.diffusion.core.pipeline.ProgressListener;
+import dev.diffusion.core.pipeline.StableDiffusionPipeline;
+import dev.diffusion.core.sampling.RngKind;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+
+/** {@code ./sd generate}: text to image in this JVM. Every value is checked before any work. */
+final class GenerateCommand {
+    static final String HELP = """
+            usage: ./sd generate --prompt TEXT [options]
+              --model PATH            diffusers folder or single .safetensors file (default: tiny built-in random model)
+              --tokenizer PATH        diffusers tokenizer/ folder or bpe_simple_vocab_16e6.txt.gz (single files need one)
+              --prompt TEXT           what to draw (over 75 CLIP tokens is truncated, with a warning)
+              --negative-prompt TEXT  what to steer away from (default "")
+              --width N, --height N   multiples of 8, 64..2048 (default 512)
+              --steps N               1..150 (default 20)
+              --sampler NAME          euler, euler_ancestral ("Euler a"), dpmpp_2m ("DPM++ 2M"), ddim, ddpm;
+                                      A1111/diffusers/ComfyUI names accepted; "... Karras" picks Karras sigmas
+              --scheduler NAME        discrete | karras (default: what the sampler name says, else discrete)
+              --cfg-scale X           0..30 (default 7)
+              --seed N                image i uses seed+i; -1 picks a random seed (default 42)
+              --rng NAME              philox (A1111 NV, sd.cpp cuda; default) | cpu (torch CPU generator)
+              --batch-count N         1..64 images, files <stem>-<i>.png when N > 1 (default 1)
+              --clip-skip N           1 = last CLIP layer, 2 = penultimate (default 1)
+              --precision NAME        fp32 | bf16 (default fp32)
+              --threads N             TensorFlow intra-op threads (default: all cores)
+              --out FILE.png          output file (default output.png)
+              --quiet                 no per-step progress
+            """;
+
+    private static final Set<String> VALUE_FLAGS = Set.of("--model", "--tokenizer", "--prompt", "--negative-prompt",
+            "--width", "--height", "--steps", "--sampler", "--scheduler", "--cfg-scale", "--seed", "--rng",
+            "--batch-count", "--clip-skip", "--precision", "--threads", "--out");
+    private static final Set<String> SWITCHES = Set.of("--quiet");
+
+    private final PrintStream out;
+    private final PrintStream err;
+
+    GenerateCommand(PrintStream out, PrintStream err) {
+        this.out = out;
+        this.err = err;
+    }
+
+    /** Parsed and checked options. */
+    record Options(Path model, Path tokenizer, GenerationRequest request, Precision precision, int threads, Path out,
+                   boolean quiet) {}
+
+    static Options parse(String[] argv) {
+        Args a = new Args(argv, VALUE_FLAGS, SWITCHES);
+        if (!a.positional().isEmpty()) {
+            throw new UsageException("unexpected argument '" + a.positional().get(0) + "' (values follow their flag, e.g. --prompt \"a cat\")");
+        }
+        if (!a.has("--prompt")) {
+            throw new UsageException("--prompt is required");
+        }
+        String prompt = a.string("--prompt", "");
+        if (prompt.length() > GenerationRequest.MAX_PROMPT_CHARS) {
+            throw new UsageException("--prompt is " + prompt.length() + " characters; the limit is " + GenerationRequest.MAX_PROMPT_CHARS);
+        }
+        int width = size(a, "--width");
+        int height = size(a, "--height");
+        int steps = a.integer("--steps", 20, 1, GenerationRequest.MAX_STEPS);
+        double cfg = a.decimal("--cfg-scale", 7.0, 0, GenerationRequest.MAX_CFG);
+        long seed = a.longValue("--seed", 42);
+        if (seed == -1) {
+            seed = new java.security.SecureRandom().nextLong() & 0xffffffffL;
+        } else if (seed < 0) {
+            throw new UsageException("--seed must be 0 or more (or -1 for a random seed), got " + seed);
+        }
+        int batchCount = a.integer("--batch-count", 1, 1, GenerationRequest.MAX_BATCH_COUNT);
+        int clipSkip = a.integer("--clip-skip", 1, 1, 12);
+        String sampler = a.string("--sampler", "euler");
+        String scheduler = a.string("--scheduler", null);
+        if (scheduler != null && !scheduler.equalsIgnoreCase("discrete") && !scheduler.equalsIgnoreCase("karras")) {
+            throw new UsageException("--scheduler must be discrete or karras, got '" + scheduler + "'");
+        }
+        RngKind rng;
+        try {
+            rng = RngKind.parse(a.string("--rng", "philox"));
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--rng: " + e.getMessage());
+        }
+        Precision precision;
+        try {
+            precision = Precision.parse(a.string("--precision", "fp32"));
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--" + e.getMessage());
+        }
+        int threads = a.integer("--threads", Runtime.getRuntime().availableProcessors(), 1, 1024);
+        Path outFile = Path.of(a.string("--out", "output.png"));
+        if (!outFile.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".png")) {
+            throw new UsageException("--out must name a .png file, got '" + outFile + "'");
+        }
+        Path parent = outFile.toAbsolutePath().getParent();
+        if (parent != null && !Files.isDirectory(parent)) {
+            throw new UsageException("--out: folder " + parent + " does not exist");
+        }
+        Path model = a.has("--model") ? Path.of(a.string("--model", null)) : null;
+        if (model != null && !Files.exists(model)) {
+            throw new UsageException("--model: " + model + " does not exist");
+        }
+        Path tokenizer = a.has("--tokenizer") ? Path.of(a.string("--tokenizer", null)) : null;
+        if (tokenizer != null && !Files.exists(tokenizer)) {
+            throw new UsageException("--tokenizer: " + tokenizer + " does not exist");
+        }
+        GenerationRequest request = new GenerationRequest(prompt, a.string("--negative-prompt", ""), width, height, steps,
+                sampler, scheduler, cfg, seed, batchCount, clipSkip, rng);
+        try {
+            request.samplerSpec();
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--sampler: " + e.getMessage());
+        }
+        return new Options(model, tokenizer, request, precision, threads, outFile, a.has("--quiet"));
+    }
+
+    private static int size(Args a, String flag) {
+        int v = a.integer(flag, 512, GenerationRequest.MIN_SIZE, GenerationRequest.MAX_SIZE);
+        if (v % 8 != 0) {
+            throw new UsageException(flag + " must be a multiple of 8, got " + v);
+        }
+        return v;
+    }
+
+    int run(String[] argv) {
+        Options o = parse(argv);
+        System.setProperty("diffusion.threads", Integer.toString(o.threads()));
+        long start = System.nanoTime();
+        try (StableDiffusionPipeline pipeline = o.model() == null
+                ? StableDiffusionPipeline.tinyRandom(0, o.precision())
+                : StableDiffusionPipeline.load(o.model(), o.tokenizer(), o.precision())) {
+            if (o.model() == null) {
+                err.println("sd: no --model given: using the tiny built-in random model (its images are coloured noise)");
+            }
+            err.printf("sd: model %s loaded in %.1f s (%s)%n", pipeline.modelName(), pipeline.loadMillis() / 1000.0,
+                    o.precision().name().toLowerCase(java.util.Locale.ROOT));
+            GenerationRequest r = o.request();
+            List<GeneratedImage> images = pipeline.generate(r, new ProgressListener() {
+                @Override
+                public void onWarning(String message) {
+                    err.println("sd: warning: " + message);
+                }
+
+                @Override
+                public void onStep(int image, int step, int totalSteps, long stepMillis) {
+                    if (!o.quiet()) {
+                        String which = r.batchCount() > 1 ? "image " + (image + 1) + "/" + r.batchCount() + " " : "";
+                        err.printf("sd: %sstep %d/%d  %.2f s%n", which, step, totalSteps, stepMillis / 1000.0);
+                    }
+                }
+            });
+            for (GeneratedImage img : images) {
+                Path file = images.size() == 1 ? o.out() : numbered(o.out(), img.index());
+                Files.write(file, img.png());
+                out.println(file + "  (seed " + img.seed() + ")");
+            }
+            err.printf("sd: done in %.1f s%n", (System.nanoTime() - start) / 1e9);
+            return 0;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + o.out() + ": " + e.getMessage(), e);
+        }
+    }
+
+    static Path numbered(Path out, int index) {
+        String name = out.getFileName().toString();
+        String stem = name.substring(0, name.length() - 4);
+        return out.resolveSibling(stem + "-" + index + ".png");
+    }
+}

@@ -1,0 +1,34 @@
+package dev.diffusion.core.cli;
+
+import java.io.PrintStream;
+
+/** {@code ./sd <command>}: generate, bench, help. Exit codes: 0 done, 2 bad usage, 1 failure. */
+public final class Main {
+    private Main() {}
+
+    public static void main(String[] argv) {
+        System.exit(run(argv, System.out, System.err));
+    }
+
+    public static int run(String[] argv, PrintStream out, PrintStream err) {
+        if (argv.length == 0 || argv[0].equals("help") || argv[0].equals("--help") || argv[0].equals("-h")) {
+            out.print(GenerateCommand.HELP);
+            out.print(BenchCommand.HELP);
+            return argv.length == 0 ? 2 : 0;
+        }
+        String[] rest = java.util.Arrays.copyOfRange(argv, 1, argv.length);
+        try {
+            return switch (argv[0]) {
+                case "generate" -> new GenerateCommand(out, err).run(rest);
+                case "bench" -> new BenchCommand(out, err).run(rest);
+                default -> throw new UsageException("unknown command '" + argv[0] + "' (commands: generate, bench, help)");
+            };
+        } catch (UsageException e) {
+            err.println("sd: " + e.getMessage());
+            return 2;
+        } catch (IllegalArgumentException | dev.diffusion.core.weights.WeightsException | java.io.UncheckedIOException e) {
+            err.println("sd: " + e.getMessage());
+            return 1;
+        }
+    }
+}

@@ -1,0 +1,116 @@
+package dev.diffusion.core.pipeline;
+
+import dev.diffusion.core.sampling.RngKind;
+import dev.diffusion.core.sampling.SamplerSpec;
+
+/**
+ * One text-to-image request. {@link #validate()} checks every field against its limit and names
+ * the field in its message, so the command line, the services and the orchestrator refuse bad
+ * input the same way before any work starts.
+ *
+ * @param scheduler "discrete", "karras", or null for the sampler name's own choice
+ *                  ("DPM++ 2M Karras" means karras)
+ * @param seed      image i of the batch uses seed + i
+ * @param clipSkip  1 = last CLIP layer, 2 = penultimate (A1111's numbering)
+ */
+public record GenerationRequest(
+        String prompt,
+        String negativePrompt,
+        int width,
+        int height,
+        int steps,
+        String sampler,
+        String scheduler,
+        double cfgScale,
+        long seed,
+        int batchCount,
+        int clipSkip,
+        RngKind rng) {
+
+    public static final int MIN_SIZE = 64;
+    public static final int MAX_SIZE = 2048;
+    public static final int MAX_STEPS = 150;
+    public static final double MAX_CFG = 30;
+    public static final int MAX_BATCH_COUNT = 64;
+    public static final int MAX_PROMPT_CHARS = 10_000;
+
+    public GenerationRequest {
+        negativePrompt = negativePrompt == null ? "" : negativePrompt;
+        rng = rng == null ? RngKind.PHILOX : rng;
+    }
+
+    /** Defaults of the command line: 512×512, 20 steps, Euler, cfg 7, seed 42, Philox. */
+    public static GenerationRequest of(String prompt) {
+        return new GenerationRequest(prompt, "", 512, 512, 20, "euler", null, 7.0, 42, 1, 1, RngKind.PHILOX);
+    }
+
+    public GenerationRequest withSize(int w, int h) {
+        return new GenerationRequest(prompt, negativePrompt, w, h, steps, sampler, scheduler, cfgScale, seed, batchCount,
+                clipSkip, rng);
+    }
+
+    public GenerationRequest withSampling(String samplerName, String schedulerName, int stepCount, double cfg) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, stepCount, samplerName, schedulerName, cfg,
+                seed, batchCount, clipSkip, rng);
+    }
+
+    public GenerationRequest withSeed(long s) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, scheduler, cfgScale, s,
+                batchCount, clipSkip, rng);
+    }
+
+    public GenerationRequest withNegativePrompt(String negative) {
+        return new GenerationRequest(prompt, negative, width, height, steps, sampler, scheduler, cfgScale, seed,
+                batchCount, clipSkip, rng);
+    }
+
+    /** The sampler with the scheduler choice applied. */
+    public SamplerSpec samplerSpec() {
+        SamplerSpec spec = SamplerSpec.parse(sampler);
+        if (scheduler == null || scheduler.isBlank()) {
+            return spec;
+        }
+        return switch (scheduler.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "karras" -> new SamplerSpec(spec.kind(), true);
+            case "discrete", "normal", "default" -> new SamplerSpec(spec.kind(), false);
+            default -> throw new IllegalArgumentException("scheduler must be 'discrete' or 'karras', got '" + scheduler + "'");
+        };
+    }
+
+    /** Checks every field; throws {@link IllegalArgumentException} naming the field and its limit. */
+    public GenerationRequest validate() {
+        if (prompt == null) {
+            throw new IllegalArgumentException("prompt is required");
+        }
+        if (prompt.length() > MAX_PROMPT_CHARS) {
+            throw new IllegalArgumentException("prompt is " + prompt.length() + " characters; the limit is " + MAX_PROMPT_CHARS);
+        }
+        if (negativePrompt.length() > MAX_PROMPT_CHARS) {
+            throw new IllegalArgumentException("negative_prompt is " + negativePrompt.length() + " characters; the limit is "
+                    + MAX_PROMPT_CHARS);
+        }
+        checkSize("width", width);
+        checkSize("height", height);
+        if (steps < 1 || steps > MAX_STEPS) {
+            throw new IllegalArgumentException("steps must be between 1 and " + MAX_STEPS + ", got " + steps);
+        }
+        if (!(cfgScale >= 0 && cfgScale <= MAX_CFG)) {
+            throw new IllegalArgumentException("cfg_scale must be between 0 and " + MAX_CFG + ", got " + cfgScale);
+        }
+        if (batchCount < 1 || batchCount > MAX_BATCH_COUNT) {
+            throw new IllegalArgumentException("batch_count must be between 1 and " + MAX_BATCH_COUNT + ", got " + batchCount);
+        }
+        if (clipSkip < 1) {
+            throw new IllegalArgumentException("clip_skip must be at least 1, got " + clipSkip);
+        }
+        samplerSpec(); // names an unknown sampler or scheduler
+        return this;
+    }
+
+    private static void checkSize(String field, int v) {
+        if (v < MIN_SIZE || v > MAX_SIZE || v % 8 != 0) {
+            throw new IllegalArgumentException(field + " must be a multiple of 8 between " + MIN_SIZE + " and " + MAX_SIZE
+                    + ", got " + v);
+        }
+    }
+}

@@ -1,0 +1,346 @@
+package dev.diffusion.core.pipeline;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.diffusion.core.clip.ClipTextConfig;
+import dev.diffusion.core.clip.ClipTextModel;
+import dev.diffusion.core.image.GenerationParameters;
+import dev.diffusion.core.image.Png;
+import dev.diffusion.core.nn.Precision;
+import dev.diffusion.core.sampling.Guidance;
+import dev.diffusion.core.sampling.LatentShape;
+import dev.diffusion.core.sampling.NoiseSchedule;
+import dev.diffusion.core.sampling.RngKind;
+import dev.diffusion.core.sampling.SamplerSpec;
+import dev.diffusion.core.sampling.SamplerState;
+import dev.diffusion.core.sampling.SamplingLoop;
+import dev.diffusion.core.sampling.SchedulerConfig;
+import dev.diffusion.core.sampling.SigmaSchedule;
+import dev.diffusion.core.tokenizer.ClipTokenizer;
+import dev.diffusion.core.unet.UNet2DConditionModel;
+import dev.diffusion.core.unet.UNetConfig;
+import dev.diffusion.core.vae.AutoencoderKL;
+import dev.diffusion.core.vae.VaeConfig;
+import dev.diffusion.core.weights.RandomWeights;
+import dev.diffusion.core.weights.StableDiffusionModel;
+import dev.diffusion.core.weights.WeightsException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Text to image in one process: tokenizer → CLIP text encoder → seeded noise → sampling loop
+ * over the U-Net with classifier-free guidance → VAE decoder → PNG. This is the reference the
+ * distributed path (services + orchestrator) must match bit for bit on CPU, so every step is
+ * built from the same pieces the services expose: {@link #encodePrompts}, {@link #predictNoise},
+ * {@link #decode}.
+ */
+public final class StableDiffusionPipeline implements AutoCloseable {
+    private final String modelName;
+    private final ClipTokenizer tokenizer;
+    private final ClipTextModel textEncoder;
+    private final UNet2DConditionModel unet;
+    private final AutoencoderKL vae;
+    private final SchedulerConfig schedulerConfig;
+    private final long loadMillis;
+    private final long weightBytes;
+
+    private StableDiffusionPipeline(String modelName, ClipTokenizer tokenizer, ClipTextModel textEncoder,
+                                    UNet2DConditionModel unet, AutoencoderKL vae, SchedulerConfig schedulerConfig,
+                                    long loadMillis, long weightBytes) {
+        this.modelName = modelName;
+        this.tokenizer = tokenizer;
+        this.textEncoder = textEncoder;
+        this.unet = unet;
+        this.vae = vae;
+        this.schedulerConfig = schedulerConfig;
+        this.loadMillis = loadMillis;
+        this.weightBytes = weightBytes;
+    }
+
+    /**
+     * Loads a diffusers folder or a single-file checkpoint. {@code tokenizerPath} (a diffusers
+     * {@code tokenizer/} folder or {@code bpe_simple_vocab_16e6.txt.gz}) overrides the model's own
+     * and is required for single files, which carry none.
+     */
+    public static StableDiffusionPipeline load(Path modelPath, Path tokenizerPath, Precision precision) {
+        long start = System.nanoTime();
+        try (StableDiffusionModel model = StableDiffusionModel.open(modelPath)) {
+            ClipTokenizer tokenizer = loadTokenizer(model, tokenizerPath);
+            ClipTextConfig clipConfig = model.textEncoderConfig().map(ClipTextConfig::fromJson).orElse(ClipTextConfig.sd15());
+            UNetConfig unetConfig = model.unetConfig().map(UNetConfig::fromJson).orElse(UNetConfig.sd15());
+            VaeConfig vaeConfig = model.vaeConfig().map(VaeConfig::fromJson).orElse(VaeConfig.sd15());
+            SchedulerConfig scheduler = model.schedulerConfig().map(SchedulerConfig::fromJson).orElse(SchedulerConfig.sd15());
+            checkCompatible(clipConfig, unetConfig, vaeConfig, modelPath);
+            ClipTextModel text = null;
+            UNet2DConditionModel unet = null;
+            try {
+                text = new ClipTextModel(model.textEncoder(), clipConfig, precision);
+                unet = new UNet2DConditionModel(unetConfig, model.unet(), precision);
+                AutoencoderKL vae = AutoencoderKL.decoderOnly(vaeConfig, model.vae(), precision);
+                long millis = (System.nanoTime() - start) / 1_000_000;
+                return new StableDiffusionPipeline(model.name(), tokenizer, text, unet, vae, scheduler, millis,
+                        model.weightBytes());
+            } catch (RuntimeException e) {
+                if (text != null) {
+                    text.close();
+                }
+                if (unet != null) {
+                    unet.close();
+                }
+                throw e;
+            }
+        }
+    }
+
+    private static void checkCompatible(ClipTextConfig clip, UNetConfig unet, VaeConfig vae, Path modelPath) {
+        if (clip.hiddenSize() != unet.crossAttentionDim()) {
+            throw new WeightsException(modelPath + ": the text encoder's width " + clip.hiddenSize()
+                    + " does not match the U-Net's cross_attention_dim " + unet.crossAttentionDim()
+                    + " (only Stable Diffusion 1.x models are supported)");
+        }
+        if (vae.latentChannels() != unet.inChannels()) {
+            throw new WeightsException(modelPath + ": the VAE's latent_channels " + vae.latentChannels()
+                    + " does not match the U-Net's in_channels " + unet.inChannels());
+        }
+    }
+
+    private static ClipTokenizer loadTokenizer(StableDiffusionModel model, Path override) {
+        try {
+            if (override != null) {
+                if (Files.isDirectory(override)) {
+                    return ClipTokenizer.fromDiffusersFolder(override);
+                }
+                if (Files.isRegularFile(override)) {
+                    return ClipTokenizer.fromBpeGz(override);
+                }
+                throw new IllegalArgumentException("tokenizer " + override + " does not exist (give a diffusers tokenizer/ folder "
+                        + "or bpe_simple_vocab_16e6.txt.gz)");
+            }
+            if (model.tokenizerDir().isPresent()) {
+                return ClipTokenizer.fromDiffusersFolder(model.tokenizerDir().get());
+            }
+            Path beside = model.path().toAbsolutePath().resolveSibling("bpe_simple_vocab_16e6.txt.gz");
+            if (Files.isRegularFile(beside)) {
+                return ClipTokenizer.fromBpeGz(beside);
+            }
+            String shared = System.getProperty("sd.shared.dir");
+            if (shared != null) {
+                Path vocab = Path.of(shared, "fixtures/clip/bpe_simple_vocab_16e6.txt.gz");
+                if (Files.isRegularFile(vocab)) {
+                    return ClipTokenizer.fromBpeGz(vocab);
+                }
+            }
+            throw new IllegalArgumentException(model.path() + " is a single-file checkpoint and carries no tokenizer: pass "
+                    + "--tokenizer with a diffusers tokenizer/ folder or CLIP's bpe_simple_vocab_16e6.txt.gz "
+                    + "(or put that file beside the checkpoint)");
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read tokenizer: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * A tiny model with seeded random weights and a byte-level tokenizer: the same code path as
+     * SD 1.5 at toy size. Its images are coloured noise; it exists so that the pipeline, the CLI
+     * and the services run end to end with no weights at hand.
+     */
+    public static StableDiffusionPipeline tinyRandom(long seed, Precision precision) {
+        long start = System.nanoTime();
+        ObjectMapper json = new ObjectMapper();
+        try {
+            JsonNode clipJson = json.readTree("""
+                    {"vocab_size": 514, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                     "num_attention_heads": 2, "max_position_embeddings": 77, "hidden_act": "quick_gelu",
+                     "layer_norm_eps": 1e-5}""");
+            JsonNode unetJson = json.readTree("""
+                    {"in_channels": 4, "out_channels": 4, "block_out_channels": [32, 64], "layers_per_block": 1,
+                     "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+                     "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"], "cross_attention_dim": 32,
+                     "attention_head_dim": 2, "norm_num_groups": 8, "sample_size": 8}""");
+            JsonNode vaeJson = json.readTree("""
+                    {"in_channels": 3, "out_channels": 3, "latent_channels": 4, "block_out_channels": [8, 8, 16, 16],
+                     "layers_per_block": 1, "norm_num_groups": 4, "scaling_factor": 0.18215,
+                     "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"],
+                     "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"]}""");
+            ClipTextModel text = new ClipTextModel(new RandomWeights(seed, 0.2), ClipTextConfig.fromJson(clipJson), precision);
+            UNet2DConditionModel unet = new UNet2DConditionModel(UNetConfig.fromJson(unetJson), new RandomWeights(seed + 1, 0.1),
+                    precision);
+            AutoencoderKL vae = AutoencoderKL.decoderOnly(VaeConfig.fromJson(vaeJson), new RandomWeights(seed + 2, 0.3), precision);
+            long millis = (System.nanoTime() - start) / 1_000_000;
+            return new StableDiffusionPipeline("tiny-random", ClipTokenizer.byteLevel(), text, unet, vae, SchedulerConfig.sd15(),
+                    millis, 0);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------ steps
+
+    /** Tokenizes and encodes [negative, prompt]: context [2, 77, D], uncond first. */
+    public float[] encodePrompts(String negativePrompt, String prompt, int clipSkip, ProgressListener listener) {
+        ClipTokenizer.Encoding negative = tokenizer.encode(negativePrompt);
+        ClipTokenizer.Encoding positive = tokenizer.encode(prompt);
+        warnTruncated("prompt", positive, listener);
+        warnTruncated("negative prompt", negative, listener);
+        return textEncoder.encode(new int[][] {negative.ids(), positive.ids()}, clipSkip);
+    }
+
+    private void warnTruncated(String what, ClipTokenizer.Encoding e, ProgressListener listener) {
+        if (e.truncated()) {
+            listener.onWarning(what + " is " + e.tokenCount() + " tokens; only the first "
+                    + (tokenizer.contextLength() - 2) + " are used, dropped: \"" + e.truncatedText() + "\"");
+        }
+    }
+
+    /**
+     * One U-Net call on a batch: each sample has its own latent, timestep and context, so steps of
+     * different jobs can share a call.
+     */
+    public float[] predictNoise(float[] latentsNhwc, int batch, int latentHeight, int latentWidth, float[] timesteps,
+                                float[] context) {
+        int contextLength = context.length / (batch * textEncoder.hiddenSize());
+        return unet.predict(latentsNhwc, batch, latentHeight, latentWidth, timesteps, context, contextLength);
+    }
+
+    /** Latents (the U-Net's scale, NHWC) → decoder output NHWC in ≈[−1, 1]. */
+    public float[] decode(float[] latentsNhwc, int batch, int latentHeight, int latentWidth) {
+        return vae.decode(latentsNhwc, batch, latentHeight, latentWidth);
+    }
+
+    /** The sampling loop of a request, from the model's scheduler config. */
+    public SamplingLoop samplingLoop(GenerationRequest request) {
+        SamplerSpec spec = request.samplerSpec();
+        NoiseSchedule table = NoiseSchedule.of(schedulerConfig);
+        return new SamplingLoop(spec.kind().create(), SigmaSchedule.forSampler(spec, schedulerConfig, table, request.steps()),
+                schedulerConfig.predictionType());
+    }
+
+    public int latentScale() {
+        return vae.config().downscale();
+    }
+
+    public int latentChannels() {
+        return vae.config().latentChannels();
+    }
+
+    // ------------------------------------------------------------------------------------ text to image
+
+    public List<GeneratedImage> generate(GenerationRequest request, ProgressListener listener) {
+        request.validate();
+        int scale = latentScale();
+        if (request.width() % scale != 0 || request.height() % scale != 0) {
+            throw new IllegalArgumentException("width and height must be multiples of " + scale + " for this model");
+        }
+        int lh = request.height() / scale;
+        int lw = request.width() / scale;
+        int multiple = unet.config().sizeMultiple();
+        if (lh % multiple != 0 || lw % multiple != 0) {
+            throw new IllegalArgumentException("width and height must be multiples of " + (scale * multiple)
+                    + " for this model's U-Net, got " + request.width() + "x" + request.height());
+        }
+        long t0 = System.nanoTime();
+        float[] context = encodePrompts(request.negativePrompt(), request.prompt(), request.clipSkip(), listener);
+        listener.onStage("encode", (System.nanoTime() - t0) / 1_000_000);
+        List<GeneratedImage> images = new ArrayList<>();
+        for (int i = 0; i < request.batchCount(); i++) {
+            long seed = request.seed() + i;
+            float[] latent = sample(request, context, seed, lh, lw, i, listener);
+            long d0 = System.nanoTime();
+            float[] decoded = decode(latent, 1, lh, lw);
+            listener.onStage("decode", (System.nanoTime() - d0) / 1_000_000);
+            byte[] rgb = AutoencoderKL.toRgb8(decoded);
+            GenerationParameters params = parameters(request, seed);
+            Map<String, String> text = new LinkedHashMap<>();
+            text.put("parameters", params.format());
+            byte[] png = Png.encodeRgb(request.width(), request.height(), rgb, text);
+            images.add(new GeneratedImage(i, seed, request.width(), request.height(), rgb, png, params, latent, decoded));
+        }
+        return images;
+    }
+
+    /** The sampling loop of one image: returns the final latent (NHWC, the U-Net's scale). */
+    public float[] sample(GenerationRequest request, float[] context, long seed, int lh, int lw, int imageIndex,
+                          ProgressListener listener) {
+        SamplingLoop loop = samplingLoop(request);
+        SamplerState state = loop.start(request.rng(), seed, LatentShape.nhwc(1, latentChannels(), lh, lw));
+        int total = loop.schedule().steps();
+        boolean guided = request.cfgScale() != 1.0;
+        int n = lh * lw * latentChannels();
+        while (!loop.done(state)) {
+            long s0 = System.nanoTime();
+            float[] in = loop.modelInput(state);
+            float t = (float) loop.timestep(state);
+            float[] eps;
+            if (guided) {
+                float[] pair = new float[2 * n];
+                System.arraycopy(in, 0, pair, 0, n);
+                System.arraycopy(in, 0, pair, n, n);
+                float[] out = predictNoise(pair, 2, lh, lw, new float[] {t, t}, context);
+                float[] uncond = java.util.Arrays.copyOfRange(out, 0, n);
+                float[] cond = java.util.Arrays.copyOfRange(out, n, 2 * n);
+                eps = Guidance.combine(uncond, cond, request.cfgScale());
+            } else {
+                int d = context.length / 2;
+                eps = predictNoise(in, 1, lh, lw, new float[] {t}, java.util.Arrays.copyOfRange(context, d, 2 * d));
+            }
+            loop.advance(state, eps);
+            listener.onStep(imageIndex, state.stepIndex(), total, (System.nanoTime() - s0) / 1_000_000);
+        }
+        return loop.output(state);
+    }
+
+    /** The settings as A1111 writes them into the PNG. */
+    public GenerationParameters parameters(GenerationRequest request, long seed) {
+        SamplerSpec spec = request.samplerSpec();
+        Map<String, String> s = new LinkedHashMap<>();
+        s.put("Steps", Integer.toString(request.steps()));
+        s.put("Sampler", new SamplerSpec(spec.kind(), false).a1111Name());
+        s.put("Schedule type", spec.karras() ? "Karras" : "Automatic");
+        s.put("CFG scale", formatNumber(request.cfgScale()));
+        s.put("Seed", Long.toString(seed));
+        s.put("Size", request.width() + "x" + request.height());
+        s.put("Model", modelName);
+        if (request.clipSkip() != 1) {
+            s.put("Clip skip", Integer.toString(request.clipSkip()));
+        }
+        s.put("RNG", request.rng() == RngKind.PHILOX ? "NV" : "CPU");
+        return new GenerationParameters(request.prompt(), request.negativePrompt(), s);
+    }
+
+    private static String formatNumber(double v) {
+        return v == Math.rint(v) ? Long.toString((long) v) : Double.toString(v);
+    }
+
+    public String modelName() {
+        return modelName;
+    }
+
+    public ClipTokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public long loadMillis() {
+        return loadMillis;
+    }
+
+    public long weightBytes() {
+        return weightBytes;
+    }
+
+    /** Parameters held by the three networks. */
+    public long parameterCount() {
+        return textEncoder.parameterCount() + unet.parameterCount() + vae.parameterCount();
+    }
+
+    @Override
+    public void close() {
+        textEncoder.close();
+        unet.close();
+        vae.close();
+    }
+}
