@@ -113,6 +113,53 @@ public final class CompVisKeys {
         return new CompVisKeys(layers, attention, vaeLevels);
     }
 
+    /**
+     * The numbering a single-file checkpoint uses, read off its keys (a checkpoint has no config):
+     * the first U-Net downsampler {@code input_blocks.N.0.op} sits at N = layers_per_block + 1,
+     * there are levels x (layers_per_block + 1) output blocks, an up level has attention when its
+     * blocks have a child 1 that is not the upsampler, and the VAE's levels are its encoder's
+     * {@code down.N}. What the keys do not show takes the SD 1.x value.
+     */
+    public static CompVisKeys fromCheckpointKeys(Iterable<String> checkpointKeys) {
+        String unet = ModelComponent.UNET.compVisPrefix();
+        String vae = ModelComponent.VAE.compVisPrefix() + "encoder.down.";
+        Pattern downsampler = Pattern.compile(Pattern.quote(unet) + "input_blocks\\.(\\d+)\\.0\\.op\\..+");
+        Pattern output = Pattern.compile(Pattern.quote(unet) + "output_blocks\\.(\\d+)\\.(\\d+)\\.(.+)");
+        Pattern vaeDown = Pattern.compile(Pattern.quote(vae) + "(\\d+)\\..+");
+        int firstDownsampler = Integer.MAX_VALUE;
+        int outputBlocks = 0;
+        int vaeLevels = 0;
+        java.util.Set<Integer> outputsWithAttention = new java.util.HashSet<>();
+        for (String key : checkpointKeys) {
+            Matcher m = downsampler.matcher(key);
+            if (m.matches()) {
+                firstDownsampler = Math.min(firstDownsampler, Integer.parseInt(m.group(1)));
+            }
+            m = output.matcher(key);
+            if (m.matches()) {
+                int n = Integer.parseInt(m.group(1));
+                outputBlocks = Math.max(outputBlocks, n + 1);
+                if (m.group(2).equals("1") && !m.group(3).startsWith("conv.")) {
+                    outputsWithAttention.add(n);
+                }
+            }
+            m = vaeDown.matcher(key);
+            if (m.matches()) {
+                vaeLevels = Math.max(vaeLevels, Integer.parseInt(m.group(1)) + 1);
+            }
+        }
+        CompVisKeys sd1 = sd1();
+        int layers = firstDownsampler == Integer.MAX_VALUE ? sd1.layersPerBlock : firstDownsampler - 1;
+        boolean[] attention = sd1.upBlockHasAttention;
+        if (outputBlocks > 0 && layers >= 1 && outputBlocks % (layers + 1) == 0) {
+            attention = new boolean[outputBlocks / (layers + 1)];
+            for (int n : outputsWithAttention) {
+                attention[n / (layers + 1)] = true;
+            }
+        }
+        return new CompVisKeys(Math.max(1, layers), attention, vaeLevels == 0 ? sd1.vaeLevels : vaeLevels);
+    }
+
     public int layersPerBlock() {
         return layersPerBlock;
     }
@@ -123,6 +170,11 @@ public final class CompVisKeys {
 
     public int vaeLevels() {
         return vaeLevels;
+    }
+
+    /** Per U-Net up block, whether it has attention. */
+    public boolean[] upBlockHasAttention() {
+        return upBlockHasAttention.clone();
     }
 
     // ---------------------------------------------------------------- CompVis -> diffusers
