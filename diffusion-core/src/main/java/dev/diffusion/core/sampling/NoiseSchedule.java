@@ -10,14 +10,35 @@ public final class NoiseSchedule {
     private final double[] sigmas;
     private final double[] logSigmas;
 
+    /** How alphas_cumprod is accumulated; the two conventions differ by about 1e-6 relative at sigma_max. */
+    public enum Precision {
+        /**
+         * float32 betas and a float32 running product, as diffusers (torch.cumprod on float32) and
+         * stable-diffusion.cpp build it: SD's sigma_max is 14.61466, as the fixtures have it.
+         */
+        FLOAT32,
+        /** float64 throughout, as CompVis/A1111 build it (then store as float32): sigma_max 14.61464. */
+        FLOAT64
+    }
+
     public NoiseSchedule(double[] betas) {
+        this(betas, Precision.FLOAT32);
+    }
+
+    public NoiseSchedule(double[] betas, Precision precision) {
         int n = betas.length;
         alphasCumprod = new double[n];
         sigmas = new double[n];
         logSigmas = new double[n];
         double product = 1.0;
+        float productF = 1.0f;
         for (int i = 0; i < n; i++) {
-            product *= 1.0 - betas[i];
+            if (precision == Precision.FLOAT32) {
+                productF *= 1.0f - (float) betas[i];
+                product = productF;
+            } else {
+                product *= 1.0 - betas[i];
+            }
             alphasCumprod[i] = product;
             sigmas[i] = Math.sqrt((1 - product) / product);
             logSigmas[i] = Math.log(sigmas[i]);
@@ -25,8 +46,13 @@ public final class NoiseSchedule {
     }
 
     public static NoiseSchedule of(SchedulerConfig config) {
+        return of(config, Precision.FLOAT32);
+    }
+
+    public static NoiseSchedule of(SchedulerConfig config, Precision precision) {
         return new NoiseSchedule(
-                config.betaSchedule().betas(config.betaStart(), config.betaEnd(), config.numTrainTimesteps()));
+                config.betaSchedule().betas(config.betaStart(), config.betaEnd(), config.numTrainTimesteps()),
+                precision);
     }
 
     public static NoiseSchedule sd15() {
