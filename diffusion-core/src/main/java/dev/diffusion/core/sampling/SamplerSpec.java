@@ -1,0 +1,93 @@
+package dev.diffusion.core.sampling;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * A sampler as a user names it, resolved to one canonical kind plus whether Karras sigmas were asked
+ * for. Accepts A1111 names ("Euler", "Euler a", "DPM++ 2M", "DPM++ 2M Karras", "DDIM", "DDPM"), diffusers
+ * scheduler class names (EulerDiscreteScheduler, ...) and ComfyUI names (euler, euler_ancestral,
+ * dpmpp_2m, ddim, ddpm), case-insensitively; a trailing " Karras" / "_karras" selects Karras sigmas.
+ */
+public record SamplerSpec(SamplerKind kind, boolean karras) {
+
+    private static final Map<String, SamplerKind> NAMES = new LinkedHashMap<>();
+
+    static {
+        alias(SamplerKind.EULER, "euler", "eulerdiscretescheduler", "k_euler");
+        alias(SamplerKind.EULER_ANCESTRAL, "euler_ancestral", "euler a", "eulerancestraldiscretescheduler",
+                "k_euler_a", "euler_a");
+        alias(SamplerKind.DPMPP_2M, "dpmpp_2m", "dpm++ 2m", "dpmsolvermultistepscheduler", "k_dpmpp_2m");
+        alias(SamplerKind.DDIM, "ddim", "ddimscheduler");
+        alias(SamplerKind.DDPM, "ddpm", "ddpmscheduler");
+    }
+
+    private static void alias(SamplerKind kind, String... names) {
+        for (String n : names) {
+            NAMES.put(n, kind);
+        }
+    }
+
+    public static SamplerSpec of(SamplerKind kind) {
+        return new SamplerSpec(kind, false);
+    }
+
+    public static SamplerSpec parse(String name) {
+        if (name == null || name.isBlank()) {
+            throw new IllegalArgumentException("no sampler named; accepted: " + acceptedNames());
+        }
+        String key = name.trim().toLowerCase(Locale.ROOT).replaceAll("\\s+", " ");
+        boolean karras = false;
+        for (String suffix : new String[] {" karras", "_karras"}) {
+            if (key.endsWith(suffix)) {
+                karras = true;
+                key = key.substring(0, key.length() - suffix.length()).trim();
+                break;
+            }
+        }
+        SamplerKind kind = NAMES.get(key);
+        if (kind == null) {
+            throw new IllegalArgumentException("unknown sampler '" + name + "'; accepted: " + acceptedNames()
+                    + " (any of them + \" Karras\" for Karras sigmas)");
+        }
+        return new SamplerSpec(kind, karras);
+    }
+
+    /** Canonical name: "euler", "dpmpp_2m_karras", ... */
+    public String canonicalName() {
+        return kind.canonicalName() + (karras ? "_karras" : "");
+    }
+
+    /** The A1111 spelling, for the PNG {@code parameters} chunk. */
+    public String a1111Name() {
+        String base = switch (kind) {
+            case EULER -> "Euler";
+            case EULER_ANCESTRAL -> "Euler a";
+            case DPMPP_2M -> "DPM++ 2M";
+            case DDIM -> "DDIM";
+            case DDPM -> "DDPM";
+        };
+        return karras ? base + " Karras" : base;
+    }
+
+    public static List<String> acceptedNames() {
+        List<String> out = new ArrayList<>();
+        out.add("Euler");
+        out.add("Euler a");
+        out.add("DPM++ 2M");
+        out.add("DDIM");
+        out.add("DDPM");
+        out.add("EulerDiscreteScheduler");
+        out.add("EulerAncestralDiscreteScheduler");
+        out.add("DPMSolverMultistepScheduler");
+        out.add("DDIMScheduler");
+        out.add("DDPMScheduler");
+        for (SamplerKind k : SamplerKind.values()) {
+            out.add(k.canonicalName());
+        }
+        return out;
+    }
+}
