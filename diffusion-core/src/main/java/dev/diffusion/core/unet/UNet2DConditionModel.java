@@ -1,0 +1,140 @@
+package dev.diffusion.core.unet;
+
+import dev.diffusion.core.nn.Activations;
+import dev.diffusion.core.nn.Conv2d;
+import dev.diffusion.core.nn.GroupNorm;
+import dev.diffusion.core.nn.Linear;
+import dev.diffusion.core.nn.Nn;
+import dev.diffusion.core.nn.Precision;
+import dev.diffusion.core.nn.Tensors;
+import dev.diffusion.core.nn.TfNetwork;
+import dev.diffusion.core.nn.TimestepEmbedding;
+import dev.diffusion.core.weights.Weights;
+import java.util.ArrayList;
+import java.util.List;
+import org.tensorflow.Operand;
+import org.tensorflow.Result;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.types.TFloat32;
+
+/**
+ * The Stable Diffusion noise predictor, diffusers {@code UNet2DConditionModel}, as one TensorFlow graph whose
+ * module tree mirrors the diffusers weight keys ({@code conv_in}, {@code time_embedding.linear_1},
+ * {@code down_blocks.i.resnets.j}, {@code mid_block}, {@code up_blocks.i.attentions.j}, {@code conv_out}, ...).
+ *
+ * <p>Batch, latent size and context length are free in the graph, so one model serves a batch of steps of
+ * different jobs, each sample with its own timestep, at any size that is a multiple of {@link UNetConfig#sizeMultiple()}.
+ */
+public final class UNet2DConditionModel extends TfNetwork {
+    private final UNetConfig config;
+    private final Placeholder<TFloat32> sample;
+    private final Placeholder<TFloat32> timesteps;
+    private final Placeholder<TFloat32> context;
+    private final Operand<TFloat32> noisePrediction;
+
+    public UNet2DConditionModel(UNetConfig config, Weights weights, Precision precision) {
+        super(weights, precision);
+        this.config = config;
+        var tf = nn.tf;
+        sample = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, config.inChannels())));
+        timesteps = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
+        context = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, config.crossAttentionDim())));
+        noisePrediction = build(nn, config, sample, timesteps, context);
+        load();
+    }
+
+    /** Builds the network's ops on the given inputs: sample [B, H, W, in] NHWC, timesteps [B], context [B, L, D]. */
+    static Operand<TFloat32> build(Nn nn, UNetConfig config, Operand<TFloat32> sample, Operand<TFloat32> timesteps,
+                                   Operand<TFloat32> context) {
+        var tf = nn.tf;
+        int[] channels = config.blockOutChannels();
+        int n = config.blockCount();
+
+        // time embedding: sinusoidal features → linear_1 → SiLU → linear_2 (diffusers Timesteps + TimestepEmbedding)
+        Linear timeLinear1 = new Linear(nn, "time_embedding.linear_1", channels[0], config.timeEmbeddingDim(), true);
+        Linear timeLinear2 = new Linear(nn, "time_embedding.linear_2", config.timeEmbeddingDim(), config.timeEmbeddingDim(), true);
+        Operand<TFloat32> tProj = TimestepEmbedding.apply(nn, timesteps, channels[0], config.flipSinToCos(), config.freqShift());
+        Operand<TFloat32> temb = timeLinear2.apply(Activations.silu(tf, timeLinear1.apply(tProj)));
+
+        Conv2d convIn = new Conv2d(nn, "conv_in", config.inChannels(), channels[0], 3, 1, 1);
+        Operand<TFloat32> x = convIn.apply(sample);
+        List<Operand<TFloat32>> skips = new ArrayList<>();
+        skips.add(x);
+
+        long in = channels[0];
+        for (int i = 0; i < n; i++) {
+            boolean cross = config.downBlockTypes().get(i).equals(UNetConfig.CROSS_ATTN_DOWN);
+            DownBlock2D block = new DownBlock2D(nn, "down_blocks." + i, config, i, in, cross);
+            x = block.apply(x, temb, context, skips);
+            in = channels[i];
+        }
+
+        x = new UNetMidBlock2DCrossAttn(nn, "mid_block", config).apply(x, temb, context);
+
+        long prevOut = channels[n - 1];
+        for (int i = 0; i < n; i++) {
+            int mirrored = n - 1 - i;
+            long skipIn = channels[Math.max(mirrored - 1, 0)];
+            boolean cross = config.upBlockTypes().get(i).equals(UNetConfig.CROSS_ATTN_UP);
+            UpBlock2D block = new UpBlock2D(nn, "up_blocks." + i, config, i, prevOut, skipIn, cross);
+            x = block.apply(x, temb, context, skips);
+            prevOut = channels[mirrored];
+        }
+        if (!skips.isEmpty()) {
+            throw new IllegalStateException("U-Net wiring left " + skips.size() + " skip connections unused");
+        }
+
+        GroupNorm convNormOut = new GroupNorm(nn, "conv_norm_out", config.normNumGroups(), channels[0], config.normEps());
+        Conv2d convOut = new Conv2d(nn, "conv_out", channels[0], config.outChannels(), 3, 1, 1);
+        return convOut.apply(Activations.silu(tf, convNormOut.apply(x)));
+    }
+
+    public UNetConfig config() {
+        return config;
+    }
+
+    /**
+     * Predicts the noise in a batch of latents.
+     *
+     * @param latentsNhwc   [batch, height, width, in_channels] (the sampler's x already scaled by c_in)
+     * @param timesteps     [batch], one per sample, possibly fractional
+     * @param contextValues [batch, contextLength, cross_attention_dim], the text encoder's hidden states
+     * @return the noise prediction [batch, height, width, out_channels], NHWC
+     */
+    public float[] predict(float[] latentsNhwc, int batch, int height, int width, float[] timesteps,
+                           float[] contextValues, int contextLength) {
+        int multiple = config.sizeMultiple();
+        if (batch < 1) {
+            throw new IllegalArgumentException("batch must be >= 1, got " + batch);
+        }
+        if (height < 1 || width < 1 || height % multiple != 0 || width % multiple != 0) {
+            throw new IllegalArgumentException("height and width must be positive multiples of " + multiple
+                    + " (2^(down blocks - 1)), got " + height + "x" + width);
+        }
+        if (contextLength < 1) {
+            throw new IllegalArgumentException("contextLength must be >= 1, got " + contextLength);
+        }
+        long latentCount = (long) batch * height * width * config.inChannels();
+        if (latentsNhwc == null || latentsNhwc.length != latentCount) {
+            throw new IllegalArgumentException("latentsNhwc must hold batch*height*width*" + config.inChannels() + " = "
+                    + latentCount + " values, got " + (latentsNhwc == null ? "null" : latentsNhwc.length));
+        }
+        if (timesteps == null || timesteps.length != batch) {
+            throw new IllegalArgumentException("timesteps must hold one value per sample (" + batch + "), got "
+                    + (timesteps == null ? "null" : timesteps.length));
+        }
+        long contextCount = (long) batch * contextLength * config.crossAttentionDim();
+        if (contextValues == null || contextValues.length != contextCount) {
+            throw new IllegalArgumentException("context must hold batch*contextLength*" + config.crossAttentionDim() + " = "
+                    + contextCount + " values, got " + (contextValues == null ? "null" : contextValues.length));
+        }
+        try (TFloat32 x = Tensors.of(latentsNhwc, batch, height, width, config.inChannels());
+             TFloat32 t = Tensors.of(timesteps, batch);
+             TFloat32 c = Tensors.of(contextValues, batch, contextLength, config.crossAttentionDim());
+             Result r = session().runner().feed(sample, x).feed(this.timesteps, t).feed(context, c)
+                     .fetch(noisePrediction).run()) {
+            return Tensors.toFloats((TFloat32) r.get(0));
+        }
+    }
+}

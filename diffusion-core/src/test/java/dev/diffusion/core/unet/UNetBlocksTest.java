@@ -1,0 +1,135 @@
+package dev.diffusion.core.unet;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.diffusion.core.weights.MapWeights;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** The TF blocks against plain-Java loops written from the PyTorch definitions (RefMath), seeded random weights. */
+class UNetBlocksTest {
+    private static final double TOLERANCE = 1e-4;
+
+    @Test
+    void resnetBlockWithChannelChangeMatchesReference() {
+        checkResnet(8, 16);
+    }
+
+    @Test
+    void resnetBlockWithIdentityShortcutMatchesReference() {
+        checkResnet(16, 16);
+    }
+
+    private void checkResnet(int cin, int cout) {
+        int b = 2, h = 4, w = 6, temb = 12, groups = 4;
+        double eps = 1e-5;
+        Map<String, long[]> keys = new LinkedHashMap<>();
+        UNetKeys.resnet(keys, "r", cin, cout, temb);
+        MapWeights weights = UNetKeys.random(keys, 7);
+        float[] x = gaussian(b * h * w * cin, 1);
+        float[] t = gaussian(b * temb, 2);
+
+        float[] actual = TwoInputNet.runOnce(weights, x, new long[] {b, h, w, cin}, t, new long[] {b, temb},
+                (nn, xa, ta) -> new ResnetBlock2D(nn, "r", cin, cout, temb, groups, eps).apply(xa, ta));
+
+        float[] hidden = RefMath.conv2d(RefMath.silu(RefMath.groupNorm(x, b, h, w, cin, groups, eps,
+                weights.floats("r.norm1.weight"), weights.floats("r.norm1.bias"))), b, h, w, cin,
+                weights.floats("r.conv1.weight"), weights.floats("r.conv1.bias"), cout, 3, 1, 1);
+        float[] tp = RefMath.linear(RefMath.silu(t), b, temb, weights.floats("r.time_emb_proj.weight"),
+                weights.floats("r.time_emb_proj.bias"), cout);
+        for (int i = 0; i < hidden.length; i++) {
+            hidden[i] += tp[(i / (h * w * cout)) * cout + i % cout];
+        }
+        hidden = RefMath.conv2d(RefMath.silu(RefMath.groupNorm(hidden, b, h, w, cout, groups, eps,
+                weights.floats("r.norm2.weight"), weights.floats("r.norm2.bias"))), b, h, w, cout,
+                weights.floats("r.conv2.weight"), weights.floats("r.conv2.bias"), cout, 3, 1, 1);
+        float[] shortcut = cin == cout ? x : RefMath.conv2d(x, b, h, w, cin, weights.floats("r.conv_shortcut.weight"),
+                weights.floats("r.conv_shortcut.bias"), cout, 1, 1, 0);
+        float[] expected = RefMath.add(shortcut, hidden);
+
+        double err = RefMath.relativeError(actual, expected);
+        assertTrue(err <= TOLERANCE, "ResnetBlock2D " + cin + "->" + cout + " relative error " + err);
+    }
+
+    @Test
+    void basicTransformerBlockMatchesReference() {
+        int b = 2, l = 6, dim = 8, heads = 2, lc = 5, cd = 6;
+        Map<String, long[]> keys = new LinkedHashMap<>();
+        UNetKeys.basicBlock(keys, "t", dim, cd);
+        MapWeights weights = UNetKeys.random(keys, 11);
+        float[] x = gaussian(b * l * dim, 3);
+        float[] ctx = gaussian(b * lc * cd, 4);
+
+        float[] actual = TwoInputNet.runOnce(weights, x, new long[] {b, l, dim}, ctx, new long[] {b, lc, cd},
+                (nn, xa, ca) -> new BasicTransformerBlock(nn, "t", dim, heads, dim / heads, cd).apply(xa, ca));
+        float[] expected = referenceBasicBlock(weights, "t", x, b, l, dim, heads, ctx, lc, cd);
+
+        double err = RefMath.relativeError(actual, expected);
+        assertTrue(err <= TOLERANCE, "BasicTransformerBlock relative error " + err);
+    }
+
+    @Test
+    void transformer2dWithConvAndWithLinearProjectionMatchesReference() {
+        for (boolean linear : new boolean[] {false, true}) {
+            int b = 2, h = 2, w = 3, ch = 8, heads = 2, lc = 4, cd = 6, groups = 4;
+            Map<String, long[]> keys = new LinkedHashMap<>();
+            UNetKeys.transformer(keys, "s", ch, 1, cd, linear);
+            MapWeights weights = UNetKeys.random(keys, 13);
+            float[] x = gaussian(b * h * w * ch, 5);
+            float[] ctx = gaussian(b * lc * cd, 6);
+
+            float[] actual = TwoInputNet.runOnce(weights, x, new long[] {b, h, w, ch}, ctx, new long[] {b, lc, cd},
+                    (nn, xa, ca) -> new Transformer2DModel(nn, "s", ch, heads, 1, cd, groups, linear).apply(xa, ca));
+
+            int rows = b * h * w;
+            float[] hn = RefMath.groupNorm(x, b, h, w, ch, groups, 1e-6, weights.floats("s.norm.weight"), weights.floats("s.norm.bias"));
+            // a 1x1 conv's OIHW weight [out, in, 1, 1] has the same values as a Linear's [out, in]
+            hn = RefMath.linear(hn, rows, ch, weights.floats("s.proj_in.weight"), weights.floats("s.proj_in.bias"), ch);
+            hn = referenceBasicBlock(weights, "s.transformer_blocks.0", hn, b, h * w, ch, heads, ctx, lc, cd);
+            hn = RefMath.linear(hn, rows, ch, weights.floats("s.proj_out.weight"), weights.floats("s.proj_out.bias"), ch);
+            float[] expected = RefMath.add(hn, x);
+
+            double err = RefMath.relativeError(actual, expected);
+            assertTrue(err <= TOLERANCE, "Transformer2DModel (linear projection " + linear + ") relative error " + err);
+        }
+    }
+
+    static float[] referenceBasicBlock(MapWeights w, String p, float[] x, int b, int l, int dim, int heads,
+                                       float[] ctx, int lc, int cd) {
+        int rows = b * l;
+        float[] n1 = RefMath.layerNorm(x, rows, dim, 1e-5, w.floats(p + ".norm1.weight"), w.floats(p + ".norm1.bias"));
+        x = RefMath.add(x, referenceAttention(w, p + ".attn1", n1, n1, b, l, l, dim, dim, heads));
+        float[] n2 = RefMath.layerNorm(x, rows, dim, 1e-5, w.floats(p + ".norm2.weight"), w.floats(p + ".norm2.bias"));
+        x = RefMath.add(x, referenceAttention(w, p + ".attn2", n2, ctx, b, l, lc, dim, cd, heads));
+        float[] n3 = RefMath.layerNorm(x, rows, dim, 1e-5, w.floats(p + ".norm3.weight"), w.floats(p + ".norm3.bias"));
+        int inner = 4 * dim;
+        float[] proj = RefMath.linear(n3, rows, dim, w.floats(p + ".ff.net.0.proj.weight"), w.floats(p + ".ff.net.0.proj.bias"), 2 * inner);
+        float[] gated = new float[rows * inner];
+        for (int r = 0; r < rows; r++) {
+            for (int i = 0; i < inner; i++) {
+                gated[r * inner + i] = (float) (proj[r * 2 * inner + i] * RefMath.gelu(proj[r * 2 * inner + inner + i]));
+            }
+        }
+        return RefMath.add(x, RefMath.linear(gated, rows, inner, w.floats(p + ".ff.net.2.weight"), w.floats(p + ".ff.net.2.bias"), dim));
+    }
+
+    static float[] referenceAttention(MapWeights w, String p, float[] x, float[] kv, int b, int l, int lk, int dim,
+                                      int kvDim, int heads) {
+        float[] q = RefMath.linear(x, b * l, dim, w.floats(p + ".to_q.weight"), null, dim);
+        float[] k = RefMath.linear(kv, b * lk, kvDim, w.floats(p + ".to_k.weight"), null, dim);
+        float[] v = RefMath.linear(kv, b * lk, kvDim, w.floats(p + ".to_v.weight"), null, dim);
+        float[] a = RefMath.attention(q, k, v, b, l, lk, heads, dim / heads);
+        return RefMath.linear(a, b * l, dim, w.floats(p + ".to_out.0.weight"), w.floats(p + ".to_out.0.bias"), dim);
+    }
+
+    static float[] gaussian(int n, long seed) {
+        Random r = new Random(seed);
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = (float) r.nextGaussian();
+        }
+        return v;
+    }
+}
