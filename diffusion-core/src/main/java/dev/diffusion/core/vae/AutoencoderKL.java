@@ -57,6 +57,11 @@ public final class AutoencoderKL implements AutoCloseable {
         return encoder != null;
     }
 
+    /** Parameters of the parts loaded. */
+    public long parameterCount() {
+        return (decoder == null ? 0 : decoder.parameterCount()) + (encoder == null ? 0 : encoder.parameterCount());
+    }
+
     /**
      * U-Net latents → images. Divides by {@code scaling_factor} itself.
      *
