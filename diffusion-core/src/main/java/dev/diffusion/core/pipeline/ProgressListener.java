@@ -10,6 +10,21 @@ public interface ProgressListener {
     /** A sampling step of image {@code image} finished. */
     default void onStep(int image, int step, int totalSteps, long stepMillis) {}
 
+    /**
+     * The tensors of one sampling step (NHWC), for previews and for comparing with other
+     * implementations step by step. Costs nothing unless overridden.
+     */
+    default void onStepTrace(StepTrace trace) {}
+
+    /**
+     * @param x          the latent entering the step (unscaled)
+     * @param epsUncond  the U-Net output for the negative prompt (null without guidance)
+     * @param epsCond    the U-Net output for the prompt
+     * @param denoised   x − σ·ε after guidance
+     */
+    record StepTrace(int image, int step, double sigma, double timestep, float[] x, float[] epsUncond, float[] epsCond,
+                     float[] denoised) {}
+
     /** A stage (encode, decode, ...) finished. */
     default void onStage(String stage, long millis) {}
 }

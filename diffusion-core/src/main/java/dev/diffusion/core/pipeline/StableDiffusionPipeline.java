@@ -273,22 +273,29 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         int n = lh * lw * latentChannels();
         while (!loop.done(state)) {
             long s0 = System.nanoTime();
+            int step = state.stepIndex() + 1;
+            double sigma = loop.sigma(state);
+            float[] xIn = state.x().clone();
             float[] in = loop.modelInput(state);
             float t = (float) loop.timestep(state);
             float[] eps;
+            float[] uncond = null;
+            float[] cond;
             if (guided) {
                 float[] pair = new float[2 * n];
                 System.arraycopy(in, 0, pair, 0, n);
                 System.arraycopy(in, 0, pair, n, n);
                 float[] out = predictNoise(pair, 2, lh, lw, new float[] {t, t}, context);
-                float[] uncond = java.util.Arrays.copyOfRange(out, 0, n);
-                float[] cond = java.util.Arrays.copyOfRange(out, n, 2 * n);
+                uncond = java.util.Arrays.copyOfRange(out, 0, n);
+                cond = java.util.Arrays.copyOfRange(out, n, 2 * n);
                 eps = Guidance.combine(uncond, cond, request.cfgScale());
             } else {
                 int d = context.length / 2;
-                eps = predictNoise(in, 1, lh, lw, new float[] {t}, java.util.Arrays.copyOfRange(context, d, 2 * d));
+                cond = predictNoise(in, 1, lh, lw, new float[] {t}, java.util.Arrays.copyOfRange(context, d, 2 * d));
+                eps = cond;
             }
-            loop.advance(state, eps);
+            float[] denoised = loop.advance(state, eps);
+            listener.onStepTrace(new ProgressListener.StepTrace(imageIndex, step, sigma, t, xIn, uncond, cond, denoised));
             listener.onStep(imageIndex, state.stepIndex(), total, (System.nanoTime() - s0) / 1_000_000);
         }
         return loop.output(state);
