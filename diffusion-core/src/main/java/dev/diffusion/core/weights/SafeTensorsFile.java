@@ -270,20 +270,27 @@ public final class SafeTensorsFile implements Weights, AutoCloseable {
         }
     }
 
+    /** Bulk-copies 16-bit values in chunks and widens them, straight into the destination's array when it has one. */
     private static void convert(ShortBuffer src, FloatBuffer dst, boolean bfloat16) {
         short[] halves = new short[Math.min(CONVERT_CHUNK, src.remaining())];
-        float[] floats = new float[halves.length];
+        float[] scratch = dst.hasArray() ? null : new float[halves.length];
         while (src.hasRemaining()) {
             int n = Math.min(halves.length, src.remaining());
             src.get(halves, 0, n);
+            float[] out = scratch != null ? scratch : dst.array();
+            int at = scratch != null ? 0 : dst.arrayOffset() + dst.position();
             if (bfloat16) {
                 for (int i = 0; i < n; i++) {
-                    floats[i] = Float16.bfloat16ToFloat(halves[i]);
+                    out[at + i] = Float16.bfloat16ToFloat(halves[i]);
                 }
             } else {
-                Float16.toFloats(halves, 0, floats, 0, n);
+                Float16.toFloats(halves, 0, out, at, n);
             }
-            dst.put(floats, 0, n);
+            if (scratch != null) {
+                dst.put(scratch, 0, n);
+            } else {
+                dst.position(dst.position() + n);
+            }
         }
     }
 
