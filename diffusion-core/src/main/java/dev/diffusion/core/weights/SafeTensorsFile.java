@@ -158,7 +158,11 @@ public final class SafeTensorsFile implements Weights, AutoCloseable {
                 throw new WeightsException(where + ": corrupt shape " + shapeNode);
             }
             shape[i] = d.asLong();
-            elements = Math.multiplyExact(elements, shape[i]);
+            try {
+                elements = Math.multiplyExact(elements, shape[i]);
+            } catch (ArithmeticException overflow) {
+                throw new WeightsException(where + ": shape " + shapeNode + " overflows");
+            }
         }
         JsonNode b = offsetsNode.get(0);
         JsonNode e = offsetsNode.get(1);
@@ -174,7 +178,12 @@ public final class SafeTensorsFile implements Weights, AutoCloseable {
             throw new WeightsException(where + ": data_offsets " + offsetsNode + " run past the end of the data ("
                     + dataLength + " bytes): the file is truncated or corrupt");
         }
-        long expected = Math.multiplyExact(elements, dtype.byteSize());
+        long expected;
+        try {
+            expected = Math.multiplyExact(elements, dtype.byteSize());
+        } catch (ArithmeticException overflow) {
+            throw new WeightsException(where + ": shape " + shapeNode + " overflows");
+        }
         if (end - begin != expected) {
             throw new WeightsException(where + ": data_offsets " + offsetsNode + " span " + (end - begin)
                     + " bytes but shape " + java.util.Arrays.toString(shape) + " of " + dtype + " needs " + expected);
