@@ -52,7 +52,8 @@ final class RenamedWeights implements Weights {
     String sourceKey(String key) {
         String source = sourceKeys.get(key);
         if (source == null) {
-            throw new WeightsException("no tensor named " + key);
+            String where = soleOwner instanceof SafeTensorsFile f ? f.path() + ": " : "";
+            throw new WeightsException(where + "no tensor named " + key + " (diffusers name)");
         }
         return source;
     }

@@ -158,7 +158,11 @@ public final class SafeTensorsFile implements Weights, AutoCloseable {
                 throw new WeightsException(where + ": corrupt shape " + shapeNode);
             }
             shape[i] = d.asLong();
-            elements = Math.multiplyExact(elements, shape[i]);
+            try {
+                elements = Math.multiplyExact(elements, shape[i]);
+            } catch (ArithmeticException overflow) {
+                throw new WeightsException(where + ": shape " + shapeNode + " overflows");
+            }
         }
         JsonNode b = offsetsNode.get(0);
         JsonNode e = offsetsNode.get(1);
@@ -174,7 +178,12 @@ public final class SafeTensorsFile implements Weights, AutoCloseable {
             throw new WeightsException(where + ": data_offsets " + offsetsNode + " run past the end of the data ("
                     + dataLength + " bytes): the file is truncated or corrupt");
         }
-        long expected = Math.multiplyExact(elements, dtype.byteSize());
+        long expected;
+        try {
+            expected = Math.multiplyExact(elements, dtype.byteSize());
+        } catch (ArithmeticException overflow) {
+            throw new WeightsException(where + ": shape " + shapeNode + " overflows");
+        }
         if (end - begin != expected) {
             throw new WeightsException(where + ": data_offsets " + offsetsNode + " span " + (end - begin)
                     + " bytes but shape " + java.util.Arrays.toString(shape) + " of " + dtype + " needs " + expected);
@@ -270,20 +279,27 @@ public final class SafeTensorsFile implements Weights, AutoCloseable {
         }
     }
 
+    /** Bulk-copies 16-bit values in chunks and widens them, straight into the destination's array when it has one. */
     private static void convert(ShortBuffer src, FloatBuffer dst, boolean bfloat16) {
         short[] halves = new short[Math.min(CONVERT_CHUNK, src.remaining())];
-        float[] floats = new float[halves.length];
+        float[] scratch = dst.hasArray() ? null : new float[halves.length];
         while (src.hasRemaining()) {
             int n = Math.min(halves.length, src.remaining());
             src.get(halves, 0, n);
+            float[] out = scratch != null ? scratch : dst.array();
+            int at = scratch != null ? 0 : dst.arrayOffset() + dst.position();
             if (bfloat16) {
                 for (int i = 0; i < n; i++) {
-                    floats[i] = Float16.bfloat16ToFloat(halves[i]);
+                    out[at + i] = Float16.bfloat16ToFloat(halves[i]);
                 }
             } else {
-                Float16.toFloats(halves, 0, floats, 0, n);
+                Float16.toFloats(halves, 0, out, at, n);
             }
-            dst.put(floats, 0, n);
+            if (scratch != null) {
+                dst.put(scratch, 0, n);
+            } else {
+                dst.position(dst.position() + n);
+            }
         }
     }
 

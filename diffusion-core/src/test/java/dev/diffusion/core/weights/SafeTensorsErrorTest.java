@@ -81,6 +81,13 @@ class SafeTensorsErrorTest {
     }
 
     @Test
+    void shapeThatOverflows() throws Exception {
+        Path file = RawSafeTensors.write(dir.resolve("overflow.safetensors"),
+                "{\"huge\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,4]}}", new byte[4]);
+        assertFails(() -> SafeTensorsFile.open(file), file, "huge", "overflows");
+    }
+
+    @Test
     void unknownDtype() throws Exception {
         Path file = RawSafeTensors.write(dir.resolve("unknown-dtype.safetensors"),
                 "{\"w.q4\":{\"dtype\":\"Q4_K\",\"shape\":[2],\"data_offsets\":[0,2]}}", new byte[2]);

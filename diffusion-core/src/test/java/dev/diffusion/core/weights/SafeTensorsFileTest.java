@@ -82,6 +82,11 @@ class SafeTensorsFileTest {
                 f.readFloats("t", into);
                 assertEquals(v.length + 1, into.position());
                 assertEquals(back[v.length - 1], into.get(v.length));
+                FloatBuffer direct = ByteBuffer.allocateDirect(4 * v.length).order(ByteOrder.nativeOrder()).asFloatBuffer();
+                f.readFloats("t", direct);
+                float[] fromDirect = new float[v.length];
+                direct.flip().get(fromDirect);
+                assertArrayEquals(back, fromDirect);
             }
         }
     }
