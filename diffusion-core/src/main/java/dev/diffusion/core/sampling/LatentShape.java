@@ -1,7 +1,8 @@
 package dev.diffusion.core.sampling;
 
 /** The shape and memory layout of a batch of latents, so per-image noise lands where the pipeline expects it. */
-public record LatentShape(int batch, int channels, int height, int width, Layout layout) {
+public record LatentShape(int batch, int channels, int height, int width, Layout layout)
+        implements java.io.Serializable {
 
     public enum Layout { NCHW, NHWC }
 

@@ -42,6 +42,18 @@ public record SigmaSchedule(double[] sigmas, double[] timesteps, double initNois
     }
 
     /**
+     * The schedule from {@code step} on (img2img with strength: skip the first steps and start from the
+     * encoded image noised to {@code sigma(step)}); initNoiseSigma becomes that sigma.
+     */
+    public SigmaSchedule fromStep(int step) {
+        if (step < 0 || step >= steps()) {
+            throw new IllegalArgumentException("step must be in 0.." + (steps() - 1) + ", got " + step);
+        }
+        return new SigmaSchedule(Arrays.copyOfRange(sigmas, step, sigmas.length),
+                Arrays.copyOfRange(timesteps, step, timesteps.length), sigmas[step]);
+    }
+
+    /**
      * A1111 / stable-diffusion.cpp "discrete" (k-diffusion {@code get_sigmas}): timesteps evenly spaced
      * from T-1 down to 0, sigma by log-sigma interpolation at each, then a final 0. SD, 4 steps: t = 999,
      * 666, 333, 0.
@@ -88,6 +100,8 @@ public record SigmaSchedule(double[] sigmas, double[] timesteps, double initNois
      * diffusers-style integer timesteps (DDIM, DDPM): sigma_i is the table's sigma at t_i, and sampling
      * ends at {@code finalSigma} (0, or sigma_0 for DDIM with {@code set_alpha_to_one = false}). The
      * first latent is unit noise in the model's variance-preserving scale, i.e. sqrt(sigma_0^2 + 1) here.
+     * Each step goes to the next listed timestep (diffusers' DDIM uses t - T/n instead, which is the same
+     * for leading and trailing spacing with n dividing T, and differs for linspace).
      */
     public static SigmaSchedule spaced(NoiseSchedule table, int steps, TimestepSpacing spacing, int stepsOffset,
             double finalSigma) {

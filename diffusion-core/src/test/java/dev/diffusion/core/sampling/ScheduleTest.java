@@ -102,6 +102,17 @@ class ScheduleTest {
     }
 
     @Test
+    void img2imgStartsPartWayThrough() {
+        SigmaSchedule full = SigmaSchedule.karras(sd, 10);
+        SigmaSchedule tail = full.fromStep(4);
+        assertEquals(6, tail.steps());
+        assertEquals(full.sigma(4), tail.sigma(0));
+        assertEquals(full.sigma(4), tail.initNoiseSigma());
+        assertEquals(full.timestep(9), tail.timestep(5));
+        assertEquals(0, tail.sigma(6));
+    }
+
+    @Test
     void sigmaToTInvertsTToSigma() {
         for (double t : new double[] {0, 0.25, 1, 29.806187, 248.756683, 500.5, 837.12, 998.9, 999}) {
             assertEquals(t, sd.sigmaToT(sd.tToSigma(t)), 1e-6);

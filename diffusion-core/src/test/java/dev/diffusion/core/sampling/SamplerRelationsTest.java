@@ -1,0 +1,128 @@
+package dev.diffusion.core.sampling;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+/** Relations between samplers that hold exactly, and hand-computed single steps. */
+class SamplerRelationsTest {
+    private static final LatentShape SHAPE = LatentShape.nchw(1, 1, 1, 64);
+
+    private static float[] ramp(int n, double scale) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) (scale * Math.sin(1.7 * i + 0.3));
+        }
+        return x;
+    }
+
+    @Test
+    void ddimWithEtaZeroIsAnEulerStep() {
+        float[] x = ramp(64, 3);
+        float[] denoised = ramp(64, 0.5);
+        float[] euler = x.clone();
+        float[] ddim = x.clone();
+        SamplerState state = SamplerState.create(RngKind.PHILOX, 0, SHAPE);
+        new EulerSampler().step(euler, denoised, 2.5, 1.1, state);
+        new DdimSampler(0).step(ddim, denoised, 2.5, 1.1, state);
+        assertArrayEquals(euler, ddim, 2e-6f);
+        assertEquals(0, state.snapshot().rngPositions()[0], "no noise drawn");
+    }
+
+    @Test
+    void ddpmIsDdimWithEtaOneStepByStep() {
+        float[] x = ramp(64, 3);
+        float[] denoised = ramp(64, 0.5);
+        float[] ddpm = x.clone();
+        float[] ddim = x.clone();
+        new DdpmSampler().step(ddpm, denoised, 2.5, 1.1, SamplerState.create(RngKind.PHILOX, 9, SHAPE));
+        new DdimSampler(1.0).step(ddim, denoised, 2.5, 1.1, SamplerState.create(RngKind.PHILOX, 9, SHAPE));
+        assertArrayEquals(ddpm, ddim, 2e-5f);
+    }
+
+    @Test
+    void eulerStepByHand() {
+        float[] x = {2f, -1f};
+        new EulerSampler().step(x, new float[] {0.5f, 0.5f}, 2.0, 1.0, null);
+        // d = (x - D)/sigma = (0.75, -0.75); x + d (1 - 2)
+        assertArrayEquals(new float[] {1.25f, -0.25f}, x, 1e-7f);
+    }
+
+    @Test
+    void eulerAncestralSplitsTheVarianceByHand() {
+        // sigma 2 -> 1: sigma_up = sqrt(1 * (4 - 1) / 4) = 0.8660, sigma_down = 0.5.
+        float[] x = {2f};
+        SamplerState state = SamplerState.create(RngKind.PHILOX, 3, LatentShape.nchw(1, 1, 1, 1));
+        new EulerAncestralSampler().step(x, new float[] {0.5f}, 2.0, 1.0, state);
+        float z = new PhiloxGenerator(3).randn(1)[0];
+        assertEquals(2 + 0.75 * (0.5 - 2) + Math.sqrt(0.75) * z, x[0], 1e-6);
+    }
+
+    @Test
+    void dpmpp2mStepsByHand() {
+        double s0 = 4;
+        double s1 = 2;
+        double s2 = 0.5;
+        float[] x = {3f};
+        SamplerState state = SamplerState.create(RngKind.PHILOX, 0, LatentShape.nchw(1, 1, 1, 1));
+        DpmPp2mSampler sampler = new DpmPp2mSampler();
+        sampler.step(x, new float[] {1f}, s0, s1, state);
+        // first step: (s1/s0) x + (1 - s1/s0) D, since expm1(-h) = s1/s0 - 1.
+        assertEquals(0.5 * 3 + 0.5 * 1, x[0], 1e-6);
+        double x1 = x[0];
+        sampler.step(x, new float[] {1.5f}, s1, s2, state);
+        double h = Math.log(s1 / s2);
+        double hLast = Math.log(s0 / s1);
+        double r = hLast / h;
+        double dd = (1 + 1 / (2 * r)) * 1.5 - 1 / (2 * r) * 1.0;
+        assertEquals(s2 / s1 * x1 + (1 - s2 / s1) * dd, x[0], 1e-6);
+        sampler.step(x, new float[] {1.25f}, s2, 0, state);
+        assertEquals(1.25, x[0], 0, "the step to sigma 0 lands on the denoised estimate");
+    }
+
+    @Test
+    void classifierFreeGuidance() {
+        float[] u = {1f, -2f, 0f};
+        float[] c = {2f, -2f, 1f};
+        assertArrayEquals(new float[] {8f, -2f, 7f}, Guidance.combine(u, c, 7), 0);
+        assertArrayEquals(c, Guidance.combine(u, c, 1), 0);
+        NoisePredictor guided = Guidance.classifierFree((x, t) -> new PairNoisePredictor.Pair(u, c), 6);
+        assertArrayEquals(new float[] {7f, -2f, 6f}, guided.predict(new float[3], 500), 0);
+    }
+
+    @Test
+    void predictionTypeScalings() {
+        double sigma = 3;
+        assertEquals(1 / Math.sqrt(10), PredictionType.cIn(sigma), 1e-15);
+        assertEquals(-3, PredictionType.EPSILON.cOut(sigma), 0);
+        assertEquals(1, PredictionType.EPSILON.cSkip(sigma), 0);
+        assertEquals(0.1, PredictionType.V_PREDICTION.cSkip(sigma), 1e-15);
+        assertEquals(-3 / Math.sqrt(10), PredictionType.V_PREDICTION.cOut(sigma), 1e-15);
+        // x0 = 1, eps = 2 at sigma 3: x = 7; v = alpha eps - sigma_vp x0 with alpha = c_in, sigma_vp = 3 c_in.
+        double cIn = PredictionType.cIn(sigma);
+        float[] v = {(float) (cIn * 2 - 3 * cIn * 1)};
+        assertEquals(1, PredictionType.V_PREDICTION.denoised(new float[] {7f}, v, sigma)[0], 1e-6);
+        assertEquals(1, PredictionType.EPSILON.denoised(new float[] {7f}, new float[] {2f}, sigma)[0], 1e-6);
+    }
+
+    @Test
+    void ddimEndingAtSigmaZeroOfTheTableReturnsTheDiffusersLatent() {
+        // set_alpha_to_one = false: the last step ends at alpha_bar_0, and the output is that latent in
+        // the model's scale: sqrt(a0) x0 + sqrt(1 - a0) eps.
+        NoiseSchedule sd = NoiseSchedule.sd15();
+        SamplingLoop loop = SamplingLoop.of("DDIM", 10, SchedulerConfig.sd15());
+        assertEquals(sd.sigma(0), loop.schedule().sigma(10));
+        SamplerState state = loop.start(RngKind.PHILOX, 0, SHAPE);
+        float[] eps = ramp(64, 1);
+        float[] out = loop.run((x, t) -> eps, state, StepCallback.NONE);
+        // With a constant eps prediction the last step's x0 = x - sigma eps; check the output's scale.
+        double a0 = sd.alphaCumprod(0);
+        float[] xVe = state.x();
+        for (int i = 0; i < out.length; i++) {
+            assertEquals(xVe[i] * Math.sqrt(a0), out[i], 1e-6);
+        }
+        assertTrue(loop.done(state));
+    }
+}
