@@ -61,7 +61,7 @@ final class BenchCommand {
         System.setProperty("diffusion.threads", Integer.toString(threads));
 
         long t0 = System.nanoTime();
-        try (StableDiffusionPipeline p = model == null ? StableDiffusionPipeline.tinyRandom(0, precision)
+        try (StableDiffusionPipeline p = model == null ? StableDiffusionPipeline.tinyRandom(precision)
                 : StableDiffusionPipeline.load(model, tokenizer, precision)) {
             double loadS = (System.nanoTime() - t0) / 1e9;
             long params = p.parameterCount();

@@ -136,7 +136,7 @@ final class GenerateCommand {
         System.setProperty("diffusion.threads", Integer.toString(o.threads()));
         long start = System.nanoTime();
         try (StableDiffusionPipeline pipeline = o.model() == null
-                ? StableDiffusionPipeline.tinyRandom(0, o.precision())
+                ? StableDiffusionPipeline.tinyRandom(o.precision())
                 : StableDiffusionPipeline.load(o.model(), o.tokenizer(), o.precision())) {
             if (o.model() == null) {
                 err.println("sd: no --model given: using the tiny built-in random model (its images are coloured noise)");

@@ -1,8 +1,5 @@
 package dev.diffusion.core.pipeline;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.diffusion.core.clip.ClipTextConfig;
 import dev.diffusion.core.clip.ClipTextModel;
 import dev.diffusion.core.image.GenerationParameters;
 import dev.diffusion.core.image.Png;
@@ -18,15 +15,7 @@ import dev.diffusion.core.sampling.SchedulerConfig;
 import dev.diffusion.core.sampling.SigmaSchedule;
 import dev.diffusion.core.tokenizer.ClipTokenizer;
 import dev.diffusion.core.unet.UNet2DConditionModel;
-import dev.diffusion.core.unet.UNetConfig;
 import dev.diffusion.core.vae.AutoencoderKL;
-import dev.diffusion.core.vae.VaeConfig;
-import dev.diffusion.core.weights.RandomWeights;
-import dev.diffusion.core.weights.StableDiffusionModel;
-import dev.diffusion.core.weights.WeightsException;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -69,23 +58,24 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * and is required for single files, which carry none.
      */
     public static StableDiffusionPipeline load(Path modelPath, Path tokenizerPath, Precision precision) {
+        return load(modelPath.toString(), tokenizerPath, precision);
+    }
+
+    /** As {@link #load(Path, Path, Precision)}; {@value ModelSource#TINY_RANDOM} selects the tiny built-in model. */
+    public static StableDiffusionPipeline load(String model, Path tokenizerPath, Precision precision) {
         long start = System.nanoTime();
-        try (StableDiffusionModel model = StableDiffusionModel.open(modelPath)) {
-            ClipTokenizer tokenizer = loadTokenizer(model, tokenizerPath);
-            ClipTextConfig clipConfig = model.textEncoderConfig().map(ClipTextConfig::fromJson).orElse(ClipTextConfig.sd15());
-            UNetConfig unetConfig = model.unetConfig().map(UNetConfig::fromJson).orElse(UNetConfig.sd15());
-            VaeConfig vaeConfig = model.vaeConfig().map(VaeConfig::fromJson).orElse(VaeConfig.sd15());
-            SchedulerConfig scheduler = model.schedulerConfig().map(SchedulerConfig::fromJson).orElse(SchedulerConfig.sd15());
-            checkCompatible(clipConfig, unetConfig, vaeConfig, modelPath);
+        try (ModelSource source = ModelSource.open(model, tokenizerPath)) {
+            source.checkCompatible();
+            ClipTokenizer tokenizer = source.tokenizer();
             ClipTextModel text = null;
             UNet2DConditionModel unet = null;
             try {
-                text = new ClipTextModel(model.textEncoder(), clipConfig, precision);
-                unet = new UNet2DConditionModel(unetConfig, model.unet(), precision);
-                AutoencoderKL vae = AutoencoderKL.decoderOnly(vaeConfig, model.vae(), precision);
+                text = source.textEncoder(precision);
+                unet = source.unet(precision);
+                AutoencoderKL vae = source.vae(precision, true, false);
                 long millis = (System.nanoTime() - start) / 1_000_000;
-                return new StableDiffusionPipeline(model.name(), tokenizer, text, unet, vae, scheduler, millis,
-                        model.weightBytes());
+                return new StableDiffusionPipeline(source.name(), tokenizer, text, unet, vae, source.schedulerConfig(), millis,
+                        source.weightBytes());
             } catch (RuntimeException e) {
                 if (text != null) {
                     text.close();
@@ -98,85 +88,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         }
     }
 
-    private static void checkCompatible(ClipTextConfig clip, UNetConfig unet, VaeConfig vae, Path modelPath) {
-        if (clip.hiddenSize() != unet.crossAttentionDim()) {
-            throw new WeightsException(modelPath + ": the text encoder's width " + clip.hiddenSize()
-                    + " does not match the U-Net's cross_attention_dim " + unet.crossAttentionDim()
-                    + " (only Stable Diffusion 1.x models are supported)");
-        }
-        if (vae.latentChannels() != unet.inChannels()) {
-            throw new WeightsException(modelPath + ": the VAE's latent_channels " + vae.latentChannels()
-                    + " does not match the U-Net's in_channels " + unet.inChannels());
-        }
-    }
-
-    private static ClipTokenizer loadTokenizer(StableDiffusionModel model, Path override) {
-        try {
-            if (override != null) {
-                if (Files.isDirectory(override)) {
-                    return ClipTokenizer.fromDiffusersFolder(override);
-                }
-                if (Files.isRegularFile(override)) {
-                    return ClipTokenizer.fromBpeGz(override);
-                }
-                throw new IllegalArgumentException("tokenizer " + override + " does not exist (give a diffusers tokenizer/ folder "
-                        + "or bpe_simple_vocab_16e6.txt.gz)");
-            }
-            if (model.tokenizerDir().isPresent()) {
-                return ClipTokenizer.fromDiffusersFolder(model.tokenizerDir().get());
-            }
-            Path beside = model.path().toAbsolutePath().resolveSibling("bpe_simple_vocab_16e6.txt.gz");
-            if (Files.isRegularFile(beside)) {
-                return ClipTokenizer.fromBpeGz(beside);
-            }
-            String shared = System.getProperty("sd.shared.dir");
-            if (shared != null) {
-                Path vocab = Path.of(shared, "fixtures/clip/bpe_simple_vocab_16e6.txt.gz");
-                if (Files.isRegularFile(vocab)) {
-                    return ClipTokenizer.fromBpeGz(vocab);
-                }
-            }
-            throw new IllegalArgumentException(model.path() + " is a single-file checkpoint and carries no tokenizer: pass "
-                    + "--tokenizer with a diffusers tokenizer/ folder or CLIP's bpe_simple_vocab_16e6.txt.gz "
-                    + "(or put that file beside the checkpoint)");
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read tokenizer: " + e.getMessage(), e);
-        }
-    }
-
     /**
-     * A tiny model with seeded random weights and a byte-level tokenizer: the same code path as
+     * The tiny model with seeded random weights and a byte-level tokenizer: the same code path as
      * SD 1.5 at toy size. Its images are coloured noise; it exists so that the pipeline, the CLI
      * and the services run end to end with no weights at hand.
      */
-    public static StableDiffusionPipeline tinyRandom(long seed, Precision precision) {
-        long start = System.nanoTime();
-        ObjectMapper json = new ObjectMapper();
-        try {
-            JsonNode clipJson = json.readTree("""
-                    {"vocab_size": 514, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                     "num_attention_heads": 2, "max_position_embeddings": 77, "hidden_act": "quick_gelu",
-                     "layer_norm_eps": 1e-5}""");
-            JsonNode unetJson = json.readTree("""
-                    {"in_channels": 4, "out_channels": 4, "block_out_channels": [32, 64], "layers_per_block": 1,
-                     "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
-                     "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"], "cross_attention_dim": 32,
-                     "attention_head_dim": 2, "norm_num_groups": 8, "sample_size": 8}""");
-            JsonNode vaeJson = json.readTree("""
-                    {"in_channels": 3, "out_channels": 3, "latent_channels": 4, "block_out_channels": [8, 8, 16, 16],
-                     "layers_per_block": 1, "norm_num_groups": 4, "scaling_factor": 0.18215,
-                     "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"],
-                     "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"]}""");
-            ClipTextModel text = new ClipTextModel(new RandomWeights(seed, 0.2), ClipTextConfig.fromJson(clipJson), precision);
-            UNet2DConditionModel unet = new UNet2DConditionModel(UNetConfig.fromJson(unetJson), new RandomWeights(seed + 1, 0.1),
-                    precision);
-            AutoencoderKL vae = AutoencoderKL.decoderOnly(VaeConfig.fromJson(vaeJson), new RandomWeights(seed + 2, 0.3), precision);
-            long millis = (System.nanoTime() - start) / 1_000_000;
-            return new StableDiffusionPipeline("tiny-random", ClipTokenizer.byteLevel(), text, unet, vae, SchedulerConfig.sd15(),
-                    millis, 0);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+    public static StableDiffusionPipeline tinyRandom(Precision precision) {
+        return load(ModelSource.TINY_RANDOM, null, precision);
     }
 
     // ------------------------------------------------------------------------------------ steps

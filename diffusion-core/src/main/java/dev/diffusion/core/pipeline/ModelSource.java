@@ -1,0 +1,198 @@
+package dev.diffusion.core.pipeline;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.diffusion.core.clip.ClipTextConfig;
+import dev.diffusion.core.clip.ClipTextModel;
+import dev.diffusion.core.nn.Precision;
+import dev.diffusion.core.sampling.SchedulerConfig;
+import dev.diffusion.core.tokenizer.ClipTokenizer;
+import dev.diffusion.core.unet.UNet2DConditionModel;
+import dev.diffusion.core.unet.UNetConfig;
+import dev.diffusion.core.vae.AutoencoderKL;
+import dev.diffusion.core.vae.VaeConfig;
+import dev.diffusion.core.weights.RandomWeights;
+import dev.diffusion.core.weights.StableDiffusionModel;
+import dev.diffusion.core.weights.WeightsException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Where a model's parts come from: a diffusers folder, a single-file checkpoint, or the tiny
+ * built-in random model ({@value #TINY_RANDOM}). The in-process pipeline loads all parts; each
+ * service loads only its own (the text encoder service: tokenizer + CLIP; the U-Net service: the
+ * U-Net; the VAE service: the VAE) — through this one class, so they load identically.
+ */
+public final class ModelSource implements AutoCloseable {
+    /** The model name that selects the tiny built-in random model (seeded: identical in every process). */
+    public static final String TINY_RANDOM = "tiny-random";
+
+    private static final long TINY_SEED = 0;
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String TINY_CLIP = """
+            {"vocab_size": 514, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+             "num_attention_heads": 2, "max_position_embeddings": 77, "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5}""";
+    private static final String TINY_UNET = """
+            {"in_channels": 4, "out_channels": 4, "block_out_channels": [32, 64], "layers_per_block": 1,
+             "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"], "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+             "cross_attention_dim": 32, "attention_head_dim": 2, "norm_num_groups": 8, "sample_size": 8}""";
+    private static final String TINY_VAE = """
+            {"in_channels": 3, "out_channels": 3, "latent_channels": 4, "block_out_channels": [8, 8, 16, 16],
+             "layers_per_block": 1, "norm_num_groups": 4, "scaling_factor": 0.18215,
+             "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"],
+             "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"]}""";
+
+    private final String spec;
+    private final StableDiffusionModel model; // null for the tiny random model
+    private final Path tokenizerOverride;
+
+    private ModelSource(String spec, StableDiffusionModel model, Path tokenizerOverride) {
+        this.spec = spec;
+        this.model = model;
+        this.tokenizerOverride = tokenizerOverride;
+    }
+
+    /**
+     * @param spec              a diffusers folder, a {@code .safetensors} file, or {@value #TINY_RANDOM}
+     * @param tokenizerOverride a diffusers {@code tokenizer/} folder or {@code bpe_simple_vocab_16e6.txt.gz}, or null
+     */
+    public static ModelSource open(String spec, Path tokenizerOverride) {
+        if (spec == null || spec.isBlank() || spec.equals(TINY_RANDOM)) {
+            return new ModelSource(TINY_RANDOM, null, null);
+        }
+        Path path = Path.of(spec);
+        if (!Files.exists(path)) {
+            throw new WeightsException("model " + spec + " does not exist (give a diffusers folder, a .safetensors file, or "
+                    + TINY_RANDOM + ")");
+        }
+        return new ModelSource(spec, StableDiffusionModel.open(path), tokenizerOverride);
+    }
+
+    public boolean isTinyRandom() {
+        return model == null;
+    }
+
+    /** The name written into PNG metadata: the folder or file name without extension. */
+    public String name() {
+        return model == null ? TINY_RANDOM : model.name();
+    }
+
+    /** Bytes of the weight files (0 for the built-in model). */
+    public long weightBytes() {
+        return model == null ? 0 : model.weightBytes();
+    }
+
+    public ClipTokenizer tokenizer() {
+        if (model == null) {
+            return ClipTokenizer.byteLevel();
+        }
+        try {
+            Path override = tokenizerOverride;
+            if (override != null) {
+                if (Files.isDirectory(override)) {
+                    return ClipTokenizer.fromDiffusersFolder(override);
+                }
+                if (Files.isRegularFile(override)) {
+                    return ClipTokenizer.fromBpeGz(override);
+                }
+                throw new IllegalArgumentException("tokenizer " + override + " does not exist (give a diffusers tokenizer/ folder "
+                        + "or bpe_simple_vocab_16e6.txt.gz)");
+            }
+            if (model.tokenizerDir().isPresent()) {
+                return ClipTokenizer.fromDiffusersFolder(model.tokenizerDir().get());
+            }
+            Path beside = model.path().toAbsolutePath().resolveSibling("bpe_simple_vocab_16e6.txt.gz");
+            if (Files.isRegularFile(beside)) {
+                return ClipTokenizer.fromBpeGz(beside);
+            }
+            String shared = System.getProperty("sd.shared.dir");
+            if (shared != null) {
+                Path vocab = Path.of(shared, "fixtures/clip/bpe_simple_vocab_16e6.txt.gz");
+                if (Files.isRegularFile(vocab)) {
+                    return ClipTokenizer.fromBpeGz(vocab);
+                }
+            }
+            throw new IllegalArgumentException(model.path() + " is a single-file checkpoint and carries no tokenizer: pass "
+                    + "--tokenizer with a diffusers tokenizer/ folder or CLIP's bpe_simple_vocab_16e6.txt.gz "
+                    + "(or put that file beside the checkpoint)");
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read tokenizer: " + e.getMessage(), e);
+        }
+    }
+
+    public ClipTextConfig textEncoderConfig() {
+        return model == null ? ClipTextConfig.fromJson(json(TINY_CLIP))
+                : model.textEncoderConfig().map(ClipTextConfig::fromJson).orElse(ClipTextConfig.sd15());
+    }
+
+    public UNetConfig unetConfig() {
+        return model == null ? UNetConfig.fromJson(json(TINY_UNET))
+                : model.unetConfig().map(UNetConfig::fromJson).orElse(UNetConfig.sd15());
+    }
+
+    public VaeConfig vaeConfig() {
+        return model == null ? VaeConfig.fromJson(json(TINY_VAE))
+                : model.vaeConfig().map(VaeConfig::fromJson).orElse(VaeConfig.sd15());
+    }
+
+    public SchedulerConfig schedulerConfig() {
+        return model == null ? SchedulerConfig.sd15()
+                : model.schedulerConfig().map(SchedulerConfig::fromJson).orElse(SchedulerConfig.sd15());
+    }
+
+    public ClipTextModel textEncoder(Precision precision) {
+        return new ClipTextModel(model == null ? new RandomWeights(TINY_SEED, 0.2) : model.textEncoder(), textEncoderConfig(),
+                precision);
+    }
+
+    public UNet2DConditionModel unet(Precision precision) {
+        return new UNet2DConditionModel(unetConfig(), model == null ? new RandomWeights(TINY_SEED + 1, 0.1) : model.unet(),
+                precision);
+    }
+
+    /** The VAE with its decoder, its encoder, or both. */
+    public AutoencoderKL vae(Precision precision, boolean decoder, boolean encoder) {
+        var weights = model == null ? new RandomWeights(TINY_SEED + 2, 0.3) : model.vae();
+        if (decoder && encoder) {
+            return AutoencoderKL.load(vaeConfig(), weights, precision);
+        }
+        if (encoder) {
+            return AutoencoderKL.encoderOnly(vaeConfig(), weights, precision);
+        }
+        return AutoencoderKL.decoderOnly(vaeConfig(), weights, precision);
+    }
+
+    /** Refuses models whose parts do not fit together (e.g. an SD 2.x text encoder with an SD 1.x U-Net). */
+    public void checkCompatible() {
+        ClipTextConfig clip = textEncoderConfig();
+        UNetConfig unet = unetConfig();
+        VaeConfig vae = vaeConfig();
+        if (clip.hiddenSize() != unet.crossAttentionDim()) {
+            throw new WeightsException(spec + ": the text encoder's width " + clip.hiddenSize()
+                    + " does not match the U-Net's cross_attention_dim " + unet.crossAttentionDim()
+                    + " (only Stable Diffusion 1.x models are supported)");
+        }
+        if (vae.latentChannels() != unet.inChannels()) {
+            throw new WeightsException(spec + ": the VAE's latent_channels " + vae.latentChannels()
+                    + " does not match the U-Net's in_channels " + unet.inChannels());
+        }
+    }
+
+    private static JsonNode json(String text) {
+        try {
+            return JSON.readTree(text);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Releases the weight files (the networks keep their own copies). */
+    @Override
+    public void close() {
+        if (model != null) {
+            model.close();
+        }
+    }
+}
