@@ -1,5 +1,6 @@
 package dev.diffusion.core.cli;
 
+import dev.diffusion.core.image.Png;
 import dev.diffusion.core.nn.Precision;
 import dev.diffusion.core.pipeline.GeneratedImage;
 import dev.diffusion.core.pipeline.GenerationRequest;
@@ -34,13 +35,15 @@ final class GenerateCommand {
               --clip-skip N           1 = last CLIP layer, 2 = penultimate (default 1)
               --precision NAME        fp32 | bf16 (default fp32)
               --threads N             TensorFlow intra-op threads (default: all cores)
+              --init-image FILE.png   img2img: start from this image (8-bit RGB/RGBA PNG; sets the default size)
+              --strength X            img2img: share of the schedule to run, (0, 1] (default 0.75)
               --out FILE.png          output file (default output.png)
               --quiet                 no per-step progress
             """;
 
     private static final Set<String> VALUE_FLAGS = Set.of("--model", "--tokenizer", "--prompt", "--negative-prompt",
             "--width", "--height", "--steps", "--sampler", "--scheduler", "--cfg-scale", "--seed", "--rng",
-            "--batch-count", "--clip-skip", "--precision", "--threads", "--out");
+            "--batch-count", "--clip-skip", "--precision", "--threads", "--out", "--init-image", "--strength");
     private static final Set<String> SWITCHES = Set.of("--quiet");
 
     private final PrintStream out;
@@ -67,8 +70,29 @@ final class GenerateCommand {
         if (prompt.length() > GenerationRequest.MAX_PROMPT_CHARS) {
             throw new UsageException("--prompt is " + prompt.length() + " characters; the limit is " + GenerationRequest.MAX_PROMPT_CHARS);
         }
-        int width = size(a, "--width");
-        int height = size(a, "--height");
+        Png.Image init = null;
+        if (a.has("--init-image")) {
+            Path file = Path.of(a.string("--init-image", null));
+            try {
+                init = Png.decode(Files.readAllBytes(file));
+            } catch (IOException e) {
+                throw new UsageException("--init-image: cannot read " + file + " (" + e.getMessage() + ")");
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--init-image: " + file + ": " + e.getMessage());
+            }
+        } else if (a.has("--strength")) {
+            throw new UsageException("--strength needs --init-image");
+        }
+        int width = size(a, "--width", init == null ? 512 : init.width());
+        int height = size(a, "--height", init == null ? 512 : init.height());
+        if (init != null && (init.width() != width || init.height() != height)) {
+            throw new UsageException("--init-image is " + init.width() + "x" + init.height() + " but --width/--height ask for "
+                    + width + "x" + height + "; resize the image or drop --width/--height");
+        }
+        double strength = a.decimal("--strength", 0.75, 0, 1);
+        if (init != null && strength <= 0) {
+            throw new UsageException("--strength must be greater than 0 and at most 1, got " + strength);
+        }
         int steps = a.integer("--steps", 20, 1, GenerationRequest.MAX_STEPS);
         double cfg = a.decimal("--cfg-scale", 7.0, 0, GenerationRequest.MAX_CFG);
         long seed = a.longValue("--seed", 42);
@@ -114,7 +138,7 @@ final class GenerateCommand {
             throw new UsageException("--tokenizer: " + tokenizer + " does not exist");
         }
         GenerationRequest request = new GenerationRequest(prompt, a.string("--negative-prompt", ""), width, height, steps,
-                sampler, scheduler, cfg, seed, batchCount, clipSkip, rng);
+                sampler, scheduler, cfg, seed, batchCount, clipSkip, rng, init, init == null ? 1.0 : strength);
         try {
             request.samplerSpec();
         } catch (IllegalArgumentException e) {
@@ -123,8 +147,8 @@ final class GenerateCommand {
         return new Options(model, tokenizer, request, precision, threads, outFile, a.has("--quiet"));
     }
 
-    private static int size(Args a, String flag) {
-        int v = a.integer(flag, 512, GenerationRequest.MIN_SIZE, GenerationRequest.MAX_SIZE);
+    private static int size(Args a, String flag, int def) {
+        int v = a.integer(flag, def, GenerationRequest.MIN_SIZE, GenerationRequest.MAX_SIZE);
         if (v % 8 != 0) {
             throw new UsageException(flag + " must be a multiple of 8, got " + v);
         }

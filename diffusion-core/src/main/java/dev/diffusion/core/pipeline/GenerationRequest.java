@@ -1,5 +1,6 @@
 package dev.diffusion.core.pipeline;
 
+import dev.diffusion.core.image.Png;
 import dev.diffusion.core.sampling.RngKind;
 import dev.diffusion.core.sampling.SamplerSpec;
 
@@ -12,6 +13,8 @@ import dev.diffusion.core.sampling.SamplerSpec;
  *                  ("DPM++ 2M Karras" means karras)
  * @param seed      image i of the batch uses seed + i
  * @param clipSkip  1 = last CLIP layer, 2 = penultimate (A1111's numbering)
+ * @param initImage img2img: the image to start from (its size must equal width × height), or null
+ * @param strength  img2img: how much of the schedule to run, (0, 1]; 1 = from pure noise
  */
 public record GenerationRequest(
         String prompt,
@@ -25,7 +28,9 @@ public record GenerationRequest(
         long seed,
         int batchCount,
         int clipSkip,
-        RngKind rng) {
+        RngKind rng,
+        Png.Image initImage,
+        double strength) {
 
     public static final int MIN_SIZE = 64;
     public static final int MAX_SIZE = 2048;
@@ -39,6 +44,24 @@ public record GenerationRequest(
         rng = rng == null ? RngKind.PHILOX : rng;
     }
 
+    /** Text to image (no init image). */
+    public GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
+                             String scheduler, double cfgScale, long seed, int batchCount, int clipSkip, RngKind rng) {
+        this(prompt, negativePrompt, width, height, steps, sampler, scheduler, cfgScale, seed, batchCount, clipSkip, rng,
+                null, 1.0);
+    }
+
+    /** Image to image from {@code image} at {@code denoisingStrength}. */
+    public GenerationRequest withInitImage(Png.Image image, double denoisingStrength) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, scheduler, cfgScale, seed,
+                batchCount, clipSkip, rng, image, denoisingStrength);
+    }
+
+    /** Steps actually run: all for text to image; floor(steps × strength), at least 1, for img2img (A1111 and diffusers agree). */
+    public int stepsToRun() {
+        return initImage == null ? steps : Math.max(1, (int) Math.floor(steps * strength));
+    }
+
     /** Defaults of the command line: 512×512, 20 steps, Euler, cfg 7, seed 42, Philox. */
     public static GenerationRequest of(String prompt) {
         return new GenerationRequest(prompt, "", 512, 512, 20, "euler", null, 7.0, 42, 1, 1, RngKind.PHILOX);
@@ -46,22 +69,22 @@ public record GenerationRequest(
 
     public GenerationRequest withSize(int w, int h) {
         return new GenerationRequest(prompt, negativePrompt, w, h, steps, sampler, scheduler, cfgScale, seed, batchCount,
-                clipSkip, rng);
+                clipSkip, rng, initImage, strength);
     }
 
     public GenerationRequest withSampling(String samplerName, String schedulerName, int stepCount, double cfg) {
         return new GenerationRequest(prompt, negativePrompt, width, height, stepCount, samplerName, schedulerName, cfg,
-                seed, batchCount, clipSkip, rng);
+                seed, batchCount, clipSkip, rng, initImage, strength);
     }
 
     public GenerationRequest withSeed(long s) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, scheduler, cfgScale, s,
-                batchCount, clipSkip, rng);
+                batchCount, clipSkip, rng, initImage, strength);
     }
 
     public GenerationRequest withNegativePrompt(String negative) {
         return new GenerationRequest(prompt, negative, width, height, steps, sampler, scheduler, cfgScale, seed,
-                batchCount, clipSkip, rng);
+                batchCount, clipSkip, rng, initImage, strength);
     }
 
     /** The sampler with the scheduler choice applied. */
@@ -104,6 +127,15 @@ public record GenerationRequest(
             throw new IllegalArgumentException("clip_skip must be at least 1, got " + clipSkip);
         }
         samplerSpec(); // names an unknown sampler or scheduler
+        if (initImage != null) {
+            if (!(strength > 0 && strength <= 1)) {
+                throw new IllegalArgumentException("strength must be greater than 0 and at most 1, got " + strength);
+            }
+            if (initImage.width() != width || initImage.height() != height) {
+                throw new IllegalArgumentException("init_image is " + initImage.width() + "x" + initImage.height()
+                        + " but width x height is " + width + "x" + height + "; they must be equal");
+            }
+        }
         return this;
     }
 

@@ -72,7 +72,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             try {
                 text = source.textEncoder(precision);
                 unet = source.unet(precision);
-                AutoencoderKL vae = source.vae(precision, true, false);
+                AutoencoderKL vae = source.vae(precision, true, true);
                 long millis = (System.nanoTime() - start) / 1_000_000;
                 return new StableDiffusionPipeline(source.name(), tokenizer, text, unet, vae, source.schedulerConfig(), millis,
                         source.weightBytes());
@@ -134,8 +134,50 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     public SamplingLoop samplingLoop(GenerationRequest request) {
         SamplerSpec spec = request.samplerSpec();
         NoiseSchedule table = NoiseSchedule.of(schedulerConfig);
-        return new SamplingLoop(spec.kind().create(), SigmaSchedule.forSampler(spec, schedulerConfig, table, request.steps()),
-                schedulerConfig.predictionType());
+        SigmaSchedule schedule = SigmaSchedule.forSampler(spec, schedulerConfig, table, request.steps());
+        if (request.initImage() != null) {
+            // img2img: the full schedule for `steps`, entered at the step that leaves stepsToRun() to go
+            schedule = schedule.fromStep(request.steps() - request.stepsToRun());
+        }
+        return new SamplingLoop(spec.kind().create(), schedule, schedulerConfig.predictionType());
+    }
+
+    /**
+     * The starting state of one image: seeded noise at the schedule's first sigma, or for img2img
+     * the encoded init image plus that noise (x = z + σ_start·n, the k-diffusion form of
+     * "noise to strength").
+     */
+    public SamplerState startState(GenerationRequest request, SamplingLoop loop, long seed, float[] initLatent, int lh, int lw) {
+        LatentShape shape = LatentShape.nhwc(1, latentChannels(), lh, lw);
+        if (initLatent == null) {
+            return loop.start(request.rng(), seed, shape);
+        }
+        SamplerState state = SamplerState.create(request.rng(), seed, shape);
+        float[] noise = state.nextNoise();
+        float sigma = (float) loop.schedule().initNoiseSigma();
+        float[] x = new float[noise.length];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = initLatent[i] + sigma * noise[i];
+        }
+        state.setX(x);
+        return state;
+    }
+
+    /**
+     * An RGB8 image → U-Net latent (NHWC, scaled): the mode of the VAE encoder's distribution.
+     * We take the mean rather than a sample so img2img is deterministic without a second noise
+     * stream (A1111 samples from torch's global generator, which cannot be reproduced anyway).
+     */
+    public float[] encodeImage(Png.Image image) {
+        int w = image.width();
+        int h = image.height();
+        float[] pixels = new float[w * h * 3];
+        byte[] rgb = image.rgb();
+        for (int i = 0; i < pixels.length; i++) {
+            pixels[i] = (rgb[i] & 0xff) / 127.5f - 1f;
+        }
+        var moments = vae.encode(pixels, 1, h, w);
+        return moments.mode(vae.config().scalingFactor(), vae.config().shiftFactor());
     }
 
     public int latentScale() {
@@ -165,9 +207,15 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         float[] context = encodePrompts(request.negativePrompt(), request.prompt(), request.clipSkip(), listener);
         listener.onStage("encode", (System.nanoTime() - t0) / 1_000_000);
         List<GeneratedImage> images = new ArrayList<>();
+        float[] initLatent = null;
+        if (request.initImage() != null) {
+            long e0 = System.nanoTime();
+            initLatent = encodeImage(request.initImage());
+            listener.onStage("encode-image", (System.nanoTime() - e0) / 1_000_000);
+        }
         for (int i = 0; i < request.batchCount(); i++) {
             long seed = request.seed() + i;
-            float[] latent = sample(request, context, seed, lh, lw, i, listener);
+            float[] latent = sample(request, context, seed, initLatent, lh, lw, i, listener);
             long d0 = System.nanoTime();
             float[] decoded = decode(latent, 1, lh, lw);
             listener.onStage("decode", (System.nanoTime() - d0) / 1_000_000);
@@ -182,10 +230,10 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     }
 
     /** The sampling loop of one image: returns the final latent (NHWC, the U-Net's scale). */
-    public float[] sample(GenerationRequest request, float[] context, long seed, int lh, int lw, int imageIndex,
-                          ProgressListener listener) {
+    public float[] sample(GenerationRequest request, float[] context, long seed, float[] initLatent, int lh, int lw,
+                          int imageIndex, ProgressListener listener) {
         SamplingLoop loop = samplingLoop(request);
-        SamplerState state = loop.start(request.rng(), seed, LatentShape.nhwc(1, latentChannels(), lh, lw));
+        SamplerState state = startState(request, loop, seed, initLatent, lh, lw);
         int total = loop.schedule().steps();
         boolean guided = request.cfgScale() != 1.0;
         int n = lh * lw * latentChannels();
@@ -234,6 +282,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             s.put("Clip skip", Integer.toString(request.clipSkip()));
         }
         s.put("RNG", request.rng() == RngKind.PHILOX ? "NV" : "CPU");
+        if (request.initImage() != null) {
+            s.put("Denoising strength", formatNumber(request.strength()));
+        }
         return new GenerationParameters(request.prompt(), request.negativePrompt(), s);
     }
 
