@@ -99,21 +99,19 @@ public final class AutoencoderKL implements AutoCloseable {
     }
 
     /**
-     * Decoded images → 8-bit RGB, {@code (uint8)(clamp((x+1)/2, 0, 1)·255)}: truncated, not rounded,
-     * as both references do — A1111 ({@code clamp((x+1)/2)}, {@code 255.*x}, {@code astype(np.uint8)})
-     * and stable-diffusion.cpp ({@code (uint8_t)(value * 255.0f)} in {@code sd_tensor_to_image}).
-     * diffusers' {@code numpy_to_pil} rounds instead; its images are at most 1 level brighter.
-     * So −1 → 0, 0 → 127, 1 → 255. Layout is kept (NHWC float → HWC bytes per image).
+     * Decoded images → 8-bit RGB, {@code round(clamp((x+1)/2, 0, 1)·255)} (half up), NaN → 0; the layout
+     * is kept (NHWC floats → HWC bytes per image). Rounding, as diffusers' {@code numpy_to_pil}
+     * ({@code (x·255).round()}) and as the stable-diffusion.cpp fixture PNGs are written: they equal
+     * round(float image·255) at every sample, truncation at only about half (the parity test checks
+     * this). A1111 truncates ({@code astype(np.uint8)}), so its images are at most one level darker.
+     * So −1 → 0, 0 → 128, 1 → 255.
      */
     public static byte[] toRgb8(float[] decoded) {
         byte[] out = new byte[decoded.length];
         for (int i = 0; i < decoded.length; i++) {
             float v = (decoded[i] + 1.0f) * 0.5f;
             v = v < 0f ? 0f : (v > 1f ? 1f : v);
-            if (Float.isNaN(decoded[i])) {
-                v = 0f;
-            }
-            out[i] = (byte) (int) (v * 255.0f);
+            out[i] = Float.isNaN(v) ? 0 : (byte) Math.round(v * 255.0f);
         }
         return out;
     }

@@ -122,15 +122,15 @@ class AutoencoderKLTest {
     }
 
     @Test
-    void toRgb8TruncatesLikeA1111AndSdCpp() {
-        float[] x = {-1f, 1f, 0f, -2f, 3f, Float.NaN, 0.5f, -0.5f, 1f / 255f - 1f};
+    void toRgb8RoundsLikeDiffusersAndTheSdCppFixtures() {
+        float[] x = {-1f, 1f, 0f, -2f, 3f, Float.NaN, 0.5f, -0.5f, 0.9f / 255f - 1f, 1.1f / 255f - 1f};
         byte[] y = AutoencoderKL.toRgb8(x);
         int[] got = new int[y.length];
         for (int i = 0; i < y.length; i++) {
             got[i] = y[i] & 0xff;
         }
-        // clamped ends; 0 → 127.5 → 127 (diffusers would round to 128); 0.5 → 191.25 → 191; -0.5 → 63.75 → 63;
-        // (x+1)/2 = 0.5/255 → 0.5 → 0; NaN → 0
-        assertArrayEquals(new int[] {0, 255, 127, 0, 255, 0, 191, 63, 0}, got);
+        // clamped ends; 0 → 127.5 → 128 (A1111's truncation: 127); 0.5 → 191.25 → 191; -0.5 → 63.75 → 64;
+        // (x+1)/2·255 = 0.45 → 0 and 0.55 → 1; NaN → 0
+        assertArrayEquals(new int[] {0, 255, 128, 0, 255, 0, 191, 64, 0, 1}, got);
     }
 }

@@ -26,7 +26,7 @@ final class VaeTestSupport {
     static Path checkpointOrSkip() {
         String prop = System.getProperty("sd15.checkpoint");
         Path p = prop != null && !prop.isBlank() ? Paths.get(prop) : repoRoot().resolve("target/sd15_random_f16.safetensors");
-        assumeTrue(Files.isRegularFile(p), "SKIPPED: no SD 1.5 checkpoint at " + p + ". Generate it with "
+        skipLoudlyUnless(Files.isRegularFile(p), "SKIPPED: no SD 1.5 checkpoint at " + p + ". Generate it with "
                 + "`python3 ../shared/tools/make_random_sd15.py -o target/sd15_random_f16.safetensors` from the repo root, "
                 + "or pass -Dsd15.checkpoint=/path/to/sd15_random_f16.safetensors");
         return p;
@@ -37,8 +37,16 @@ final class VaeTestSupport {
         String prop = System.getProperty("shared.dir");
         Path shared = prop != null && !prop.isBlank() ? Paths.get(prop) : repoRoot().resolve("../shared").normalize();
         Path dir = shared.resolve("fixtures/sd15-random");
-        assumeTrue(Files.isDirectory(dir), "SKIPPED: no fixtures at " + dir + " (set -Dshared.dir=/path/to/shared)");
+        skipLoudlyUnless(Files.isDirectory(dir), "SKIPPED: no fixtures at " + dir + " (set -Dshared.dir=/path/to/shared)");
         return dir;
+    }
+
+    /** An assumption that also prints why (an aborted @BeforeAll shows as zero tests in surefire's summary). */
+    static void skipLoudlyUnless(boolean condition, String message) {
+        if (!condition) {
+            System.err.println(message);
+        }
+        assumeTrue(condition, message);
     }
 
     static float[] readF32(Path file) throws IOException {
