@@ -123,18 +123,24 @@ public final class ModelSource implements AutoCloseable {
     }
 
     public ClipTextConfig textEncoderConfig() {
-        return model == null ? ClipTextConfig.fromJson(json(TINY_CLIP))
-                : model.textEncoderConfig().map(ClipTextConfig::fromJson).orElse(ClipTextConfig.sd15());
+        if (model == null) {
+            return ClipTextConfig.fromJson(json(TINY_CLIP));
+        }
+        return ClipTextConfig.fromJson(model.textEncoderConfig().orElseGet(() -> SingleFileConfigs.textEncoder(model.textEncoder())));
     }
 
     public UNetConfig unetConfig() {
-        return model == null ? UNetConfig.fromJson(json(TINY_UNET))
-                : model.unetConfig().map(UNetConfig::fromJson).orElse(UNetConfig.sd15());
+        if (model == null) {
+            return UNetConfig.fromJson(json(TINY_UNET));
+        }
+        return UNetConfig.fromJson(model.unetConfig().orElseGet(() -> SingleFileConfigs.unet(model.unet())));
     }
 
     public VaeConfig vaeConfig() {
-        return model == null ? VaeConfig.fromJson(json(TINY_VAE))
-                : model.vaeConfig().map(VaeConfig::fromJson).orElse(VaeConfig.sd15());
+        if (model == null) {
+            return VaeConfig.fromJson(json(TINY_VAE));
+        }
+        return VaeConfig.fromJson(model.vaeConfig().orElseGet(() -> SingleFileConfigs.vae(model.vae())));
     }
 
     public SchedulerConfig schedulerConfig() {

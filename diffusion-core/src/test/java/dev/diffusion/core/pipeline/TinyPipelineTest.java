@@ -1,0 +1,259 @@
+package dev.diffusion.core.pipeline;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.diffusion.core.image.GenerationParameters;
+import dev.diffusion.core.image.Png;
+import dev.diffusion.core.nn.Precision;
+import dev.diffusion.core.sampling.RngKind;
+import dev.diffusion.core.sampling.SamplerState;
+import dev.diffusion.core.sampling.SamplingLoop;
+import dev.diffusion.core.tokenizer.ClipTokenizer;
+import dev.diffusion.core.weights.ModelWriter;
+import dev.diffusion.core.weights.TensorDtype;
+import dev.diffusion.core.weights.TinyStableDiffusion;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The in-process pipeline on tiny models: layouts, determinism, seeds, guidance, img2img. */
+class TinyPipelineTest {
+    private static StableDiffusionPipeline tiny;
+
+    @BeforeAll
+    static void load() {
+        tiny = StableDiffusionPipeline.tinyRandom(Precision.FP32);
+    }
+
+    @AfterAll
+    static void close() {
+        tiny.close();
+    }
+
+    private static GenerationRequest request(String prompt) {
+        return new GenerationRequest(prompt, "blurry", 64, 64, 4, "euler", null, 7.0, 42, 1, 1, RngKind.PHILOX);
+    }
+
+    @Test
+    void diffusersFolderAndSingleFileGiveIdenticalImages(@TempDir Path dir) throws Exception {
+        // configs a single file can be read back to: the shapes tell widths and counts; head counts follow
+        // SD 1.x (CLIP: hidden / 64; U-Net: 8), norm groups 32
+        String clip = """
+                {"vocab_size": 600, "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 1,
+                 "num_hidden_layers": 2, "max_position_embeddings": 77}""";
+        String unet = TinyStableDiffusion.UNET_CONFIG.replace("\"cross_attention_dim\": 32", "\"cross_attention_dim\": 64");
+        var parts = TinyStableDiffusion.random(7, unet, TinyStableDiffusion.VAE_CONFIG, clip)
+                .withSchedulerConfig(TinyStableDiffusion.SCHEDULER_CONFIG);
+        Path folder = dir.resolve("tiny-diffusers");
+        Path single = dir.resolve("tiny.safetensors");
+        ModelWriter.writeDiffusersFolder(folder, parts, TensorDtype.F16);
+        ModelWriter.writeSingleFile(single, parts, TensorDtype.F16);
+        ClipTokenizer.byteLevel().write(folder.resolve("tokenizer"));
+        GenerationRequest r = request("a red circle").withSampling("DPM++ 2M Karras", null, 3, 5.0);
+        byte[] a;
+        byte[] b;
+        try (var p = StableDiffusionPipeline.load(folder, null, Precision.FP32)) {
+            a = p.generate(r, ProgressListener.NONE).get(0).rgb();
+        }
+        try (var p = StableDiffusionPipeline.load(single, folder.resolve("tokenizer"), Precision.FP32)) {
+            b = p.generate(r, ProgressListener.NONE).get(0).rgb();
+        }
+        assertArrayEquals(a, b, "the two layouts of the same weights must give the same image");
+        // and the image is not trivially constant (a broken decoder would give that in both)
+        assertTrue(distinctValues(a) > 16, "image has only " + distinctValues(a) + " distinct values");
+    }
+
+    @Test
+    void singleFileWithoutTokenizerIsRefusedNamingTheFlag(@TempDir Path dir) {
+        Path single = dir.resolve("tiny.safetensors");
+        ModelWriter.writeSingleFile(single, TinyStableDiffusion.random(1), TensorDtype.F16);
+        String saved = System.clearProperty("sd.shared.dir");
+        try {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> StableDiffusionPipeline.load(single, null, Precision.FP32));
+            assertTrue(e.getMessage().contains("--tokenizer"), e.getMessage());
+        } finally {
+            if (saved != null) {
+                System.setProperty("sd.shared.dir", saved);
+            }
+        }
+    }
+
+    @Test
+    void sameRequestSameBytesAndBatchImageIUsesSeedPlusI() {
+        GenerationRequest r = request("a cat");
+        byte[] first = tiny.generate(r, ProgressListener.NONE).get(0).png();
+        byte[] again = tiny.generate(r, ProgressListener.NONE).get(0).png();
+        assertArrayEquals(first, again);
+
+        GenerationRequest batch = new GenerationRequest("a cat", "blurry", 64, 64, 4, "euler", null, 7.0, 42, 2, 1,
+                RngKind.PHILOX);
+        List<GeneratedImage> two = tiny.generate(batch, ProgressListener.NONE);
+        assertEquals(2, two.size());
+        assertEquals(43, two.get(1).seed());
+        assertArrayEquals(first, two.get(0).png());
+        byte[] seed43 = tiny.generate(r.withSeed(43), ProgressListener.NONE).get(0).rgb();
+        assertArrayEquals(seed43, two.get(1).rgb());
+        assertNotEquals(Arrays.hashCode(two.get(0).rgb()), Arrays.hashCode(two.get(1).rgb()));
+    }
+
+    @Test
+    void guidanceAndEulerStepFollowTheirFormulas() {
+        List<ProgressListener.StepTrace> traces = new ArrayList<>();
+        GeneratedImage img = tiny.generate(request("a cat"), new ProgressListener() {
+            @Override
+            public void onStepTrace(StepTrace t) {
+                traces.add(t);
+            }
+        }).get(0);
+        assertEquals(4, traces.size());
+        for (int k = 0; k < traces.size(); k++) {
+            ProgressListener.StepTrace t = traces.get(k);
+            double sigmaNext = k + 1 < traces.size() ? traces.get(k + 1).sigma() : 0.0;
+            float[] xNext = k + 1 < traces.size() ? traces.get(k + 1).x() : img.latent();
+            for (int i = 0; i < t.x().length; i += 97) {
+                double eps = t.epsUncond()[i] + 7.0 * (t.epsCond()[i] - t.epsUncond()[i]);
+                double denoised = t.x()[i] - t.sigma() * eps;
+                assertEquals(denoised, t.denoised()[i], 1e-4 * (1 + Math.abs(denoised)), "denoised at step " + (k + 1));
+                // Euler (Karras et al. 2022, alg. 2): x' = x + (σ' − σ)·(x − D)/σ
+                double expected = t.x()[i] + (sigmaNext - t.sigma()) * (t.x()[i] - denoised) / t.sigma();
+                assertEquals(expected, xNext[i], 1e-4 * (1 + Math.abs(expected)), "x after step " + (k + 1));
+            }
+        }
+    }
+
+    @Test
+    void cfgScaleOneUsesTheConditionalPredictionAlone() {
+        List<ProgressListener.StepTrace> traces = new ArrayList<>();
+        tiny.generate(request("a cat").withSampling("euler", null, 2, 1.0), new ProgressListener() {
+            @Override
+            public void onStepTrace(StepTrace t) {
+                traces.add(t);
+            }
+        });
+        assertNull(traces.get(0).epsUncond());
+        ProgressListener.StepTrace t = traces.get(0);
+        for (int i = 0; i < t.x().length; i += 31) {
+            assertEquals(t.x()[i] - t.sigma() * t.epsCond()[i], t.denoised()[i], 1e-4);
+        }
+    }
+
+    @Test
+    void img2imgStartsFromTheEncodedImageNoisedToTheStrengthSigma() {
+        GeneratedImage source = tiny.generate(request("a cat"), ProgressListener.NONE).get(0);
+        Png.Image init = Png.decode(source.png());
+        GenerationRequest r = request("a dog").withSampling("euler", null, 10, 7.0).withInitImage(init, 0.35);
+        assertEquals(3, r.stepsToRun()); // floor(10 × 0.35)
+        List<ProgressListener.StepTrace> traces = new ArrayList<>();
+        GeneratedImage out = tiny.generate(r, new ProgressListener() {
+            @Override
+            public void onStepTrace(StepTrace t) {
+                traces.add(t);
+            }
+        }).get(0);
+        assertEquals(3, traces.size());
+        // the entry sigma is the full 10-step schedule's sigma at index 10 − 3 = 7
+        SamplingLoop full = tiny.samplingLoop(r.withInitImage(null, 1.0));
+        double sigma7 = full.schedule().sigma(7);
+        assertEquals(sigma7, traces.get(0).sigma(), 1e-9);
+        // x = z + σ·n with z the encoder's mean and n the seed's first Philox draw
+        float[] z = tiny.encodeImage(init);
+        float[] n = SamplerState.create(RngKind.PHILOX, 42, dev.diffusion.core.sampling.LatentShape.nhwc(1, 4, 8, 8)).nextNoise();
+        float[] x = traces.get(0).x();
+        for (int i = 0; i < x.length; i++) {
+            assertEquals(z[i] + sigma7 * n[i], x[i], 1e-5 * (1 + Math.abs(x[i])));
+        }
+        GenerationParameters p = GenerationParameters.parse(Png.decode(out.png()).text().get("parameters"));
+        assertEquals("0.35", p.settings().get("Denoising strength"));
+        assertEquals("10", p.settings().get("Steps"));
+    }
+
+    @Test
+    void img2imgSizeMismatchAndBadStrengthAreRefusedNamingTheField() {
+        Png.Image init = new Png.Image(64, 128, new byte[64 * 128 * 3], java.util.Map.of());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> tiny.generate(request("x").withInitImage(init, 0.5), ProgressListener.NONE));
+        assertTrue(e.getMessage().startsWith("init_image is 64x128"), e.getMessage());
+        Png.Image ok = new Png.Image(64, 64, new byte[64 * 64 * 3], java.util.Map.of());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> tiny.generate(request("x").withInitImage(ok, 1.5), ProgressListener.NONE));
+        assertTrue(e.getMessage().startsWith("strength must be"), e.getMessage());
+    }
+
+    @Test
+    void pngCarriesTheRequestAsA1111Parameters() {
+        GenerationRequest r = new GenerationRequest("a photo of a cat", "blurry, dark", 64, 64, 3, "DPM++ 2M Karras", null, 6.5,
+                1234, 1, 2, RngKind.PHILOX);
+        GeneratedImage img = tiny.generate(r, ProgressListener.NONE).get(0);
+        Png.Image png = Png.decode(img.png());
+        assertEquals(64, png.width());
+        assertArrayEquals(img.rgb(), png.rgb());
+        GenerationParameters p = GenerationParameters.parse(png.text().get("parameters"));
+        assertEquals("a photo of a cat", p.prompt());
+        assertEquals("blurry, dark", p.negativePrompt());
+        assertEquals("3", p.settings().get("Steps"));
+        assertEquals("DPM++ 2M", p.settings().get("Sampler"));
+        assertEquals("Karras", p.settings().get("Schedule type"));
+        assertEquals("6.5", p.settings().get("CFG scale"));
+        assertEquals("1234", p.settings().get("Seed"));
+        assertEquals("64x64", p.settings().get("Size"));
+        assertEquals("2", p.settings().get("Clip skip"));
+        assertEquals("tiny-random", p.settings().get("Model"));
+    }
+
+    @Test
+    void longPromptIsTruncatedWithAWarning() {
+        List<String> warnings = new ArrayList<>();
+        tiny.generate(request("word ".repeat(100)).withSampling("euler", null, 1, 7.0), new ProgressListener() {
+            @Override
+            public void onWarning(String message) {
+                warnings.add(message);
+            }
+        });
+        assertEquals(1, warnings.size());
+        assertTrue(warnings.get(0).startsWith("prompt is "), warnings.get(0));
+    }
+
+    @Test
+    void badRequestsAreRefusedBeforeAnyWork() {
+        assertMessage("width must be a multiple of 8 between 64 and 2048, got 100",
+                new GenerationRequest("x", "", 100, 64, 4, "euler", null, 7, 1, 1, 1, RngKind.PHILOX));
+        assertMessage("steps must be between 1 and 150, got 0",
+                new GenerationRequest("x", "", 64, 64, 0, "euler", null, 7, 1, 1, 1, RngKind.PHILOX));
+        assertMessage("cfg_scale must be between 0 and 30.0, got 31.0",
+                new GenerationRequest("x", "", 64, 64, 4, "euler", null, 31, 1, 1, 1, RngKind.PHILOX));
+        assertMessage("scheduler must be 'discrete' or 'karras', got 'exponential'",
+                new GenerationRequest("x", "", 64, 64, 4, "euler", "exponential", 7, 1, 1, 1, RngKind.PHILOX));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new GenerationRequest("x", "", 64, 64, 4, "heun", null, 7, 1, 1, 1, RngKind.PHILOX).validate());
+        assertTrue(e.getMessage().startsWith("unknown sampler 'heun'"), e.getMessage());
+    }
+
+    private static void assertMessage(String expected, GenerationRequest r) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> tiny.generate(r, ProgressListener.NONE));
+        assertEquals(expected, e.getMessage());
+    }
+
+    private static int distinctValues(byte[] b) {
+        boolean[] seen = new boolean[256];
+        int n = 0;
+        for (byte v : b) {
+            if (!seen[v & 0xff]) {
+                seen[v & 0xff] = true;
+                n++;
+            }
+        }
+        return n;
+    }
+}
