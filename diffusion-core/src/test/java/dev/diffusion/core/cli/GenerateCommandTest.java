@@ -1,0 +1,81 @@
+package dev.diffusion.core.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.diffusion.core.image.GenerationParameters;
+import dev.diffusion.core.image.Png;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The command line as a user meets it: refusals name the flag and the limit; files and exit codes. */
+class GenerateCommandTest {
+    private record Outcome(int code, String out, String err) {}
+
+    private static Outcome run(String... argv) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = Main.run(argv, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
+        return new Outcome(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    private static void refused(String expected, String... argv) {
+        Outcome o = run(argv);
+        assertEquals(2, o.code(), o.err());
+        assertEquals("sd: " + expected, o.err().strip());
+    }
+
+    @Test
+    void badValuesAreRefusedNamingTheFlagAndTheLimit() {
+        refused("--prompt is required", "generate");
+        refused("--width must be a multiple of 8, got 100", "generate", "--prompt", "x", "--width", "100");
+        refused("--height must be between 64 and 2048, got 4096", "generate", "--prompt", "x", "--height", "4096");
+        refused("--steps must be between 1 and 150, got 0", "generate", "--prompt", "x", "--steps", "0");
+        refused("--steps must be a whole number, got 'ten'", "generate", "--prompt", "x", "--steps", "ten");
+        refused("--cfg-scale must be between 0.0 and 30.0, got -1", "generate", "--prompt", "x", "--cfg-scale", "-1");
+        refused("--batch-count must be between 1 and 64, got 65", "generate", "--prompt", "x", "--batch-count", "65");
+        refused("--clip-skip must be between 1 and 12, got 0", "generate", "--prompt", "x", "--clip-skip", "0");
+        refused("--scheduler must be discrete or karras, got 'cosine'", "generate", "--prompt", "x", "--scheduler", "cosine");
+        refused("--out must name a .png file, got 'out.jpg'", "generate", "--prompt", "x", "--out", "out.jpg");
+        refused("--seed must be 0 or more (or -1 for a random seed), got -5", "generate", "--prompt", "x", "--seed", "-5");
+        refused("--strength needs --init-image", "generate", "--prompt", "x", "--strength", "0.5");
+        refused("unknown option --sample (see ./sd help)", "generate", "--prompt", "x", "--sample", "euler");
+        refused("--model: /nonexistent/model does not exist", "generate", "--prompt", "x", "--model", "/nonexistent/model");
+        Outcome o = run("generate", "--prompt", "x", "--sampler", "heun");
+        assertEquals(2, o.code());
+        assertTrue(o.err().startsWith("sd: --sampler: unknown sampler 'heun'; accepted: [Euler, Euler a, DPM++ 2M"), o.err());
+        assertFalse(o.err().contains("Exception"), o.err());
+    }
+
+    @Test
+    void generatesNumberedPngsWithParametersAndPrintsProgress(@TempDir Path dir) throws Exception {
+        Path out = dir.resolve("cat.png");
+        Outcome o = run("generate", "--prompt", "a photo of a cat", "--negative-prompt", "dark", "--width", "64", "--height", "64",
+                "--steps", "2", "--sampler", "Euler a", "--seed", "7", "--batch-count", "2", "--out", out.toString());
+        assertEquals(0, o.code(), o.err());
+        assertTrue(o.err().contains("sd: image 2/2 step 2/2"), o.err());
+        for (int i = 0; i < 2; i++) {
+            Path file = dir.resolve("cat-" + i + ".png");
+            assertTrue(Files.exists(file), file.toString());
+            Png.Image png = Png.decode(Files.readAllBytes(file));
+            GenerationParameters p = GenerationParameters.parse(png.text().get("parameters"));
+            assertEquals("a photo of a cat", p.prompt());
+            assertEquals("dark", p.negativePrompt());
+            assertEquals(Integer.toString(7 + i), p.settings().get("Seed"));
+            assertEquals("Euler a", p.settings().get("Sampler"));
+            assertTrue(o.out().contains(file + "  (seed " + (7 + i) + ")"), o.out());
+        }
+        assertFalse(Files.exists(out), "with --batch-count 2 the files are numbered");
+    }
+
+    @Test
+    void numberedNamesUseTheStem() {
+        assertEquals(Path.of("/tmp/x/fox-3.png"), GenerateCommand.numbered(Path.of("/tmp/x/fox.png"), 3));
+    }
+}
