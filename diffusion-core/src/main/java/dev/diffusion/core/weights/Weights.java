@@ -24,4 +24,12 @@ public interface Weights {
 
     /** The tensor's values as float32 in row-major (PyTorch) order. */
     float[] floats(String key);
+
+    /**
+     * A view of the tensors whose keys start with {@code prefix}, under their keys with the prefix
+     * removed (e.g. {@code prefixed("unet.")}). Reads are delegated; nothing is copied.
+     */
+    default Weights prefixed(String prefix) {
+        return new PrefixedWeights(this, prefix);
+    }
 }
