@@ -31,15 +31,14 @@ class UNetBenchmark {
         String precisions = System.getProperty("unet.benchmark.precisions", "FP32,BF16");
         try (StableDiffusionModel ckpt = StableDiffusionModel.open(Sd15Fixtures.checkpointOrSkip())) {
             for (String p : precisions.split(",")) {
-                if (Boolean.getBoolean("unet.benchmark.compareConvs")) {
-                    int saved = Im2colConv2d.minOutChannels;
-                    Im2colConv2d.minOutChannels = Integer.MAX_VALUE;
-                    System.out.println("all 3x3 convolutions direct:");
+                // e.g. -Dunet.benchmark.im2colFrom=100000,1280,320 compares where im2col starts (in output channels)
+                int saved = Im2colConv2d.minOutChannels;
+                for (String from : System.getProperty("unet.benchmark.im2colFrom", String.valueOf(saved)).split(",")) {
+                    Im2colConv2d.minOutChannels = Integer.parseInt(from.trim());
+                    System.out.println("3x3 convolutions as im2col from " + from + " output channels:");
                     run(ckpt.unet(), Precision.valueOf(p.trim()));
-                    Im2colConv2d.minOutChannels = saved;
-                    System.out.println("im2col from " + saved + " output channels:");
                 }
-                run(ckpt.unet(), Precision.valueOf(p.trim()));
+                Im2colConv2d.minOutChannels = saved;
             }
         }
     }
