@@ -18,10 +18,10 @@ public final class ResnetBlock2D extends Module {
     public final long inChannels;
     public final long outChannels;
     private final GroupNorm norm1;
-    private final Conv2d conv1;
+    private final Im2colConv2d.Conv conv1;
     private final Linear timeEmbProj;
     private final GroupNorm norm2;
-    private final Conv2d conv2;
+    private final Im2colConv2d.Conv conv2;
     private final Conv2d convShortcut;
 
     public ResnetBlock2D(Nn nn, String prefix, long inChannels, long outChannels, long tembChannels, int groups, double eps) {
@@ -29,10 +29,10 @@ public final class ResnetBlock2D extends Module {
         this.inChannels = inChannels;
         this.outChannels = outChannels;
         norm1 = new GroupNorm(nn, key("norm1"), groups, inChannels, eps);
-        conv1 = new Conv2d(nn, key("conv1"), inChannels, outChannels, 3, 1, 1);
+        conv1 = Im2colConv2d.forChannels(nn, key("conv1"), inChannels, outChannels, 3);
         timeEmbProj = new Linear(nn, key("time_emb_proj"), tembChannels, outChannels, true);
         norm2 = new GroupNorm(nn, key("norm2"), groups, outChannels, eps);
-        conv2 = new Conv2d(nn, key("conv2"), outChannels, outChannels, 3, 1, 1);
+        conv2 = Im2colConv2d.forChannels(nn, key("conv2"), outChannels, outChannels, 3);
         convShortcut = inChannels != outChannels ? new Conv2d(nn, key("conv_shortcut"), inChannels, outChannels, 1, 1, 0) : null;
     }
 

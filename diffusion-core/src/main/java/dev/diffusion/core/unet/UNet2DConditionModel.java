@@ -9,6 +9,7 @@ import dev.diffusion.core.nn.Precision;
 import dev.diffusion.core.nn.Tensors;
 import dev.diffusion.core.nn.TfNetwork;
 import dev.diffusion.core.nn.TimestepEmbedding;
+import dev.diffusion.core.weights.StableDiffusionModel;
 import dev.diffusion.core.weights.Weights;
 import java.util.ArrayList;
 import java.util.List;
@@ -42,6 +43,15 @@ public final class UNet2DConditionModel extends TfNetwork {
         context = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, config.crossAttentionDim())));
         noisePrediction = build(nn, config, sample, timesteps, context);
         load();
+    }
+
+    /**
+     * The U-Net of a Stable Diffusion model: built from its {@code unet/config.json} when it has one (diffusers
+     * folders), else with the SD 1.x config (single-file checkpoints carry no config).
+     */
+    public static UNet2DConditionModel of(StableDiffusionModel model, Precision precision) {
+        UNetConfig config = model.unetConfig().map(UNetConfig::fromJson).orElseGet(UNetConfig::sd15);
+        return new UNet2DConditionModel(config, model.unet(), precision);
     }
 
     /** Builds the network's ops on the given inputs: sample [B, H, W, in] NHWC, timesteps [B], context [B, L, D]. */
@@ -123,6 +133,11 @@ public final class UNet2DConditionModel extends TfNetwork {
         if (timesteps == null || timesteps.length != batch) {
             throw new IllegalArgumentException("timesteps must hold one value per sample (" + batch + "), got "
                     + (timesteps == null ? "null" : timesteps.length));
+        }
+        for (int i = 0; i < batch; i++) {
+            if (!Float.isFinite(timesteps[i])) {
+                throw new IllegalArgumentException("timesteps[" + i + "] must be finite, got " + timesteps[i]);
+            }
         }
         long contextCount = (long) batch * contextLength * config.crossAttentionDim();
         if (contextValues == null || contextValues.length != contextCount) {

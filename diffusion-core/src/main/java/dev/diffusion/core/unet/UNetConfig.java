@@ -169,6 +169,21 @@ public record UNetConfig(
                 timeEmbeddingDim);
     }
 
+    @Override
+    public int[] blockOutChannels() {
+        return blockOutChannels.clone();
+    }
+
+    @Override
+    public int[] attentionHeads() {
+        return attentionHeads.clone();
+    }
+
+    @Override
+    public int[] transformerLayersPerBlock() {
+        return transformerLayersPerBlock.clone();
+    }
+
     public int blockCount() {
         return blockOutChannels.length;
     }

@@ -1,6 +1,5 @@
 package dev.diffusion.core.unet;
 
-import dev.diffusion.core.nn.Conv2d;
 import dev.diffusion.core.nn.Module;
 import dev.diffusion.core.nn.Nn;
 import dev.diffusion.core.nn.Resample;
@@ -17,7 +16,7 @@ import org.tensorflow.types.TFloat32;
 public final class UpBlock2D extends Module {
     private final List<ResnetBlock2D> resnets = new ArrayList<>();
     private final List<Transformer2DModel> attentions = new ArrayList<>();
-    private final Conv2d upsampler;
+    private final Im2colConv2d.Conv upsampler;
 
     /**
      * @param index             position on the up path (0 = deepest)
@@ -42,7 +41,7 @@ public final class UpBlock2D extends Module {
                         config.useLinearProjection()));
             }
         }
-        upsampler = index == n - 1 ? null : new Conv2d(nn, key("upsamplers.0.conv"), out, out, 3, 1, 1);
+        upsampler = index == n - 1 ? null : Im2colConv2d.forChannels(nn, key("upsamplers.0.conv"), out, out, 3);
     }
 
     /** Applies the block, taking its skip connections off the end of {@code skips}. */

@@ -23,6 +23,18 @@ class UNetBlocksTest {
     }
 
     private void checkResnet(int cin, int cout) {
+        int saved = Im2colConv2d.minOutChannels;
+        try {
+            for (int threshold : new int[] {Integer.MAX_VALUE, 1}) { // 3x3 convs direct, then as im2col
+                Im2colConv2d.minOutChannels = threshold;
+                checkResnet(cin, cout, threshold == 1 ? "im2col" : "direct");
+            }
+        } finally {
+            Im2colConv2d.minOutChannels = saved;
+        }
+    }
+
+    private void checkResnet(int cin, int cout, String convs) {
         int b = 2, h = 4, w = 6, temb = 12, groups = 4;
         double eps = 1e-5;
         Map<String, long[]> keys = new LinkedHashMap<>();
@@ -50,7 +62,7 @@ class UNetBlocksTest {
         float[] expected = RefMath.add(shortcut, hidden);
 
         double err = RefMath.relativeError(actual, expected);
-        assertTrue(err <= TOLERANCE, "ResnetBlock2D " + cin + "->" + cout + " relative error " + err);
+        assertTrue(err <= TOLERANCE, "ResnetBlock2D " + cin + "->" + cout + " (" + convs + " 3x3 convs) relative error " + err);
     }
 
     @Test

@@ -1,0 +1,102 @@
+package dev.diffusion.core.unet;
+
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.List;
+
+/**
+ * Where the random-weight SD 1.5 checkpoint and the stable-diffusion.cpp fixtures are, and how to read them.
+ * Checkpoint: system property {@code sd15.checkpoint}, else {@code <repo root>/target/sd15_random_f16.safetensors}.
+ * Fixtures: system property {@code shared.dir}, else {@code <repo root>/../shared}.
+ */
+final class Sd15Fixtures {
+    private Sd15Fixtures() {}
+
+    /** The repository root: the parent of the module directory Maven runs the tests in. */
+    static Path repoRoot() {
+        Path moduleDir = Paths.get(System.getProperty("user.dir")).toAbsolutePath();
+        return Files.exists(moduleDir.resolve("diffusion-core")) ? moduleDir : moduleDir.getParent();
+    }
+
+    /** The checkpoint, or the test is skipped with a message saying how to make it. */
+    static Path checkpointOrSkip() {
+        String prop = System.getProperty("sd15.checkpoint");
+        Path p = prop != null ? Paths.get(prop) : repoRoot().resolve("target/sd15_random_f16.safetensors");
+        if (!Files.isRegularFile(p)) {
+            String message = "SKIPPED: no SD 1.5 random checkpoint at " + p + " - generate it with "
+                    + "`python3 ../shared/tools/make_random_sd15.py -o target/sd15_random_f16.safetensors` from the repo root, "
+                    + "or pass -Dsd15.checkpoint=/path/to/it";
+            System.err.println(message);
+            assumeTrue(false, message);
+        }
+        return p;
+    }
+
+    static Path fixtureDirOrSkip(String caseName) {
+        String prop = System.getProperty("shared.dir");
+        Path shared = prop != null ? Paths.get(prop) : repoRoot().resolve("../shared").normalize();
+        Path dir = shared.resolve("fixtures/sd15-random").resolve(caseName);
+        if (!Files.isDirectory(dir)) {
+            String message = "SKIPPED: no fixture folder " + dir + " (set -Dshared.dir)";
+            System.err.println(message);
+            assumeTrue(false, message);
+        }
+        return dir;
+    }
+
+    /** Raw little-endian float32. */
+    static float[] floats(Path file) {
+        try {
+            ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);
+            float[] v = new float[b.remaining() / 4];
+            b.asFloatBuffer().get(v);
+            return v;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** One line of steps.txt: {@code stepK sigma=… t=… c_in=…}; returns {sigma, t}. */
+    static double[] sigmaAndTimestep(Path dir, int step) {
+        try {
+            List<String> lines = Files.readAllLines(dir.resolve("steps.txt"));
+            for (String line : lines) {
+                String[] parts = line.trim().split("\\s+");
+                if (parts[0].equals("step" + step)) {
+                    double sigma = Double.NaN;
+                    double t = Double.NaN;
+                    for (String p : parts) {
+                        if (p.startsWith("sigma=")) {
+                            sigma = Double.parseDouble(p.substring(6));
+                        } else if (p.startsWith("t=")) {
+                            t = Double.parseDouble(p.substring(2));
+                        }
+                    }
+                    return new double[] {sigma, t};
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        throw new IllegalArgumentException("no step" + step + " in " + dir.resolve("steps.txt"));
+    }
+
+    static float[] nchwToNhwc(float[] x, int n, int c, int h, int w) {
+        float[] y = new float[x.length];
+        for (int b = 0; b < n; b++) {
+            for (int ch = 0; ch < c; ch++) {
+                for (int i = 0; i < h * w; i++) {
+                    y[(b * h * w + i) * c + ch] = x[(b * c + ch) * h * w + i];
+                }
+            }
+        }
+        return y;
+    }
+}

@@ -1,0 +1,65 @@
+package dev.diffusion.core.unet;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.junit.jupiter.api.Test;
+
+class UNetConfigTest {
+    /** runwayml/stable-diffusion-v1-5 unet/config.json as published (diffusers 0.6 era). */
+    static final String SD15_JSON = """
+            {"_class_name": "UNet2DConditionModel", "_diffusers_version": "0.6.0", "act_fn": "silu",
+             "attention_head_dim": 8, "block_out_channels": [320, 640, 1280, 1280], "center_input_sample": false,
+             "cross_attention_dim": 768,
+             "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+             "downsample_padding": 1, "flip_sin_to_cos": true, "freq_shift": 0, "in_channels": 4, "layers_per_block": 2,
+             "mid_block_scale_factor": 1, "norm_eps": 1e-05, "norm_num_groups": 32, "out_channels": 4, "sample_size": 64,
+             "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]}
+            """;
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Test
+    void sd15ConfigJsonGivesTheDefaults() throws Exception {
+        UNetConfig c = UNetConfig.fromJson(JSON.readTree(SD15_JSON));
+        assertEquals(UNetConfig.sd15(), c);
+        assertArrayEquals(new int[] {8, 8, 8, 8}, c.attentionHeads(), "attention_head_dim is the head count in SD 1.x");
+        assertEquals(1280, c.timeEmbeddingDim());
+        assertEquals(8, c.sizeMultiple());
+        assertEquals(UNetConfig.sd15(), UNetConfig.fromJson(JSON.readTree("{}")));
+    }
+
+    @Test
+    void numAttentionHeadsOverridesAndListsAreReadPerBlock() throws Exception {
+        ObjectNode n = (ObjectNode) JSON.readTree(SD15_JSON);
+        n.putArray("attention_head_dim").add(5).add(10).add(20).add(20); // SD 2.x style: head dims, ignored below
+        n.putArray("num_attention_heads").add(4).add(8).add(16).add(16);
+        n.put("use_linear_projection", true);
+        n.put("cross_attention_dim", 1024);
+        UNetConfig c = UNetConfig.fromJson(n);
+        assertArrayEquals(new int[] {4, 8, 16, 16}, c.attentionHeads());
+        assertTrue(c.useLinearProjection());
+        assertEquals(1024, c.crossAttentionDim());
+    }
+
+    @Test
+    void unsupportedOptionsAreRefusedByName() throws Exception {
+        for (String[] kv : new String[][] {
+                {"class_embed_type", "\"timestep\""}, {"addition_embed_type", "\"text_time\""},
+                {"time_cond_proj_dim", "256"}, {"resnet_time_scale_shift", "\"scale_shift\""},
+                {"only_cross_attention", "true"}, {"act_fn", "\"gelu\""}, {"mid_block_type", "\"UNetMidBlock2DSimpleCrossAttn\""}}) {
+            ObjectNode n = (ObjectNode) JSON.readTree(SD15_JSON);
+            n.set(kv[0], JSON.readTree(kv[1]));
+            var e = assertThrows(IllegalArgumentException.class, () -> UNetConfig.fromJson(n));
+            assertTrue(e.getMessage().contains(kv[0]), e.getMessage());
+        }
+        ObjectNode n = (ObjectNode) JSON.readTree(SD15_JSON);
+        n.putArray("down_block_types").add("AttnDownBlock2D").add("DownBlock2D").add("DownBlock2D").add("DownBlock2D");
+        var e = assertThrows(IllegalArgumentException.class, () -> UNetConfig.fromJson(n));
+        assertTrue(e.getMessage().contains("AttnDownBlock2D"), e.getMessage());
+    }
+}
