@@ -31,38 +31,16 @@ final class Sd15Fixtures {
 
     /** The checkpoint, or the test is skipped with instructions. */
     static Path checkpointOrSkip() {
-        String prop = System.getProperty("sd15.checkpoint");
-        Path path = prop != null ? Path.of(prop) : repoRoot().resolve("target").resolve("sd15_random_f16.safetensors");
-        assumeTrue(Files.isRegularFile(path), () -> {
-            String msg = "SKIPPED: no SD 1.5 random checkpoint at " + path + ". Generate it with "
-                    + "`python3 " + sharedDir().resolve("tools/make_random_sd15.py") + " -o " + path
-                    + "` (or pass -Dsd15.checkpoint=...)";
-            System.err.println(msg);
-            return msg;
-        });
-        return path;
+        return dev.diffusion.core.testing.Fixtures.sd15Checkpoint();
     }
 
     /** A fixture case folder, e.g. {@code euler-cat-s42-256}, or the test is skipped. */
     static Path caseDirOrSkip(String name) {
-        Path dir = sharedDir().resolve("fixtures").resolve("sd15-random").resolve(name);
-        assumeTrue(Files.isDirectory(dir), () -> {
-            String msg = "SKIPPED: no stable-diffusion.cpp fixtures at " + dir + " (set -Dshared.dir=...)";
-            System.err.println(msg);
-            return msg;
-        });
-        return dir;
+        return dev.diffusion.core.testing.Fixtures.fixtureCase(name);
     }
 
     /** A raw little-endian float32 file. */
     static float[] readF32(Path file) {
-        try {
-            ByteBuffer bytes = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);
-            float[] values = new float[bytes.remaining() / 4];
-            bytes.asFloatBuffer().get(values);
-            return values;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return dev.diffusion.core.testing.Fixtures.readF32(file);
     }
 }

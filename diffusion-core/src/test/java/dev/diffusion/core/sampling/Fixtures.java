@@ -24,14 +24,7 @@ final class Fixtures {
         if (prop != null) {
             return Path.of(prop);
         }
-        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
-            Path candidate = p.resolve("shared/fixtures/sd15-random");
-            if (Files.isDirectory(candidate)) {
-                return candidate;
-            }
-        }
-        Assumptions.abort("shared/fixtures/sd15-random not found above " + Path.of("").toAbsolutePath());
-        return null;
+        return dev.diffusion.core.testing.Fixtures.requireShared("sampling fixtures").resolve("fixtures/sd15-random");
     }
 
     static float[] f32(String testCase, String name) {

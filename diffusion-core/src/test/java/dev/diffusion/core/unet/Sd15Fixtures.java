@@ -27,40 +27,16 @@ final class Sd15Fixtures {
 
     /** The checkpoint, or the test is skipped with a message saying how to make it. */
     static Path checkpointOrSkip() {
-        String prop = System.getProperty("sd15.checkpoint");
-        Path p = prop != null ? Paths.get(prop) : repoRoot().resolve("target/sd15_random_f16.safetensors");
-        if (!Files.isRegularFile(p)) {
-            String message = "SKIPPED: no SD 1.5 random checkpoint at " + p + " - generate it with "
-                    + "`python3 ../shared/tools/make_random_sd15.py -o target/sd15_random_f16.safetensors` from the repo root, "
-                    + "or pass -Dsd15.checkpoint=/path/to/it";
-            System.err.println(message);
-            assumeTrue(false, message);
-        }
-        return p;
+        return dev.diffusion.core.testing.Fixtures.sd15Checkpoint();
     }
 
     static Path fixtureDirOrSkip(String caseName) {
-        String prop = System.getProperty("shared.dir");
-        Path shared = prop != null ? Paths.get(prop) : repoRoot().resolve("../shared").normalize();
-        Path dir = shared.resolve("fixtures/sd15-random").resolve(caseName);
-        if (!Files.isDirectory(dir)) {
-            String message = "SKIPPED: no fixture folder " + dir + " (set -Dshared.dir)";
-            System.err.println(message);
-            assumeTrue(false, message);
-        }
-        return dir;
+        return dev.diffusion.core.testing.Fixtures.fixtureCase(caseName);
     }
 
     /** Raw little-endian float32. */
     static float[] floats(Path file) {
-        try {
-            ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);
-            float[] v = new float[b.remaining() / 4];
-            b.asFloatBuffer().get(v);
-            return v;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return dev.diffusion.core.testing.Fixtures.readF32(file);
     }
 
     /** One line of steps.txt: {@code stepK sigma=… t=… c_in=…}; returns {sigma, t}. */

@@ -24,12 +24,7 @@ final class VaeTestSupport {
 
     /** {@code -Dsd15.checkpoint=...}, else {@code <repo root>/target/sd15_random_f16.safetensors}; skips when absent. */
     static Path checkpointOrSkip() {
-        String prop = System.getProperty("sd15.checkpoint");
-        Path p = prop != null && !prop.isBlank() ? Paths.get(prop) : repoRoot().resolve("target/sd15_random_f16.safetensors");
-        skipLoudlyUnless(Files.isRegularFile(p), "SKIPPED: no SD 1.5 checkpoint at " + p + ". Generate it with "
-                + "`python3 ../shared/tools/make_random_sd15.py -o target/sd15_random_f16.safetensors` from the repo root, "
-                + "or pass -Dsd15.checkpoint=/path/to/sd15_random_f16.safetensors");
-        return p;
+        return dev.diffusion.core.testing.Fixtures.sd15Checkpoint();
     }
 
     /** {@code -Dshared.dir=...}, else {@code <repo root>/../shared}; the sd15-random fixture folder, or skip. */

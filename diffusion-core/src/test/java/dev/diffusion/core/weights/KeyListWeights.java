@@ -13,11 +13,14 @@ import java.util.Set;
  * reading values fails, which proves that views built on it convert names only.
  */
 final class KeyListWeights implements Weights {
-    static final Path SD15_KEYS = Path.of("/work/shared/fixtures/sd15-random/keys.txt");
+    static final Path SD15_KEYS = dev.diffusion.core.testing.Fixtures.sharedDir() == null
+            ? Path.of("../shared/fixtures/sd15-random/keys.txt")
+            : dev.diffusion.core.testing.Fixtures.sharedDir().resolve("fixtures/sd15-random/keys.txt");
 
     final Map<String, TensorInfo> infos = new LinkedHashMap<>();
 
     static KeyListWeights read(Path listing) throws IOException {
+        dev.diffusion.core.testing.Fixtures.requireShared("SD 1.5 key list");
         KeyListWeights w = new KeyListWeights();
         for (String line : Files.readAllLines(listing)) {
             if (line.isBlank()) {

@@ -11,21 +11,15 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The full-size random SD 1.5 checkpoint (2.1 GB, fp16, CompVis layout). Generate it with
- * {@code python3 /work/shared/tools/make_random_sd15.py -o diffusion-core/target/sd15_random_f16.safetensors}.
+ * {@code python3 ../shared/tools/make_random_sd15.py -o target/sd15_random_f16.safetensors} (the tests do it themselves)}.
  */
 class Sd15CheckpointTest {
-    static final Path CHECKPOINT = Path.of("target", "sd15_random_f16.safetensors");
 
     @Test
     void opensConvertsAndLoadsQuickly() {
-        if (!Files.isRegularFile(CHECKPOINT)) {
-            System.err.println("\n*** SKIPPED Sd15CheckpointTest: " + CHECKPOINT.toAbsolutePath() + " is absent. Generate it with\n"
-                    + "***   python3 /work/shared/tools/make_random_sd15.py -o " + CHECKPOINT.toAbsolutePath() + "\n");
-        }
-        assumeTrue(Files.isRegularFile(CHECKPOINT), "absent: " + CHECKPOINT.toAbsolutePath()
-                + " (python3 /work/shared/tools/make_random_sd15.py -o <it>)");
+        Path checkpoint = dev.diffusion.core.testing.Fixtures.sd15Checkpoint();
         long openStart = System.nanoTime();
-        try (StableDiffusionModel model = StableDiffusionModel.open(CHECKPOINT)) {
+        try (StableDiffusionModel model = StableDiffusionModel.open(checkpoint)) {
             long openMillis = (System.nanoTime() - openStart) / 1_000_000;
             assertEquals(686, model.unet().keys().size());
             assertEquals(248, model.vae().keys().size());
