@@ -68,7 +68,7 @@ final class BenchCommand {
             double weightGiB = params * (double) precision.bytesPerWeight() / (1L << 30);
             out.printf("model            %s (%,d parameters, %.2f GiB at %s), %d threads%n", p.modelName(), params, weightGiB,
                     precision.name().toLowerCase(java.util.Locale.ROOT), threads);
-            out.printf("weight load      %.2f s%n", loadS);
+            out.printf("weight load      %.2f s (RSS now %.2f GiB)%n", loadS, rssBytes("VmRSS:") / (double) (1L << 30));
 
             long e0 = System.nanoTime();
             p.encodePrompts("", "a photo of a cat", 1, ProgressListener.NONE);
@@ -99,6 +99,7 @@ final class BenchCommand {
             double minStep = stepMillis.subList(1, stepMillis.size()).stream().mapToLong(Long::longValue).min().orElse(0) / 1000.0;
             out.printf("U-Net step       %.2f s mean, %.2f s best over steps 2..%d (first %.2f s), CFG batch 2, %dx%d%n",
                     warmSteps, minStep, steps, stepMillis.get(0) / 1000.0, size, size);
+            out.printf("RSS after steps  %.2f GiB%n", rssBytes("VmRSS:") / (double) (1L << 30));
             int lh = size / p.latentScale();
             long d0 = System.nanoTime();
             p.decode(img.latent(), 1, lh, lh);
@@ -136,9 +137,14 @@ final class BenchCommand {
 
     /** VmHWM of this process (Linux), or -1. */
     static long peakRssBytes() {
+        return rssBytes("VmHWM:");
+    }
+
+    /** A memory line of /proc/self/status (VmRSS:, VmHWM:) in bytes, or -1. */
+    static long rssBytes(String field) {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith("VmHWM:")) {
+                if (line.startsWith(field)) {
                     return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
                 }
             }

@@ -10,7 +10,7 @@ import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.Session;
 import org.tensorflow.ndarray.Shape;
-import org.tensorflow.ndarray.buffer.DataBuffers;
+import org.tensorflow.ndarray.buffer.FloatDataBuffer;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.Variable;
@@ -128,15 +128,23 @@ public final class Nn {
             Session.Runner runner = session.runner();
             long batchBytes = 0;
             for (PendingWeight w : pending) {
-                float[] values = weights.floats(w.key);
-                if (values.length != elements(w.torchShape)) {
-                    throw new WeightsException("weight " + w.key + " has " + values.length + " values, expected "
-                            + elements(w.torchShape));
-                }
-                TFloat32 t = TFloat32.tensorOf(Shape.of(w.torchShape), DataBuffers.of(values, true, false));
+                long expected = elements(w.torchShape);
+                TFloat32 t = TFloat32.tensorOf(Shape.of(w.torchShape));
                 open.add(t);
+                FloatDataBuffer dst = t.asRawTensor().data().asFloats();
+                long[] written = {0};
+                weights.readChunks(w.key, (chunk, n) -> {
+                    if (written[0] + n > expected) {
+                        throw new WeightsException("weight " + w.key + " has more than the " + expected + " values its shape holds");
+                    }
+                    dst.offset(written[0]).write(chunk, 0, n);
+                    written[0] += n;
+                });
+                if (written[0] != expected) {
+                    throw new WeightsException("weight " + w.key + " has " + written[0] + " values, expected " + expected);
+                }
                 runner.feed(w.input, t).addTarget(w.assign);
-                batchBytes += 4L * values.length;
+                batchBytes += 4L * expected;
                 if (batchBytes >= bytesPerRun) {
                     runner.run();
                     closeAll(open);

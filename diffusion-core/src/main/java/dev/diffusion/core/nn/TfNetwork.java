@@ -11,7 +11,7 @@ import org.tensorflow.proto.GPUOptions;
  */
 public abstract class TfNetwork implements AutoCloseable {
     /** Weights are assigned in batches of this many bytes (float32) so loading keeps ~one model copy. */
-    private static final long LOAD_BATCH_BYTES = 256L << 20;
+    private static final long LOAD_BATCH_BYTES = 64L << 20;
 
     protected final Graph graph;
     protected final Nn nn;

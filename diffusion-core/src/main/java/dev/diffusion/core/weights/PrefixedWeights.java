@@ -43,6 +43,11 @@ final class PrefixedWeights implements Weights {
         return source.floats(sourceKey(key));
     }
 
+    @Override
+    public void readChunks(String key, ChunkSink sink) {
+        source.readChunks(sourceKey(key), sink);
+    }
+
     private String sourceKey(String key) {
         if (!keys.contains(key)) {
             throw new WeightsException("no tensor named " + key + " (under prefix " + prefix + ")");

@@ -48,6 +48,11 @@ final class RenamedWeights implements Weights {
         return owner(key).floats(sourceKey(key));
     }
 
+    @Override
+    public void readChunks(String key, ChunkSink sink) {
+        owner(key).readChunks(sourceKey(key), sink);
+    }
+
     /** The key this tensor has in its source. */
     String sourceKey(String key) {
         String source = sourceKeys.get(key);

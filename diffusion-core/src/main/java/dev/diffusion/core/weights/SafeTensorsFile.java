@@ -258,6 +258,38 @@ public final class SafeTensorsFile implements Weights, AutoCloseable {
         return out;
     }
 
+    /** Converts the tensor a chunk at a time straight from the mapped file (no whole-tensor array). */
+    @Override
+    public void readChunks(String key, ChunkSink sink) {
+        Entry e = entry(key);
+        long count = e.info().elementCount();
+        float[] chunk = new float[(int) Math.min(CONVERT_CHUNK, Math.max(1, count))];
+        FloatBuffer window = FloatBuffer.wrap(chunk);
+        ByteBuffer bytes = rawBytes(key);
+        try {
+            if (!e.dtype().isReadableAsFloat()) {
+                throw new WeightsException(path + ": tensor " + key + ": unsupported dtype " + e.dtype()
+                        + " (only F32, F16 and BF16 tensors can be read as weights)");
+            }
+            int width = e.dtype() == TensorDtype.F32 ? 4 : 2;
+            for (long done = 0; done < count; ) {
+                int n = (int) Math.min(chunk.length, count - done);
+                ByteBuffer part = bytes.slice((int) (done * width), n * width).order(ByteOrder.LITTLE_ENDIAN);
+                window.clear();
+                switch (e.dtype()) {
+                    case F32 -> window.put(part.asFloatBuffer());
+                    case F16 -> convert(part.asShortBuffer(), window, false);
+                    case BF16 -> convert(part.asShortBuffer(), window, true);
+                    default -> throw new AssertionError(e.dtype());
+                }
+                sink.accept(chunk, n);
+                done += n;
+            }
+        } finally {
+            unmap(bytes);
+        }
+    }
+
     /** Writes the tensor's values as float32 into {@code dst} at its position, advancing it. */
     public void readFloats(String key, FloatBuffer dst) {
         Entry e = entry(key);
@@ -271,11 +303,43 @@ public final class SafeTensorsFile implements Weights, AutoCloseable {
                     + dst.remaining() + " left in the destination");
         }
         ByteBuffer bytes = rawBytes(key);
-        switch (e.dtype()) {
-            case F32 -> dst.put(bytes.asFloatBuffer());
-            case F16 -> convert(bytes.asShortBuffer(), dst, false);
-            case BF16 -> convert(bytes.asShortBuffer(), dst, true);
-            default -> throw new AssertionError(e.dtype());
+        try {
+            switch (e.dtype()) {
+                case F32 -> dst.put(bytes.asFloatBuffer());
+                case F16 -> convert(bytes.asShortBuffer(), dst, false);
+                case BF16 -> convert(bytes.asShortBuffer(), dst, true);
+                default -> throw new AssertionError(e.dtype());
+            }
+        } finally {
+            unmap(bytes);
+        }
+    }
+
+    /**
+     * Releases a mapping now rather than at some later GC: mapped pages count in the process's
+     * resident set while mapped, and loading maps every tensor once, so without this a 2 GB
+     * checkpoint would sit in RSS beside the weights copied out of it.
+     */
+    private static void unmap(ByteBuffer mapped) {
+        if (UNSAFE == null || !mapped.isDirect()) {
+            return;
+        }
+        try {
+            UNSAFE.invokeCleaner(mapped);
+        } catch (RuntimeException e) {
+            // a slice or duplicate cannot be cleaned: leave it to the GC
+        }
+    }
+
+    private static final sun.misc.Unsafe UNSAFE = findUnsafe();
+
+    private static sun.misc.Unsafe findUnsafe() {
+        try {
+            java.lang.reflect.Field f = sun.misc.Unsafe.class.getDeclaredField("theUnsafe");
+            f.setAccessible(true);
+            return (sun.misc.Unsafe) f.get(null);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            return null;
         }
     }
 

@@ -32,4 +32,20 @@ public interface Weights {
     default Weights prefixed(String prefix) {
         return new PrefixedWeights(this, prefix);
     }
+
+    /** Receives a tensor's values in order, a chunk at a time; {@code chunk} is reused between calls. */
+    @FunctionalInterface
+    interface ChunkSink {
+        void accept(float[] chunk, int length);
+    }
+
+    /**
+     * Streams the tensor's values in row-major order. File-backed sources override this to convert
+     * a chunk at a time, so loading a model never holds a whole tensor on the Java heap; the
+     * default hands over {@link #floats} in one piece.
+     */
+    default void readChunks(String key, ChunkSink sink) {
+        float[] v = floats(key);
+        sink.accept(v, v.length);
+    }
 }
