@@ -37,14 +37,17 @@ public final class ServiceCall {
     public <R> void unary(String method, StreamObserver<R> response, Supplier<Work<R>> check) {
         Deadline deadline = Context.current().getDeadline();
         if (LOG.isDebugEnabled()) {
-            LOG.debugf("%s: deadline %s on %s", method, deadline, Thread.currentThread().getName());
+            LOG.debugf("%s: deadline %s, trace %s", method, deadline,
+                    io.opentelemetry.api.trace.Span.current().getSpanContext().getTraceId());
         }
         R reply;
         try {
             reply = metrics.time(method, () -> {
                 GrpcErrors.checkDeadline(deadline);
                 Work<R> work = check.get();
-                metrics.batch(method, work.batch());
+                if (work.batch() > 0) {
+                    metrics.batch(method, work.batch());
+                }
                 return compute(deadline, work);
             });
         } catch (Throwable t) {
