@@ -59,6 +59,9 @@ public final class ServiceCall {
     }
 
     private <R> R compute(Deadline deadline, Work<R> work) {
+        if (work.batch() == 0) {
+            return work.compute().get(); // no network run (Info): never waits for a slot, may run on the event loop
+        }
         try {
             if (deadline == null) {
                 slots.acquire();
@@ -78,7 +81,11 @@ public final class ServiceCall {
         }
     }
 
-    /** Checked work: its batch size and the computation. */
+    /** Checked work: its batch size (0: no network run, no compute slot) and the computation. */
     public record Work<R>(int batch, Supplier<R> compute) {
+        /** A reply that runs no network (model info). */
+        public static <R> Work<R> reply(Supplier<R> compute) {
+            return new Work<>(0, compute);
+        }
     }
 }
