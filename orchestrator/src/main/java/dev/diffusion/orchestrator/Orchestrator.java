@@ -38,7 +38,7 @@ public class Orchestrator {
     private JobConsumer consumer;
 
     void onStart(@Observes StartupEvent ev) throws Exception {
-        model = ModelSpec.open(config.model());
+        model = ModelSpec.open(config.model().path());
         LOG.infof("model %s: latent %d channels, /%d, sides multiple of %d px", model.name(), model.latentChannels(),
                 model.vaeDownscale(), model.pixelMultiple());
         if (config.topics().create()) {

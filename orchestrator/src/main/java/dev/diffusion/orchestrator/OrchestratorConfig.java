@@ -8,10 +8,7 @@ import java.util.Optional;
 @ConfigMapping(prefix = "diffusion")
 public interface OrchestratorConfig {
 
-    /** The model the services serve: a diffusers folder, a .safetensors file, or "tiny-random". The orchestrator
-     *  reads only its configuration (scheduler, latent shape, name for the PNG metadata), never its weights. */
-    @WithDefault("tiny-random")
-    String model();
+    Model model();
 
     Kafka kafka();
 
@@ -22,6 +19,13 @@ public interface OrchestratorConfig {
     Jobs jobs();
 
     Services services();
+
+    interface Model {
+        /** The model the services serve (same key as theirs): a diffusers folder, a .safetensors file, or "tiny-random".
+         *  The orchestrator reads only its configuration (scheduler, latent shape, the name for the PNG metadata). */
+        @WithDefault("tiny-random")
+        String path();
+    }
 
     interface Kafka {
         @WithDefault("127.0.0.1:9092")
