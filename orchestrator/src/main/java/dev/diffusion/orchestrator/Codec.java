@@ -35,7 +35,11 @@ public final class Codec {
         }
         if (isJson(headers)) {
             GenerationJob.Builder b = GenerationJob.newBuilder();
-            JSON_PARSER.merge(new String(value, StandardCharsets.UTF_8), b);
+            try {
+                JSON_PARSER.merge(new String(value, StandardCharsets.UTF_8), b);
+            } catch (RuntimeException e) { // the JSON reader's own syntax errors
+                throw new InvalidProtocolBufferException("not a JSON GenerationJob: " + e.getMessage());
+            }
             return b.build();
         }
         return GenerationJob.parseFrom(value);
