@@ -194,7 +194,8 @@ public final class JobConsumer implements AutoCloseable {
     }
 
     private void deadLetter(ConsumerRecord<String, byte[]> r, Exception e) {
-        String error = e.getClass().getSimpleName() + ": " + e.getMessage();
+        String error = "cannot parse a GenerationJob (" + (Codec.isJson(r.headers()) ? "proto3 JSON" : "protobuf") + "): "
+                + e.getMessage();
         LOG.warnf("%s-%d@%d is not a job, sent to %s: %s", r.topic(), r.partition(), r.offset(), config.topics().dlq(), error);
         ProducerRecord<String, byte[]> dlq = new ProducerRecord<>(config.topics().dlq(), null, r.key(), r.value());
         r.headers().forEach(h -> dlq.headers().add(h));

@@ -328,9 +328,13 @@ class OrchestratorIT {
         for (ConsumerRecord<String, byte[]> r : dlq) {
             assertEquals(key, r.key());
             assertNotNull(r.headers().lastHeader("diffusion-error"));
-            assertTrue(new String(r.headers().lastHeader("diffusion-error").value(), StandardCharsets.UTF_8)
-                    .contains("InvalidProtocolBufferException"));
+            String error = new String(r.headers().lastHeader("diffusion-error").value(), StandardCharsets.UTF_8);
+            assertTrue(error.startsWith("cannot parse a GenerationJob"), error);
         }
+        assertTrue(new String(dlq.get(0).headers().lastHeader("diffusion-error").value(), StandardCharsets.UTF_8)
+                .startsWith("cannot parse a GenerationJob (protobuf): "));
+        assertTrue(new String(dlq.get(1).headers().lastHeader("diffusion-error").value(), StandardCharsets.UTF_8)
+                .startsWith("cannot parse a GenerationJob (proto3 JSON): "));
         assertEquals(Codec.JSON, new String(dlq.get(1).headers().lastHeader(Codec.CONTENT_TYPE).value(), StandardCharsets.UTF_8));
 
         // the public API refuses invalid jobs up front, naming the field
