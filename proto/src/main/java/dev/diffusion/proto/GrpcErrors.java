@@ -14,7 +14,7 @@ public final class GrpcErrors {
 
     /**
      * Bad input ({@link IllegalArgumentException}, with a message naming the field) is {@code INVALID_ARGUMENT};
-     * a status exception passes through; anything else is {@code INTERNAL} with the exception's message.
+     * a status exception passes through; running out of (native) memory is {@code RESOURCE_EXHAUSTED}; anything else is {@code INTERNAL} with the exception's message.
      */
     public static StatusRuntimeException toStatus(Throwable t) {
         if (t instanceof StatusRuntimeException s) {
@@ -25,6 +25,10 @@ public final class GrpcErrors {
         }
         if (t instanceof IllegalArgumentException) {
             return Status.INVALID_ARGUMENT.withDescription(t.getMessage()).asRuntimeException();
+        }
+        if (t instanceof OutOfMemoryError || t.getClass().getSimpleName().equals("TFResourceExhaustedException")) {
+            // the input was valid but too big for this machine's memory: the caller may retry smaller or elsewhere
+            return Status.RESOURCE_EXHAUSTED.withDescription(t.getMessage()).withCause(t).asRuntimeException();
         }
         return Status.INTERNAL.withDescription(t.getClass().getSimpleName() + ": " + t.getMessage()).withCause(t)
                 .asRuntimeException();

@@ -29,7 +29,7 @@ public final class CallMetrics {
         String outcome = "ok";
         try {
             return call.get();
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             outcome = dev.diffusion.proto.GrpcErrors.toStatus(e).getStatus().getCode().name();
             throw e;
         } finally {

@@ -17,6 +17,8 @@ import java.util.function.Supplier;
  * the rest queue in arrival order.
  */
 public final class ServiceCall {
+    private static final org.jboss.logging.Logger LOG = org.jboss.logging.Logger.getLogger(ServiceCall.class);
+
     private final CallMetrics metrics;
     private final Semaphore slots;
 
@@ -34,6 +36,9 @@ public final class ServiceCall {
      */
     public <R> void unary(String method, StreamObserver<R> response, Supplier<Work<R>> check) {
         Deadline deadline = Context.current().getDeadline();
+        if (LOG.isDebugEnabled()) {
+            LOG.debugf("%s: deadline %s on %s", method, deadline, Thread.currentThread().getName());
+        }
         R reply;
         try {
             reply = metrics.time(method, () -> {
