@@ -85,6 +85,7 @@ public final class JobConsumer implements AutoCloseable {
     private final AtomicLong taskKeys = new AtomicLong();
     private final ConcurrentLinkedQueue<Task> finished = new ConcurrentLinkedQueue<>();
     private final AtomicInteger inFlight = new AtomicInteger();
+    private final AtomicInteger assignedPartitions = new AtomicInteger();
     private final AtomicInteger taskIds = new AtomicInteger();
 
     public JobConsumer(OrchestratorConfig config, JobStore store, EventPublisher publisher, JobRunner runner, ModelSpec model,
@@ -114,6 +115,7 @@ public final class JobConsumer implements AutoCloseable {
         });
         this.thread = new Thread(this::loop, "job-consumer");
         metrics.gauge("diffusion.jobs.in.flight", inFlight);
+        metrics.gauge("diffusion.jobs.partitions.assigned", assignedPartitions);
     }
 
     public void start() {
@@ -371,6 +373,7 @@ public final class JobConsumer implements AutoCloseable {
                 LOG.warn("commit on revoke failed", e);
             }
             forget(revoked);
+            assignedPartitions.set(consumer.assignment().size() - revoked.size());
             LOG.infof("partitions revoked: %s (%d running jobs stopped)", revoked, stopping.size());
         }
 
@@ -382,10 +385,12 @@ public final class JobConsumer implements AutoCloseable {
                 }
             }
             forget(lost);
+            assignedPartitions.set(0);
         }
 
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> assigned) {
+            assignedPartitions.set(consumer.assignment().size());
             if (!assigned.isEmpty()) {
                 LOG.infof("partitions assigned: %s", assigned);
             }
