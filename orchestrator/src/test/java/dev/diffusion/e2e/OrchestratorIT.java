@@ -378,6 +378,19 @@ class OrchestratorIT {
         assertTrue(last.getCancelled().getStepsDone() >= 1 && last.getCancelled().getStepsDone() < 150, last::toString);
         assertFalse(log.stream().anyMatch(e -> e.getType() == JobEvent.Type.COMPLETED));
         assertEquals(JobStatus.State.CANCELLED, api.get(GetRequest.newBuilder().setJobId(id).build()).getState());
+
+        // a Generate caller that hangs up cancels its job
+        GenerationJob hangUp = job("hang-up", "nobody waits for me").setSteps(150).setWidth(128).setHeight(128).build();
+        io.grpc.Context.CancellableContext call = io.grpc.Context.current().withCancellation();
+        call.run(() -> {
+            Iterator<JobEvent> it = api.generate(GenerateRequest.newBuilder().setJob(hangUp).build());
+            while (it.next().getType() != JobEvent.Type.PROGRESS) {
+                // QUEUED, STARTED
+            }
+            call.cancel(null);
+        });
+        List<JobEvent> hungUp = events.awaitFinal(hangUp.getJobId(), Duration.ofSeconds(60));
+        assertEquals(JobEvent.Type.CANCELLED, hungUp.get(hungUp.size() - 1).getType());
     }
 
     @Test
