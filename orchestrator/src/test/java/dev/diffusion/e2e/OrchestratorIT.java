@@ -412,6 +412,7 @@ class OrchestratorIT {
         }
         assertTrue(metric(orchestrator1, "diffusion_jobs_finished_total") > 0, "orchestrator 1 ran jobs");
         assertTrue(metric(orchestrator2, "diffusion_jobs_finished_total") > 0, "orchestrator 2 ran jobs");
+        assertTrue(metric(orchestrator1, "diffusion_job_step_seconds_count") > 0, "step timer");
 
         // kill -9 the orchestrator running a job: its offset was not committed, the other one runs it again
         GenerationJob crash = job("crash", "survives a crash").setSteps(40).setWidth(128).setHeight(128).setSeed(5).build();
@@ -440,6 +441,7 @@ class OrchestratorIT {
             assertEquals(200, p.get("/q/health/ready").statusCode());
             assertTrue(p.get("/q/health/ready").body().contains("\"orchestrator\""));
             assertTrue(p.get("/q/metrics").body().contains("diffusion_jobs_in_flight"));
+            assertTrue(p.get("/q/metrics").body().contains("diffusion_jobs_partitions_assigned"));
         }
         assertTrue(grpcServices(channel).contains("diffusion.v1.Generation"));
         // the group shares the 2 partitions: one each
