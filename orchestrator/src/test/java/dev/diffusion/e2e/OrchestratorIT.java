@@ -415,7 +415,7 @@ class OrchestratorIT {
         assertTrue(metric(orchestrator1, "diffusion_job_step_seconds_count") > 0, "step timer");
 
         // kill -9 the orchestrator running a job: its offset was not committed, the other one runs it again
-        GenerationJob crash = job("crash", "survives a crash").setSteps(40).setWidth(128).setHeight(128).setSeed(5).build();
+        GenerationJob crash = job("crash", "survives a crash").setSteps(100).setWidth(128).setHeight(128).setSeed(5).build();
         send(crash.getJobId(), crash.toByteArray(), false);
         events.awaitType(crash.getJobId(), JobEvent.Type.PROGRESS, Duration.ofSeconds(60));
         ServiceProcess running = metric(orchestrator1, "diffusion_jobs_in_flight") > 0 ? orchestrator1 : orchestrator2;
