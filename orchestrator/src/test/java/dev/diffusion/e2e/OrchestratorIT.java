@@ -368,7 +368,9 @@ class OrchestratorIT {
         GenerationJob slow = job("cancel", "a long one").setSteps(150).setWidth(128).setHeight(128).build();
         String id = api.submit(slow).getJobId();
         assertEquals(slow.getJobId(), id);
-        assertEquals(JobStatus.State.QUEUED, api.get(GetRequest.newBuilder().setJobId(id).build()).getState());
+        // read-your-writes: the job is known as soon as Submit returns (QUEUED, or already RUNNING)
+        JobStatus.State submitted = api.get(GetRequest.newBuilder().setJobId(id).build()).getState();
+        assertTrue(submitted == JobStatus.State.QUEUED || submitted == JobStatus.State.RUNNING, submitted::toString);
         events.awaitType(id, JobEvent.Type.PROGRESS, Duration.ofSeconds(60));
         JobStatus.State state = api.cancel(CancelRequest.newBuilder().setJobId(id).build()).getState();
         assertTrue(state == JobStatus.State.RUNNING || state == JobStatus.State.CANCELLED, state::toString);
