@@ -132,6 +132,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     /** The sampling loop of a request, from the model's scheduler config. */
     public SamplingLoop samplingLoop(GenerationRequest request) {
+        return samplingLoop(request, schedulerConfig);
+    }
+
+    /** The sampling loop of a request under a model's scheduler config (the orchestrator has the config, not the model). */
+    public static SamplingLoop samplingLoop(GenerationRequest request, SchedulerConfig schedulerConfig) {
         SamplerSpec spec = request.samplerSpec();
         NoiseSchedule table = NoiseSchedule.of(schedulerConfig);
         SigmaSchedule schedule = SigmaSchedule.forSampler(spec, schedulerConfig, table, request.steps());
@@ -269,6 +274,14 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     /** The settings as A1111 writes them into the PNG. */
     public GenerationParameters parameters(GenerationRequest request, long seed) {
+        return parameters(request, seed, modelName);
+    }
+
+    /**
+     * As {@link #parameters(GenerationRequest, long)} for a model known by name only: the
+     * orchestrator writes the same {@code parameters} chunk without holding the networks.
+     */
+    public static GenerationParameters parameters(GenerationRequest request, long seed, String modelName) {
         SamplerSpec spec = request.samplerSpec();
         Map<String, String> s = new LinkedHashMap<>();
         s.put("Steps", Integer.toString(request.steps()));

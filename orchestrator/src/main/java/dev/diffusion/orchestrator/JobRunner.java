@@ -1,0 +1,194 @@
+package dev.diffusion.orchestrator;
+
+import com.google.protobuf.ByteString;
+import dev.diffusion.core.image.GenerationParameters;
+import dev.diffusion.core.image.Png;
+import dev.diffusion.core.pipeline.GenerationRequest;
+import dev.diffusion.core.pipeline.StableDiffusionPipeline;
+import dev.diffusion.core.sampling.Guidance;
+import dev.diffusion.core.sampling.LatentShape;
+import dev.diffusion.core.sampling.SamplerState;
+import dev.diffusion.core.sampling.SamplingLoop;
+import dev.diffusion.proto.Tensors;
+import dev.diffusion.proto.v1.Cancelled;
+import dev.diffusion.proto.v1.Completed;
+import dev.diffusion.proto.v1.EncodeTextResponse;
+import dev.diffusion.proto.v1.Failed;
+import dev.diffusion.proto.v1.GeneratedImage;
+import dev.diffusion.proto.v1.GenerationJob;
+import dev.diffusion.proto.v1.JobEvent;
+import dev.diffusion.proto.v1.Progress;
+import io.grpc.StatusRuntimeException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Consumer;
+import org.jboss.logging.Logger;
+
+/**
+ * The sampling loop of one job over the three services, step for step the loop of
+ * {@link StableDiffusionPipeline#generate} (same SamplingLoop, same guidance, same [uncond, cond] U-Net batch), so
+ * that its image equals the in-process pipeline's bit for bit. The sampler state lives here, per job; the services
+ * hold none.
+ */
+public final class JobRunner {
+    private static final Logger LOG = Logger.getLogger(JobRunner.class);
+
+    /** Why a job stops between steps. */
+    public enum Stop { NONE, CANCEL, ABANDON }
+
+    public interface StopCheck {
+        Stop check();
+    }
+
+    private final ModelClients clients;
+    private final ModelSpec model;
+    private final Optional<Path> outputDir;
+
+    public JobRunner(ModelClients clients, ModelSpec model, Optional<Path> outputDir) {
+        this.clients = clients;
+        this.model = model;
+        this.outputDir = outputDir;
+    }
+
+    /**
+     * Runs a validated job, emitting STARTED and PROGRESS; returns the final event (COMPLETED, FAILED or CANCELLED),
+     * or empty when the job was abandoned (its partition moved to another orchestrator, which runs it again).
+     */
+    public Optional<JobEvent> run(GenerationJob job, GenerationRequest request, StopCheck stop, Consumer<JobEvent> emit) {
+        String id = job.getJobId();
+        long t0 = System.currentTimeMillis();
+        emit.accept(event(id, JobEvent.Type.STARTED).build());
+        try {
+            EncodeTextResponse encoded = clients.encode(request.negativePrompt(), request.prompt(), request.clipSkip());
+            for (int i = 0; i < encoded.getPromptsCount(); i++) {
+                if (encoded.getPrompts(i).getTruncated()) {
+                    LOG.warnf("job %s: %s truncated to 75 tokens, dropped \"%s\"", id, i == 0 ? "negative prompt" : "prompt",
+                            encoded.getPrompts(i).getTruncatedText());
+                }
+            }
+            float[] context = Tensors.floats(encoded.getHiddenStates(), "hidden_states");
+            int contextLength = (int) encoded.getHiddenStates().getShape(1);
+            int hidden = (int) encoded.getHiddenStates().getShape(2);
+            int lh = request.height() / model.vaeDownscale();
+            int lw = request.width() / model.vaeDownscale();
+            int channels = model.latentChannels();
+            int n = lh * lw * channels;
+            boolean guided = request.cfgScale() != 1.0;
+            float[] condContext = Arrays.copyOfRange(context, context.length / 2, context.length);
+            Completed.Builder completed = Completed.newBuilder();
+            for (int image = 0; image < request.batchCount(); image++) {
+                long seed = request.seed() + image;
+                SamplingLoop loop = StableDiffusionPipeline.samplingLoop(request, model.schedulerConfig());
+                SamplerState state = loop.start(request.rng(), seed, LatentShape.nhwc(1, channels, lh, lw));
+                int total = loop.schedule().steps();
+                while (!loop.done(state)) {
+                    Optional<JobEvent> stopped = stopped(stop, id, state.stepIndex());
+                    if (stopped != null) {
+                        return stopped;
+                    }
+                    long s0 = System.currentTimeMillis();
+                    float[] in = loop.modelInput(state);
+                    float t = (float) loop.timestep(state);
+                    float[] eps;
+                    if (guided) {
+                        float[] pair = new float[2 * n];
+                        System.arraycopy(in, 0, pair, 0, n);
+                        System.arraycopy(in, 0, pair, n, n);
+                        float[] out = clients.predict(pair, 2, lh, lw, channels, new float[] {t, t}, context, contextLength,
+                                hidden);
+                        eps = Guidance.combine(Arrays.copyOfRange(out, 0, n), Arrays.copyOfRange(out, n, 2 * n),
+                                request.cfgScale());
+                    } else {
+                        eps = clients.predict(in, 1, lh, lw, channels, new float[] {t}, condContext, contextLength, hidden);
+                    }
+                    float[] denoised = loop.advance(state, eps);
+                    int step = state.stepIndex();
+                    Progress.Builder progress = Progress.newBuilder().setStep(step).setTotalSteps(total)
+                            .setImageIndex(image).setImageCount(request.batchCount())
+                            .setStepMillis(System.currentTimeMillis() - s0);
+                    if (job.getPreviewEvery() > 0 && step % job.getPreviewEvery() == 0) {
+                        progress.setPreviewPng(ByteString.copyFrom(LatentPreview.png(denoised, lh, lw, channels)));
+                    }
+                    emit.accept(event(id, JobEvent.Type.PROGRESS).setProgress(progress).build());
+                }
+                Optional<JobEvent> stopped = stopped(stop, id, state.stepIndex());
+                if (stopped != null) {
+                    return stopped;
+                }
+                byte[] rgb = clients.decode(loop.output(state), lh, lw, channels);
+                GenerationParameters parameters = StableDiffusionPipeline.parameters(request, seed, model.name());
+                Map<String, String> text = new LinkedHashMap<>();
+                text.put("parameters", parameters.format());
+                byte[] png = Png.encodeRgb(request.width(), request.height(), rgb, text);
+                GeneratedImage.Builder out = GeneratedImage.newBuilder().setIndex(image).setSeed(seed)
+                        .setWidth(request.width()).setHeight(request.height()).setParameters(parameters.format())
+                        .setPng(ByteString.copyFrom(png));
+                if (outputDir.isPresent()) {
+                    out.setLocation(write(outputDir.get(), id, image, request.batchCount(), png));
+                }
+                completed.addImages(out);
+            }
+            completed.setTotalMillis(System.currentTimeMillis() - t0);
+            return Optional.of(event(id, JobEvent.Type.COMPLETED).setCompleted(completed).build());
+        } catch (StatusRuntimeException e) {
+            if (stop.check() == Stop.ABANDON) {
+                return Optional.empty();
+            }
+            LOG.warnf("job %s failed: %s", id, e.getStatus());
+            String reason = "model service call failed: " + e.getStatus().getCode()
+                    + (e.getStatus().getDescription() == null ? "" : ": " + e.getStatus().getDescription());
+            return Optional.of(failed(id, "", reason, e.getStatus().getCode().name()));
+        } catch (RuntimeException e) {
+            LOG.errorf(e, "job %s failed", id);
+            return Optional.of(failed(id, "", e.toString(), "INTERNAL"));
+        }
+    }
+
+    /** null to go on; the CANCELLED event, or empty for an abandoned job. */
+    private static Optional<JobEvent> stopped(StopCheck stop, String id, int stepsDone) {
+        return switch (stop.check()) {
+            case NONE -> null;
+            case ABANDON -> Optional.empty();
+            case CANCEL -> Optional.of(cancelled(id, "cancelled by request", stepsDone));
+        };
+    }
+
+    private static String write(Path dir, String id, int image, int count, byte[] png) {
+        String safe = id.replaceAll("[^A-Za-z0-9._-]", "_");
+        Path file = dir.resolve(count == 1 ? safe + ".png" : safe + "-" + image + ".png");
+        try {
+            Files.createDirectories(dir);
+            Path tmp = Files.createTempFile(dir, safe, ".tmp");
+            Files.write(tmp, png);
+            Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            return file.toAbsolutePath().toString();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + file, e);
+        }
+    }
+
+    public static JobEvent.Builder event(String jobId, JobEvent.Type type) {
+        return JobEvent.newBuilder().setJobId(jobId).setType(type).setTimestampMillis(System.currentTimeMillis());
+    }
+
+    public static JobEvent failed(String jobId, String field, String reason, String code) {
+        return event(jobId, JobEvent.Type.FAILED)
+                .setFailed(Failed.newBuilder().setField(field).setReason(reason).setCode(code)).build();
+    }
+
+    public static JobEvent cancelled(String jobId, String reason, int stepsDone) {
+        return event(jobId, JobEvent.Type.CANCELLED)
+                .setCancelled(Cancelled.newBuilder().setReason(reason).setStepsDone(stepsDone)).build();
+    }
+
+    public static boolean isFinal(JobEvent.Type type) {
+        return type == JobEvent.Type.COMPLETED || type == JobEvent.Type.FAILED || type == JobEvent.Type.CANCELLED;
+    }
+}

@@ -1,0 +1,125 @@
+package dev.diffusion.orchestrator;
+
+import dev.diffusion.core.pipeline.GenerationRequest;
+import dev.diffusion.core.sampling.RngKind;
+import dev.diffusion.core.sampling.SamplerSpec;
+import dev.diffusion.proto.v1.GenerationJob;
+import java.nio.charset.StandardCharsets;
+import java.util.Set;
+import java.util.UUID;
+
+/** GenerationJob (proto3: 0 / "" / absent mean the default) to a complete job and a validated {@link GenerationRequest}. */
+public final class Jobs {
+    private static final Set<String> REQUEST_FIELDS = Set.of("prompt", "negative_prompt", "width", "height", "steps",
+            "cfg_scale", "batch_count", "clip_skip", "scheduler", "sampler");
+
+    private Jobs() {}
+
+    /**
+     * The job with every default filled in. A job without a seed gets one derived from its id, so that a job
+     * delivered again after a crash runs with the same seed and gives the same image (gRPC Submit draws a random
+     * seed instead and writes it into the record).
+     */
+    public static GenerationJob withDefaults(GenerationJob job, String fallbackId) {
+        GenerationJob.Builder b = job.toBuilder();
+        if (b.getJobId().isEmpty()) {
+            b.setJobId(fallbackId);
+        }
+        if (b.getWidth() == 0) {
+            b.setWidth(512);
+        }
+        if (b.getHeight() == 0) {
+            b.setHeight(512);
+        }
+        if (b.getSteps() == 0) {
+            b.setSteps(20);
+        }
+        if (b.getSampler().isEmpty()) {
+            b.setSampler("euler");
+        }
+        if (!b.hasCfgScale()) {
+            b.setCfgScale(7f);
+        }
+        if (!b.hasSeed() || b.getSeed() == -1) {
+            b.setSeed(seedOf(b.getJobId()));
+        }
+        if (b.getBatchCount() == 0) {
+            b.setBatchCount(1);
+        }
+        if (b.getClipSkip() == 0) {
+            b.setClipSkip(1);
+        }
+        if (b.getRng().isEmpty()) {
+            b.setRng("philox");
+        }
+        return b.build();
+    }
+
+    /** A 32-bit seed (as A1111 shows them) that depends on the job id only. */
+    public static long seedOf(String jobId) {
+        return UUID.nameUUIDFromBytes(jobId.getBytes(StandardCharsets.UTF_8)).getLeastSignificantBits() & 0xFFFF_FFFFL;
+    }
+
+    /**
+     * The request of a job that went through {@link #withDefaults}; throws {@link InvalidJobException} naming the
+     * field for anything the model services would refuse or the orchestrator does not do.
+     */
+    public static GenerationRequest toRequest(GenerationJob job, ModelSpec model, int maxPromptChars) {
+        if (!job.getModel().isEmpty() && !job.getModel().equals(model.name())) {
+            throw new InvalidJobException("model", "model '" + job.getModel() + "' is not served here; this orchestrator serves '"
+                    + model.name() + "'");
+        }
+        if (!job.getInitImage().isEmpty()) {
+            throw new InvalidJobException("init_image", "init_image: img2img is not supported by this orchestrator yet");
+        }
+        if (!job.getOutputFormat().isEmpty() && !job.getOutputFormat().equalsIgnoreCase("png")) {
+            throw new InvalidJobException("output_format", "output_format must be 'png', got '" + job.getOutputFormat() + "'");
+        }
+        if (job.getPreviewEvery() < 0) {
+            throw new InvalidJobException("preview_every", "preview_every must be 0 or more, got " + job.getPreviewEvery());
+        }
+        if (job.getPrompt().length() > maxPromptChars) {
+            throw new InvalidJobException("prompt", "prompt is " + job.getPrompt().length() + " characters; the limit is "
+                    + maxPromptChars);
+        }
+        if (job.getNegativePrompt().length() > maxPromptChars) {
+            throw new InvalidJobException("negative_prompt", "negative_prompt is " + job.getNegativePrompt().length()
+                    + " characters; the limit is " + maxPromptChars);
+        }
+        RngKind rng;
+        try {
+            rng = RngKind.parse(job.getRng());
+        } catch (IllegalArgumentException e) {
+            throw new InvalidJobException("rng", "rng: " + e.getMessage());
+        }
+        try {
+            SamplerSpec.parse(job.getSampler());
+        } catch (IllegalArgumentException e) {
+            throw new InvalidJobException("sampler", e.getMessage());
+        }
+        GenerationRequest request = new GenerationRequest(job.getPrompt(), job.getNegativePrompt(), job.getWidth(),
+                job.getHeight(), job.getSteps(), job.getSampler(), job.getScheduler().isEmpty() ? null : job.getScheduler(),
+                cfgScale(job.getCfgScale()), job.getSeed(), job.getBatchCount(), job.getClipSkip(), rng);
+        try {
+            request.validate();
+        } catch (IllegalArgumentException e) {
+            String first = e.getMessage().split("[ :]", 2)[0];
+            throw new InvalidJobException(REQUEST_FIELDS.contains(first) ? first : "", e.getMessage());
+        }
+        int multiple = model.pixelMultiple();
+        if (request.width() % multiple != 0) {
+            throw new InvalidJobException("width", "width must be a multiple of " + multiple + " for this model, got "
+                    + request.width());
+        }
+        if (request.height() % multiple != 0) {
+            throw new InvalidJobException("height", "height must be a multiple of " + multiple + " for this model, got "
+                    + request.height());
+        }
+        return request;
+    }
+
+    /** The float as written (7.5f → 7.5, not 7.5000000xyz), so the PNG metadata says what the submitter wrote. */
+    static double cfgScale(float cfg) {
+        return Double.parseDouble(Float.toString(cfg));
+    }
+}

@@ -1,0 +1,30 @@
+package dev.diffusion.orchestrator;
+
+import dev.diffusion.core.pipeline.ModelSource;
+import dev.diffusion.core.sampling.SchedulerConfig;
+
+/**
+ * What the orchestrator needs to know of the model the services serve, read from the model's
+ * configuration through the same {@link ModelSource} the services load it with (no weights).
+ *
+ * @param name           the name written into the PNG metadata
+ * @param latentChannels channels of a latent (4)
+ * @param vaeDownscale   pixels per latent pixel (8)
+ * @param sizeMultiple   latent sides must be multiples of this for the U-Net
+ */
+public record ModelSpec(String name, SchedulerConfig schedulerConfig, int latentChannels, int vaeDownscale,
+                        int sizeMultiple, int hiddenSize) {
+
+    public static ModelSpec open(String model) {
+        try (ModelSource source = ModelSource.open(model, null)) {
+            return new ModelSpec(source.name(), source.schedulerConfig(), source.vaeConfig().latentChannels(),
+                    source.vaeConfig().downscale(), source.unetConfig().sizeMultiple(),
+                    source.textEncoderConfig().hiddenSize());
+        }
+    }
+
+    /** Image sides must be multiples of this. */
+    public int pixelMultiple() {
+        return vaeDownscale * sizeMultiple;
+    }
+}

@@ -1,0 +1,109 @@
+package dev.diffusion.orchestrator;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+import java.util.Optional;
+
+/** Everything the orchestrator reads from {@code application.properties} / the environment, prefix {@code diffusion}. */
+@ConfigMapping(prefix = "diffusion")
+public interface OrchestratorConfig {
+
+    Model model();
+
+    Kafka kafka();
+
+    Topics topics();
+
+    Events events();
+
+    Jobs jobs();
+
+    Services services();
+
+    interface Model {
+        /** The model the services serve (same key as theirs): a diffusers folder, a .safetensors file, or "tiny-random".
+         *  The orchestrator reads only its configuration (scheduler, latent shape, the name for the PNG metadata). */
+        @WithDefault("tiny-random")
+        String path();
+    }
+
+    interface Kafka {
+        @WithDefault("127.0.0.1:9092")
+        String bootstrapServers();
+
+        /** Orchestrators with the same group share the partitions of the jobs topic. */
+        @WithDefault("diffusion-orchestrator")
+        String groupId();
+    }
+
+    interface Topics {
+        @WithDefault("diffusion.jobs")
+        String jobs();
+
+        @WithDefault("diffusion.events")
+        String events();
+
+        @WithDefault("diffusion.jobs.dlq")
+        String dlq();
+
+        /** Cancel requests, read by every orchestrator (the job may run on any of them). */
+        @WithDefault("diffusion.control")
+        String control();
+
+        /** Partitions of the topics created at startup when absent; they bound how many orchestrators share the work. */
+        @WithDefault("6")
+        int partitions();
+
+        @WithDefault("true")
+        boolean create();
+    }
+
+    interface Events {
+        /** "protobuf" (default) or "json" (the proto3 JSON mapping, header content-type: application/json). */
+        @WithDefault("protobuf")
+        String format();
+    }
+
+    interface Jobs {
+        /** Jobs sampled at once by this orchestrator. */
+        @WithDefault("4")
+        int maxConcurrent();
+
+        /** Longest prompt (and negative prompt) accepted, in characters. */
+        @WithDefault("10000")
+        int maxPromptChars();
+
+        /** When set, each image is also written there as {@code <job id>-<index>.png} and COMPLETED names the file. */
+        Optional<String> outputDir();
+
+        /** Jobs remembered for Get/Watch (the oldest are forgotten first). */
+        @WithDefault("10000")
+        int remembered();
+    }
+
+    interface Services {
+        /** gRPC targets; {@code dns:///name:port} with round_robin balances per call over a headless service's pods. */
+        @WithDefault("dns:///127.0.0.1:8081")
+        String textEncoder();
+
+        @WithDefault("dns:///127.0.0.1:8082")
+        String unet();
+
+        @WithDefault("dns:///127.0.0.1:8083")
+        String vae();
+
+        @WithDefault("round_robin")
+        String loadBalancingPolicy();
+
+        /** Deadline of one call (encode, one step, decode). */
+        @WithDefault("120000")
+        long deadlineMillis();
+
+        /** Tries per call: a call is a pure function of its inputs, so a failed one is simply repeated. */
+        @WithDefault("4")
+        int attempts();
+
+        @WithDefault("250")
+        long retryBackoffMillis();
+    }
+}

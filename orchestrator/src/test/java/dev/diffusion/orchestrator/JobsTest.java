@@ -1,0 +1,104 @@
+package dev.diffusion.orchestrator;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.diffusion.core.pipeline.GenerationRequest;
+import dev.diffusion.core.sampling.RngKind;
+import dev.diffusion.proto.v1.GenerationJob;
+import org.apache.kafka.common.header.internals.RecordHeaders;
+import com.google.protobuf.InvalidProtocolBufferException;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+class JobsTest {
+    private static final ModelSpec TINY = ModelSpec.open("tiny-random");
+
+    private static InvalidJobException invalid(GenerationJob.Builder job, int maxPromptChars) {
+        GenerationJob full = Jobs.withDefaults(job.setJobId("j").build(), "fallback");
+        return assertThrows(InvalidJobException.class, () -> Jobs.toRequest(full, TINY, maxPromptChars));
+    }
+
+    @Test
+    void proto3ZeroValuesMeanTheDocumentedDefaults() {
+        GenerationJob job = Jobs.withDefaults(GenerationJob.newBuilder().setPrompt("a cat").build(), "key-1");
+        assertEquals("key-1", job.getJobId());
+        GenerationRequest r = Jobs.toRequest(job, TINY, 10_000);
+        assertEquals(512, r.width());
+        assertEquals(512, r.height());
+        assertEquals(20, r.steps());
+        assertEquals("euler", r.sampler());
+        assertEquals(7.0, r.cfgScale());
+        assertEquals(1, r.batchCount());
+        assertEquals(1, r.clipSkip());
+        assertEquals(RngKind.PHILOX, r.rng());
+        // no seed: derived from the job id, so a re-delivered job samples the same noise
+        assertEquals(Jobs.seedOf("key-1"), r.seed());
+        assertEquals(r.seed(), Jobs.withDefaults(GenerationJob.newBuilder().setSeed(-1).build(), "key-1").getSeed());
+        assertTrue(r.seed() >= 0 && r.seed() < (1L << 32));
+        assertEquals(42, Jobs.withDefaults(GenerationJob.newBuilder().setSeed(42).build(), "k").getSeed());
+    }
+
+    @Test
+    void cfgScaleKeepsTheDecimalTheSubmitterWrote() {
+        GenerationJob job = Jobs.withDefaults(GenerationJob.newBuilder().setCfgScale(7.3f).setJobId("j").build(), "j");
+        assertEquals(7.3, Jobs.toRequest(job, TINY, 100).cfgScale());
+    }
+
+    @Test
+    void invalidJobsNameTheField() {
+        InvalidJobException e = invalid(GenerationJob.newBuilder().setWidth(65), 100);
+        assertEquals("width", e.field());
+        assertEquals("width must be a multiple of 8 between 64 and 2048, got 65", e.getMessage());
+        assertEquals("height", invalid(GenerationJob.newBuilder().setHeight(4096), 100).field());
+        e = invalid(GenerationJob.newBuilder().setSteps(151), 100);
+        assertEquals("steps", e.field());
+        assertEquals("steps must be between 1 and 150, got 151", e.getMessage());
+        e = invalid(GenerationJob.newBuilder().setSampler("warp drive"), 100);
+        assertEquals("sampler", e.field());
+        assertTrue(e.getMessage().startsWith("unknown sampler 'warp drive'"), e.getMessage());
+        assertEquals("scheduler", invalid(GenerationJob.newBuilder().setScheduler("cosine"), 100).field());
+        assertEquals("cfg_scale", invalid(GenerationJob.newBuilder().setCfgScale(31), 100).field());
+        assertEquals("batch_count", invalid(GenerationJob.newBuilder().setBatchCount(65), 100).field());
+        assertEquals("rng", invalid(GenerationJob.newBuilder().setRng("dice"), 100).field());
+        e = invalid(GenerationJob.newBuilder().setPrompt("x".repeat(101)), 100);
+        assertEquals("prompt", e.field());
+        assertEquals("prompt is 101 characters; the limit is 100", e.getMessage());
+        assertEquals("negative_prompt", invalid(GenerationJob.newBuilder().setNegativePrompt("y".repeat(101)), 100).field());
+        assertEquals("model", invalid(GenerationJob.newBuilder().setModel("sdxl"), 100).field());
+        assertEquals("init_image", invalid(GenerationJob.newBuilder()
+                .setInitImage(com.google.protobuf.ByteString.copyFromUtf8("png")), 100).field());
+        assertEquals("preview_every", invalid(GenerationJob.newBuilder().setPreviewEvery(-1), 100).field());
+    }
+
+    @Test
+    void jsonJobsUseTheProto3JsonMapping() throws Exception {
+        RecordHeaders headers = new RecordHeaders();
+        headers.add(Codec.CONTENT_TYPE, "application/json".getBytes(StandardCharsets.UTF_8));
+        GenerationJob job = Codec.parseJob("{\"jobId\":\"j1\",\"prompt\":\"a red circle\",\"steps\":20,\"seed\":42}"
+                .getBytes(StandardCharsets.UTF_8), headers);
+        assertEquals(GenerationJob.newBuilder().setJobId("j1").setPrompt("a red circle").setSteps(20).setSeed(42).build(), job);
+        // the proto field names are accepted too
+        assertEquals("j2", Codec.parseJob("{\"job_id\":\"j2\",\"cfg_scale\":5}".getBytes(StandardCharsets.UTF_8), headers)
+                .getJobId());
+        assertThrows(InvalidProtocolBufferException.class,
+                () -> Codec.parseJob("{\"prompt\":".getBytes(StandardCharsets.UTF_8), headers));
+        assertThrows(InvalidProtocolBufferException.class,
+                () -> Codec.parseJob("{\"colour\":\"red\"}".getBytes(StandardCharsets.UTF_8), headers));
+        // without the header the bytes are protobuf: JSON text is not a valid job
+        assertThrows(InvalidProtocolBufferException.class,
+                () -> Codec.parseJob("{\"prompt\":\"x\"}".getBytes(StandardCharsets.UTF_8), new RecordHeaders()));
+        assertThrows(InvalidProtocolBufferException.class, () -> Codec.parseJob(new byte[0], new RecordHeaders()));
+    }
+
+    @Test
+    void eventsRoundTripInBothFormats() throws Exception {
+        var event = JobRunner.failed("j", "steps", "steps must be between 1 and 150, got 151", "INVALID_ARGUMENT");
+        RecordHeaders json = new RecordHeaders();
+        json.add(Codec.CONTENT_TYPE, Codec.contentType(true));
+        assertEquals(event, Codec.parseEvent(Codec.encode(event, true), json));
+        assertTrue(new String(Codec.encode(event, true), StandardCharsets.UTF_8).contains("\"type\":\"FAILED\""));
+        assertEquals(event, Codec.parseEvent(Codec.encode(event, false), new RecordHeaders()));
+    }
+}

@@ -1,0 +1,45 @@
+package dev.diffusion.service;
+
+import dev.diffusion.core.nn.Precision;
+import jakarta.enterprise.context.ApplicationScoped;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Optional;
+
+/** Which model a service loads and how ({@code diffusion.model.path}, {@code diffusion.model.tokenizer}, {@code diffusion.precision}). */
+@ApplicationScoped
+public class ModelSettings {
+    /** A diffusers folder, a single {@code .safetensors} file, or {@code tiny-random} (the built-in test model). */
+    @ConfigProperty(name = "diffusion.model.path", defaultValue = "tiny-random")
+    String path;
+
+    /** A diffusers {@code tokenizer/} folder or {@code bpe_simple_vocab_16e6.txt.gz}; default: the model's own. */
+    @ConfigProperty(name = "diffusion.model.tokenizer")
+    Optional<String> tokenizer;
+
+    /** {@code fp32} or {@code bf16}: the precision the networks compute in. */
+    @ConfigProperty(name = "diffusion.precision", defaultValue = "fp32")
+    String precision;
+
+    public String path() {
+        return path;
+    }
+
+    public Path tokenizer() {
+        return tokenizer.filter(s -> !s.isBlank()).map(Path::of).orElse(null);
+    }
+
+    public String precision() {
+        return precision;
+    }
+
+    public Precision parsedPrecision() {
+        return switch (precision.trim().toLowerCase(Locale.ROOT)) {
+            case "fp32", "float32" -> Precision.FP32;
+            case "bf16", "bfloat16" -> Precision.BF16;
+            default -> throw new IllegalArgumentException("diffusion.precision must be fp32 or bf16, got " + precision);
+        };
+    }
+}

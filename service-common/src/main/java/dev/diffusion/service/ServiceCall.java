@@ -1,0 +1,81 @@
+package dev.diffusion.service;
+
+import dev.diffusion.proto.GrpcErrors;
+import io.grpc.Context;
+import io.grpc.Deadline;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+/**
+ * One unary call of a model service: check the input, wait for a compute slot, skip the work if the caller's
+ * deadline has passed by then, compute, reply — with latency and batch-size metrics, and every exception mapped
+ * to a status ({@link GrpcErrors#toStatus}). Compute slots bound how many network runs share the CPU/GPU at once;
+ * the rest queue in arrival order.
+ */
+public final class ServiceCall {
+    private static final org.jboss.logging.Logger LOG = org.jboss.logging.Logger.getLogger(ServiceCall.class);
+
+    private final CallMetrics metrics;
+    private final Semaphore slots;
+
+    public ServiceCall(CallMetrics metrics, int concurrentComputations) {
+        if (concurrentComputations < 1) {
+            throw new IllegalArgumentException("concurrent computations must be >= 1, got " + concurrentComputations);
+        }
+        this.metrics = metrics;
+        this.slots = new Semaphore(concurrentComputations, true);
+    }
+
+    /**
+     * @param check   validates the request and returns the work (the batch size is read from it), throwing
+     *                {@link IllegalArgumentException} for bad input
+     */
+    public <R> void unary(String method, StreamObserver<R> response, Supplier<Work<R>> check) {
+        Deadline deadline = Context.current().getDeadline();
+        if (LOG.isDebugEnabled()) {
+            LOG.debugf("%s: deadline %s on %s", method, deadline, Thread.currentThread().getName());
+        }
+        R reply;
+        try {
+            reply = metrics.time(method, () -> {
+                GrpcErrors.checkDeadline(deadline);
+                Work<R> work = check.get();
+                metrics.batch(method, work.batch());
+                return compute(deadline, work);
+            });
+        } catch (Throwable t) {
+            response.onError(GrpcErrors.toStatus(t));
+            return;
+        }
+        response.onNext(reply);
+        response.onCompleted();
+    }
+
+    private <R> R compute(Deadline deadline, Work<R> work) {
+        try {
+            if (deadline == null) {
+                slots.acquire();
+            } else if (!slots.tryAcquire(Math.max(0, deadline.timeRemaining(TimeUnit.NANOSECONDS)), TimeUnit.NANOSECONDS)) {
+                throw Status.DEADLINE_EXCEEDED.withDescription("the caller's deadline passed while the call waited for "
+                        + "a compute slot").asRuntimeException();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw Status.CANCELLED.withDescription("interrupted").asRuntimeException();
+        }
+        try {
+            GrpcErrors.checkDeadline(deadline);
+            return work.compute().get();
+        } finally {
+            slots.release();
+        }
+    }
+
+    /** Checked work: its batch size and the computation. */
+    public record Work<R>(int batch, Supplier<R> compute) {
+    }
+}

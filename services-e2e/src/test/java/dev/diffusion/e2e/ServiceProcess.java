@@ -1,0 +1,98 @@
+package dev.diffusion.e2e;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** A model service started for real: {@code java -jar <module>/target/quarkus-app/quarkus-run.jar} on a loopback port. */
+final class ServiceProcess implements AutoCloseable {
+    static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+
+    final String name;
+    final int port;
+    final Path log;
+    final long startNanos;
+    private final Process process;
+    long readyMillis = -1;
+
+    private ServiceProcess(String name, int port, Path log, Process process, long startNanos) {
+        this.name = name;
+        this.port = port;
+        this.log = log;
+        this.process = process;
+        this.startNanos = startNanos;
+    }
+
+    /** Starts {@code module}'s fast-jar with a small heap and the JavaCPP memory guard off, as scripts/run-service.sh does. */
+    static ServiceProcess start(String module, List<String> extraProperties) throws IOException {
+        Path root = Path.of(System.getProperty("repo.root", ".."));
+        Path jar = root.resolve(module).resolve("target/quarkus-app/quarkus-run.jar");
+        if (!Files.isRegularFile(jar)) {
+            throw new IllegalStateException(jar + " is missing: build the services first (./mvnw -B verify builds them)");
+        }
+        int port = freePort();
+        Path logDir = Path.of(System.getProperty("build.dir", "target")).resolve("service-logs");
+        Files.createDirectories(logDir);
+        Path log = logDir.resolve(module + ".log");
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx512m", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0",
+                "-Dquarkus.http.port=" + port, "-Dquarkus.http.host=127.0.0.1"));
+        command.addAll(extraProperties);
+        command.addAll(List.of("-jar", jar.toString()));
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        return new ServiceProcess(module, port, log, p, System.nanoTime());
+    }
+
+    /** Waits until {@code /q/health/ready} answers 200 (the model is loaded); returns the time from start. */
+    long awaitReady(Duration timeout) throws Exception {
+        long end = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < end) {
+            if (!process.isAlive()) {
+                throw new IllegalStateException(name + " exited with " + process.exitValue() + ":\n" + Files.readString(log));
+            }
+            try {
+                if (get("/q/health/ready").statusCode() == 200) {
+                    readyMillis = (System.nanoTime() - startNanos) / 1_000_000;
+                    return readyMillis;
+                }
+            } catch (IOException notYet) {
+                // not listening yet
+            }
+            Thread.sleep(200);
+        }
+        throw new IllegalStateException(name + " not ready after " + timeout + ":\n" + Files.readString(log));
+    }
+
+    HttpResponse<String> get(String path) throws IOException, InterruptedException {
+        return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).timeout(Duration.ofSeconds(10))
+                .build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    boolean alive() {
+        return process.isAlive();
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        process.destroy();
+        if (!process.waitFor(20, TimeUnit.SECONDS)) {
+            process.destroyForcibly();
+            process.waitFor(10, TimeUnit.SECONDS);
+        }
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+}

@@ -1,0 +1,91 @@
+package dev.diffusion.textencoder;
+
+import dev.diffusion.core.pipeline.GenerationRequest;
+import dev.diffusion.core.tokenizer.ClipTokenizer;
+import dev.diffusion.proto.Tensors;
+import dev.diffusion.proto.v1.EncodeTextRequest;
+import dev.diffusion.proto.v1.EncodeTextResponse;
+import dev.diffusion.proto.v1.ModelInfo;
+import dev.diffusion.proto.v1.ModelInfoRequest;
+import dev.diffusion.proto.v1.PromptTokens;
+import dev.diffusion.proto.v1.TextEncoderGrpc;
+import dev.diffusion.service.CallMetrics;
+import dev.diffusion.service.ModelSettings;
+import dev.diffusion.service.ServiceCall;
+import io.grpc.stub.StreamObserver;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.grpc.GrpcService;
+import io.smallrye.common.annotation.Blocking;
+import jakarta.annotation.PostConstruct;
+import jakarta.inject.Inject;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+
+/** {@code diffusion.v1.TextEncoder}: tokenizes a batch of prompts and runs CLIP on it. */
+@GrpcService
+public class TextEncoderService extends TextEncoderGrpc.TextEncoderImplBase {
+    @Inject
+    TextEncoderModel model;
+    @Inject
+    ModelSettings settings;
+    @Inject
+    MeterRegistry registry;
+    @ConfigProperty(name = "diffusion.text-encoder.max-batch", defaultValue = "8")
+    int maxBatch;
+    @ConfigProperty(name = "diffusion.text-encoder.concurrent-computations", defaultValue = "1")
+    int concurrentComputations;
+
+    private ServiceCall call;
+
+    @PostConstruct
+    void init() {
+        call = new ServiceCall(new CallMetrics(registry, "text-encoder"), concurrentComputations);
+    }
+
+    @Override
+    @Blocking
+    public void encode(EncodeTextRequest request, StreamObserver<EncodeTextResponse> response) {
+        call.unary("Encode", response, () -> {
+            TextEncoderModel.Loaded loaded = model.get();
+            int batch = request.getPromptsCount();
+            if (batch < 1 || batch > maxBatch) {
+                throw new IllegalArgumentException("prompts: need 1 to " + maxBatch
+                        + " prompts (diffusion.text-encoder.max-batch), got " + batch);
+            }
+            int layers = loaded.textEncoder().config().numHiddenLayers();
+            int clipSkip = request.getClipSkip() == 0 ? 1 : request.getClipSkip();
+            if (clipSkip < 1 || clipSkip > layers) {
+                throw new IllegalArgumentException("clip_skip: must be 1 to " + layers + " (0 means 1), got "
+                        + request.getClipSkip());
+            }
+            int[][] ids = new int[batch][];
+            EncodeTextResponse.Builder reply = EncodeTextResponse.newBuilder();
+            for (int i = 0; i < batch; i++) {
+                String prompt = request.getPrompts(i);
+                if (prompt.length() > GenerationRequest.MAX_PROMPT_CHARS) {
+                    throw new IllegalArgumentException("prompts[" + i + "]: " + prompt.length() + " characters; the limit is "
+                            + GenerationRequest.MAX_PROMPT_CHARS);
+                }
+                ClipTokenizer.Encoding encoding = loaded.tokenizer().encode(prompt);
+                ids[i] = encoding.ids();
+                reply.addPrompts(PromptTokens.newBuilder().setTokenCount(encoding.tokenCount())
+                        .setTruncated(encoding.truncated())
+                        .setTruncatedText(encoding.truncatedText() == null ? "" : encoding.truncatedText()));
+            }
+            return new ServiceCall.Work<>(batch, () -> {
+                float[] hidden = loaded.textEncoder().encode(ids, clipSkip);
+                int length = ids[0].length;
+                return reply.setHiddenStates(Tensors.float32(hidden, batch, length, hidden.length / (batch * length))).build();
+            });
+        });
+    }
+
+    @Override
+    public void info(ModelInfoRequest request, StreamObserver<ModelInfo> response) {
+        call.unary("Info", response, () -> new ServiceCall.Work<>(0, () -> {
+            TextEncoderModel.Loaded loaded = model.get();
+            return ModelInfo.newBuilder().setModel(loaded.name()).setPrecision(settings.precision())
+                    .setContextLength(loaded.tokenizer().contextLength()).setHiddenSize(loaded.textEncoder().hiddenSize())
+                    .setMaxBatch(maxBatch).setLoadMillis(model.loadMillis()).build();
+        }));
+    }
+}
