@@ -46,11 +46,12 @@ final class Suite {
 
     static final String HELP = """
             usage: ./sd up [--model PATH] [--tokenizer PATH] [--precision fp32|bf16] [--port-base N] [--kafka-port N]
-                           [--topics PREFIX] [--timeout SECONDS]
+                           [--topics PREFIX] [--timeout SECONDS] [--events-format protobuf|json] [--heap SIZE]
               starts Kafka (scripts/kafka.sh; a broker already answering on the port is reused and left running) and
               text-encoder (N+1), unet (N+2), vae (N+3), orchestrator (N) in the background, waits until each
               /q/health/ready is UP. --port-base defaults to $SD_PORT_BASE or 8080, --kafka-port to $KAFKA_PORT or
-              9092, --topics to diffusion (topics PREFIX.jobs, PREFIX.events, PREFIX.jobs.dlq), --timeout to 300.
+              9092, --topics to diffusion (topics PREFIX.jobs, PREFIX.events, PREFIX.jobs.dlq), --timeout to 300;
+              --events-format json makes diffusion.events readable with kcat; --heap sets each service's -Xmx.
               Builds the services first when their jars are missing. Logs and pids: $SD_RUN_DIR (default run/).
             usage: ./sd down      stops what ./sd up started (the recorded pids; Kafka only if up started it)
             usage: ./sd status    pid, port and readiness of each service (exit 0 when all are ready, 1 otherwise)
@@ -163,7 +164,7 @@ final class Suite {
 
     int up(String[] argv) throws Exception {
         CliArgs a = new CliArgs(argv, Set.of("--model", "--tokenizer", "--precision", "--port-base", "--kafka-port",
-                "--topics", "--timeout", "--heap"), Set.of());
+                "--topics", "--timeout", "--heap", "--events-format"), Set.of());
         if (!a.positional().isEmpty()) {
             throw new UsageException("unexpected argument '" + a.positional().get(0) + "' (see ./sd help)");
         }
@@ -186,6 +187,10 @@ final class Suite {
             throw new UsageException("--topics must be letters, digits, '.', '_' or '-', got '" + topics + "'");
         }
         int timeout = a.integer("--timeout", 300, 1, 86_400);
+        String eventsFormat = a.string("--events-format", "protobuf");
+        if (!eventsFormat.equals("protobuf") && !eventsFormat.equals("json")) {
+            throw new UsageException("--events-format must be protobuf or json, got '" + eventsFormat + "'");
+        }
         String heap = a.string("--heap", null);
 
         // already (partly) up?
@@ -270,6 +275,7 @@ final class Suite {
                 props.addAll(List.of("-Ddiffusion.kafka.bootstrap-servers=" + bootstrap,
                         "-Ddiffusion.topics.jobs=" + topics + ".jobs", "-Ddiffusion.topics.events=" + topics + ".events",
                         "-Ddiffusion.topics.dlq=" + topics + ".jobs.dlq", "-Ddiffusion.topics.control=" + topics + ".control",
+                        "-Ddiffusion.events.format=" + eventsFormat,
                         "-Ddiffusion.services.text-encoder=dns:///127.0.0.1:" + (base + 1),
                         "-Ddiffusion.services.unet=dns:///127.0.0.1:" + (base + 2),
                         "-Ddiffusion.services.vae=dns:///127.0.0.1:" + (base + 3)));
