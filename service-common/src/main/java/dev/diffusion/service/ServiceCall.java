@@ -37,14 +37,17 @@ public final class ServiceCall {
     public <R> void unary(String method, StreamObserver<R> response, Supplier<Work<R>> check) {
         Deadline deadline = Context.current().getDeadline();
         if (LOG.isDebugEnabled()) {
-            LOG.debugf("%s: deadline %s on %s", method, deadline, Thread.currentThread().getName());
+            LOG.debugf("%s: deadline %s, trace %s", method, deadline,
+                    io.opentelemetry.api.trace.Span.current().getSpanContext().getTraceId());
         }
         R reply;
         try {
             reply = metrics.time(method, () -> {
                 GrpcErrors.checkDeadline(deadline);
                 Work<R> work = check.get();
-                metrics.batch(method, work.batch());
+                if (work.batch() > 0) {
+                    metrics.batch(method, work.batch());
+                }
                 return compute(deadline, work);
             });
         } catch (Throwable t) {
@@ -56,6 +59,9 @@ public final class ServiceCall {
     }
 
     private <R> R compute(Deadline deadline, Work<R> work) {
+        if (work.batch() == 0) {
+            return work.compute().get(); // no network run (Info): never waits for a slot, may run on the event loop
+        }
         try {
             if (deadline == null) {
                 slots.acquire();
@@ -75,7 +81,11 @@ public final class ServiceCall {
         }
     }
 
-    /** Checked work: its batch size and the computation. */
+    /** Checked work: its batch size (0: no network run, no compute slot) and the computation. */
     public record Work<R>(int batch, Supplier<R> compute) {
+        /** A reply that runs no network (model info). */
+        public static <R> Work<R> reply(Supplier<R> compute) {
+            return new Work<>(0, compute);
+        }
     }
 }

@@ -26,12 +26,14 @@ import dev.diffusion.proto.v1.TextEncoderGrpc;
 import dev.diffusion.proto.v1.VaeGrpc;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
+import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.reflection.v1.ServerReflectionGrpc;
 import io.grpc.reflection.v1.ServerReflectionRequest;
 import io.grpc.reflection.v1.ServerReflectionResponse;
 import io.grpc.reflection.v1.ServiceResponse;
+import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.StreamObserver;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -79,8 +81,11 @@ class ModelServicesIT {
     @BeforeAll
     void start() throws Exception {
         long t0 = System.nanoTime();
+        // the text encoder also runs with tracing on (exporting to a closed port) and logs each call's trace id
         textProcess = ServiceProcess.start("text-encoder-service",
-                List.of("-Dquarkus.grpc.server.max-inbound-message-size=" + TEXT_MAX_INBOUND_BYTES));
+                List.of("-Dquarkus.grpc.server.max-inbound-message-size=" + TEXT_MAX_INBOUND_BYTES,
+                        "-Dquarkus.otel.sdk.disabled=false", "-Dquarkus.otel.exporter.otlp.endpoint=http://127.0.0.1:9",
+                        "-Dquarkus.log.category.\"dev.diffusion.service.ServiceCall\".level=DEBUG"));
         unetProcess = ServiceProcess.start("unet-service", List.of());
         vaeProcess = ServiceProcess.start("vae-service", List.of());
         pipeline = StableDiffusionPipeline.tinyRandom(Precision.FP32);
@@ -328,6 +333,26 @@ class ModelServicesIT {
         assertEquals(8, info.getMaxBatch());
         assertEquals(8, vae.info(ModelInfoRequest.getDefaultInstance()).getVaeDownscale());
         assertEquals(77, text.info(ModelInfoRequest.getDefaultInstance()).getContextLength());
+    }
+
+    /** A call carrying a W3C traceparent runs inside the caller's trace (OpenTelemetry's gRPC instrumentation). */
+    @Test
+    void aCallJoinsTheCallersTrace() throws Exception {
+        String traceId = Long.toHexString(System.nanoTime() | (1L << 62)) + "00000000cafe0001";
+        Metadata headers = new Metadata();
+        headers.put(Metadata.Key.of("traceparent", Metadata.ASCII_STRING_MARSHALLER), "00-" + traceId + "-b7ad6b7169203331-01");
+        text.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
+                .encode(EncodeTextRequest.newBuilder().addPrompts("traced").build());
+        String expected = "Encode: deadline";
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < end) {
+            if (java.nio.file.Files.readAllLines(textProcess.log).stream()
+                    .anyMatch(l -> l.contains(expected) && l.endsWith("trace " + traceId))) {
+                return;
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("no Encode call logged with trace " + traceId + " in " + textProcess.log);
     }
 
     // ------------------------------------------------------------------------------------ helpers

@@ -81,7 +81,7 @@ public class TextEncoderService extends TextEncoderGrpc.TextEncoderImplBase {
 
     @Override
     public void info(ModelInfoRequest request, StreamObserver<ModelInfo> response) {
-        call.unary("Info", response, () -> new ServiceCall.Work<>(0, () -> {
+        call.unary("Info", response, () -> ServiceCall.Work.reply(() -> {
             TextEncoderModel.Loaded loaded = model.get();
             return ModelInfo.newBuilder().setModel(loaded.name()).setPrecision(settings.precision())
                     .setContextLength(loaded.tokenizer().contextLength()).setHiddenSize(loaded.textEncoder().hiddenSize())

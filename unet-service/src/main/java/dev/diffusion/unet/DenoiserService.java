@@ -98,7 +98,7 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
 
     @Override
     public void info(ModelInfoRequest request, StreamObserver<ModelInfo> response) {
-        call.unary("Info", response, () -> new ServiceCall.Work<>(0, () -> {
+        call.unary("Info", response, () -> ServiceCall.Work.reply(() -> {
             UNetModel.Loaded loaded = model.get();
             UNetConfig config = loaded.unet().config();
             return ModelInfo.newBuilder().setModel(loaded.name()).setPrecision(settings.precision())

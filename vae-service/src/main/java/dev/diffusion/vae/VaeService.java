@@ -152,7 +152,7 @@ public class VaeService extends VaeGrpc.VaeImplBase {
 
     @Override
     public void info(ModelInfoRequest request, StreamObserver<ModelInfo> response) {
-        call.unary("Info", response, () -> new ServiceCall.Work<>(0, () -> {
+        call.unary("Info", response, () -> ServiceCall.Work.reply(() -> {
             VaeModel.Loaded loaded = model.get();
             VaeConfig config = loaded.vae().config();
             return ModelInfo.newBuilder().setModel(loaded.name()).setPrecision(settings.precision())
