@@ -32,6 +32,9 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.clients.consumer.CommitFailedException;
+import org.apache.kafka.common.errors.RebalanceInProgressException;
+import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.header.internals.RecordHeader;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -85,6 +88,7 @@ public final class JobConsumer implements AutoCloseable {
     private final AtomicLong taskKeys = new AtomicLong();
     private final ConcurrentLinkedQueue<Task> finished = new ConcurrentLinkedQueue<>();
     private final AtomicInteger inFlight = new AtomicInteger();
+    private final AtomicInteger assignedPartitions = new AtomicInteger();
     private final AtomicInteger taskIds = new AtomicInteger();
 
     public JobConsumer(OrchestratorConfig config, JobStore store, EventPublisher publisher, JobRunner runner, ModelSpec model,
@@ -114,6 +118,7 @@ public final class JobConsumer implements AutoCloseable {
         });
         this.thread = new Thread(this::loop, "job-consumer");
         metrics.gauge("diffusion.jobs.in.flight", inFlight);
+        metrics.gauge("diffusion.jobs.partitions.assigned", assignedPartitions);
     }
 
     public void start() {
@@ -202,8 +207,15 @@ public final class JobConsumer implements AutoCloseable {
         dlq.headers().add(new RecordHeader(ERROR_HEADER, error.getBytes(StandardCharsets.UTF_8)));
         dlq.headers().add(new RecordHeader("diffusion-source", (r.topic() + "-" + r.partition() + "@" + r.offset())
                 .getBytes(StandardCharsets.UTF_8)));
-        publisher.sendAndWait(dlq);
-        metrics.counter("diffusion.jobs.dead.lettered").increment();
+        try {
+            publisher.sendAndWait(dlq);
+            metrics.counter("diffusion.jobs.dead.lettered").increment();
+        } catch (RuntimeException writeFailed) {
+            // not dead-lettered: never commit past it, so it is delivered again after a restart
+            LOG.errorf("%s-%d@%d could not be written to %s: %s", r.topic(), r.partition(), r.offset(), config.topics().dlq(),
+                    writeFailed.toString());
+            pending.computeIfAbsent(new TopicPartition(r.topic(), r.partition()), k -> new TreeSet<>()).add(r.offset());
+        }
     }
 
     /** On a worker thread: one run of a job id at a time here (the same id delivered twice waits for the first). */
@@ -314,8 +326,13 @@ public final class JobConsumer implements AutoCloseable {
             }
         }
         if (!offsets.isEmpty()) {
-            consumer.commitSync(offsets);
-            offsets.forEach((tp, o) -> committed.put(tp, o.offset()));
+            try {
+                consumer.commitSync(offsets);
+                offsets.forEach((tp, o) -> committed.put(tp, o.offset()));
+            } catch (CommitFailedException | RebalanceInProgressException | RetriableException e) {
+                // the group is rebalancing: the next loop (or the revoke callback) commits again
+                LOG.infof("commit of %s deferred: %s", offsets, e.toString());
+            }
         }
     }
 
@@ -371,6 +388,7 @@ public final class JobConsumer implements AutoCloseable {
                 LOG.warn("commit on revoke failed", e);
             }
             forget(revoked);
+            assignedPartitions.set(consumer.assignment().size() - revoked.size());
             LOG.infof("partitions revoked: %s (%d running jobs stopped)", revoked, stopping.size());
         }
 
@@ -382,10 +400,12 @@ public final class JobConsumer implements AutoCloseable {
                 }
             }
             forget(lost);
+            assignedPartitions.set(0);
         }
 
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> assigned) {
+            assignedPartitions.set(consumer.assignment().size());
             if (!assigned.isEmpty()) {
                 LOG.infof("partitions assigned: %s", assigned);
             }

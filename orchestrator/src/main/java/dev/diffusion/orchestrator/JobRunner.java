@@ -19,6 +19,8 @@ import dev.diffusion.proto.v1.GenerationJob;
 import dev.diffusion.proto.v1.JobEvent;
 import dev.diffusion.proto.v1.Progress;
 import io.grpc.StatusRuntimeException;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -49,11 +51,14 @@ public final class JobRunner {
     private final ModelClients clients;
     private final ModelSpec model;
     private final Optional<Path> outputDir;
+    private final Timer stepTimer;
 
-    public JobRunner(ModelClients clients, ModelSpec model, Optional<Path> outputDir) {
+    public JobRunner(ModelClients clients, ModelSpec model, Optional<Path> outputDir, MeterRegistry metrics) {
         this.clients = clients;
         this.model = model;
         this.outputDir = outputDir;
+        this.stepTimer = Timer.builder("diffusion.job.step").description("one sampling step: U-Net call, guidance, sampler")
+                .register(metrics);
     }
 
     /**
@@ -109,6 +114,7 @@ public final class JobRunner {
                     }
                     float[] denoised = loop.advance(state, eps);
                     int step = state.stepIndex();
+                    stepTimer.record(System.currentTimeMillis() - s0, java.util.concurrent.TimeUnit.MILLISECONDS);
                     Progress.Builder progress = Progress.newBuilder().setStep(step).setTotalSteps(total)
                             .setImageIndex(image).setImageCount(request.batchCount())
                             .setStepMillis(System.currentTimeMillis() - s0);

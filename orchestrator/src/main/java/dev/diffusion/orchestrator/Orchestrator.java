@@ -52,7 +52,7 @@ public class Orchestrator {
         if (!store.awaitCaughtUp(Duration.ofSeconds(120))) {
             throw new IllegalStateException("the job store did not read the events topic within 120 s");
         }
-        JobRunner runner = new JobRunner(clients, model, config.jobs().outputDir().map(Path::of));
+        JobRunner runner = new JobRunner(clients, model, config.jobs().outputDir().map(Path::of), metrics);
         consumer = new JobConsumer(config, store, publisher, runner, model, metrics);
         consumer.start();
         LOG.infof("orchestrator consuming %s (group %s, %d jobs at once), events to %s (%s)", config.topics().jobs(),

@@ -94,6 +94,8 @@ class OrchestratorIT {
     ServiceProcess orchestrator2;
     ManagedChannel channel;
     GenerationGrpc.GenerationBlockingStub api;
+    ManagedChannel channel2;
+    GenerationGrpc.GenerationBlockingStub api2;
     StableDiffusionPipeline reference;
     ModelSpec tiny;
     KafkaProducer<String, byte[]> producer;
@@ -115,9 +117,10 @@ class OrchestratorIT {
         for (ServiceProcess p : List.of(text, unet, vae)) {
             p.awaitReady(Duration.ofSeconds(180));
         }
-        orchestrator1 = startOrchestrator();
+        orchestrator1 = startOrchestrator(1, "protobuf");
         orchestrator1.awaitReady(Duration.ofSeconds(120)); // creates the topics
-        orchestrator2 = startOrchestrator();
+        orchestrator2 = startOrchestrator(2, "json"); // events in the proto3 JSON mapping: readers take both
+
         orchestrator2.awaitReady(Duration.ofSeconds(120));
         System.out.printf("broker, 3 services, 2 orchestrators ready in %d ms%n", (System.nanoTime() - t0) / 1_000_000);
         Properties p = new Properties();
@@ -127,10 +130,17 @@ class OrchestratorIT {
         channel = ManagedChannelBuilder.forAddress("127.0.0.1", orchestrator1.port).usePlaintext()
                 .maxInboundMessageSize(64 << 20).build();
         api = GenerationGrpc.newBlockingStub(channel);
+        channel2 = ManagedChannelBuilder.forAddress("127.0.0.1", orchestrator2.port).usePlaintext()
+                .maxInboundMessageSize(64 << 20).build();
+        api2 = GenerationGrpc.newBlockingStub(channel2);
     }
 
-    private ServiceProcess startOrchestrator() throws IOException {
+    private ServiceProcess startOrchestrator(int n, String eventsFormat) throws IOException {
+        Path log = Path.of(System.getProperty("build.dir", "target"), "service-logs", "orchestrator-" + n + ".log");
         return ServiceProcess.start("orchestrator", List.of(
+                "-Dquarkus.log.file.enabled=true",
+                "-Dquarkus.log.file.path=" + log.toAbsolutePath(),
+                "-Ddiffusion.events.format=" + eventsFormat,
                 "-Ddiffusion.kafka.bootstrap-servers=" + bootstrap,
                 "-Ddiffusion.kafka.group-id=it-" + run,
                 "-Ddiffusion.topics.jobs=" + jobsTopic,
@@ -148,8 +158,10 @@ class OrchestratorIT {
 
     @AfterAll
     void stop() throws Exception {
-        if (channel != null) {
-            channel.shutdownNow();
+        for (ManagedChannel c : Arrays.asList(channel, channel2)) {
+            if (c != null) {
+                c.shutdownNow();
+            }
         }
         if (events != null) {
             events.close();
@@ -282,6 +294,8 @@ class OrchestratorIT {
         assertEquals(JobStatus.State.COMPLETED, status.getState());
         assertEquals(protoDone.getCompleted().getImagesList(), status.getImagesList());
         assertEquals(42, status.getJob().getSeed());
+        assertEquals(status, api2.get(GetRequest.newBuilder().setJobId(proto.getJobId()).build()),
+                "every orchestrator knows every job, wherever it ran");
         List<JobEvent> watched = new ArrayList<>();
         api.withDeadlineAfter(10, TimeUnit.SECONDS).watch(WatchRequest.newBuilder().setJobId(proto.getJobId()).build())
                 .forEachRemaining(watched::add);
@@ -354,16 +368,31 @@ class OrchestratorIT {
         GenerationJob slow = job("cancel", "a long one").setSteps(150).setWidth(128).setHeight(128).build();
         String id = api.submit(slow).getJobId();
         assertEquals(slow.getJobId(), id);
-        assertEquals(JobStatus.State.QUEUED, api.get(GetRequest.newBuilder().setJobId(id).build()).getState());
+        // read-your-writes: the job is known as soon as Submit returns (QUEUED, or already RUNNING)
+        JobStatus.State submitted = api.get(GetRequest.newBuilder().setJobId(id).build()).getState();
+        assertTrue(submitted == JobStatus.State.QUEUED || submitted == JobStatus.State.RUNNING, submitted::toString);
         events.awaitType(id, JobEvent.Type.PROGRESS, Duration.ofSeconds(60));
         JobStatus.State state = api.cancel(CancelRequest.newBuilder().setJobId(id).build()).getState();
         assertTrue(state == JobStatus.State.RUNNING || state == JobStatus.State.CANCELLED, state::toString);
         List<JobEvent> log = events.awaitFinal(id, Duration.ofSeconds(60));
         JobEvent last = log.get(log.size() - 1);
         assertEquals(JobEvent.Type.CANCELLED, last.getType());
-        assertTrue(last.getCancelled().getStepsDone() < 150, last::toString);
+        assertTrue(last.getCancelled().getStepsDone() >= 1 && last.getCancelled().getStepsDone() < 150, last::toString);
         assertFalse(log.stream().anyMatch(e -> e.getType() == JobEvent.Type.COMPLETED));
         assertEquals(JobStatus.State.CANCELLED, api.get(GetRequest.newBuilder().setJobId(id).build()).getState());
+
+        // a Generate caller that hangs up cancels its job
+        GenerationJob hangUp = job("hang-up", "nobody waits for me").setSteps(150).setWidth(128).setHeight(128).build();
+        io.grpc.Context.CancellableContext call = io.grpc.Context.current().withCancellation();
+        call.run(() -> {
+            Iterator<JobEvent> it = api.generate(GenerateRequest.newBuilder().setJob(hangUp).build());
+            while (it.next().getType() != JobEvent.Type.PROGRESS) {
+                // QUEUED, STARTED
+            }
+            call.cancel(null);
+        });
+        List<JobEvent> hungUp = events.awaitFinal(hangUp.getJobId(), Duration.ofSeconds(60));
+        assertEquals(JobEvent.Type.CANCELLED, hungUp.get(hungUp.size() - 1).getType());
     }
 
     @Test
@@ -385,9 +414,10 @@ class OrchestratorIT {
         }
         assertTrue(metric(orchestrator1, "diffusion_jobs_finished_total") > 0, "orchestrator 1 ran jobs");
         assertTrue(metric(orchestrator2, "diffusion_jobs_finished_total") > 0, "orchestrator 2 ran jobs");
+        assertTrue(metric(orchestrator1, "diffusion_job_step_seconds_count") > 0, "step timer");
 
         // kill -9 the orchestrator running a job: its offset was not committed, the other one runs it again
-        GenerationJob crash = job("crash", "survives a crash").setSteps(40).setWidth(128).setHeight(128).setSeed(5).build();
+        GenerationJob crash = job("crash", "survives a crash").setSteps(100).setWidth(128).setHeight(128).setSeed(5).build();
         send(crash.getJobId(), crash.toByteArray(), false);
         events.awaitType(crash.getJobId(), JobEvent.Type.PROGRESS, Duration.ofSeconds(60));
         ServiceProcess running = metric(orchestrator1, "diffusion_jobs_in_flight") > 0 ? orchestrator1 : orchestrator2;
@@ -404,6 +434,64 @@ class OrchestratorIT {
         assertEquals(1, log.stream().filter(e -> isFinal(e.getType())).count());
         assertSameImages(crash, log.get(log.size() - 1));
         assertTrue(metric(survivor, "diffusion_jobs_finished_total") > 0);
+    }
+
+    @Test
+    @Order(0)
+    void healthMetricsReflectionAndBothEventFormats() throws Exception {
+        for (ServiceProcess p : List.of(orchestrator1, orchestrator2)) {
+            assertEquals(200, p.get("/q/health/ready").statusCode());
+            assertTrue(p.get("/q/health/ready").body().contains("\"orchestrator\""));
+            assertTrue(p.get("/q/metrics").body().contains("diffusion_jobs_in_flight"));
+            assertTrue(p.get("/q/metrics").body().contains("diffusion_jobs_partitions_assigned"));
+        }
+        assertTrue(grpcServices(channel).contains("diffusion.v1.Generation"));
+        // the group shares the 2 partitions: one each
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (metric(orchestrator1, "diffusion_jobs_partitions_assigned") != 1
+                || metric(orchestrator2, "diffusion_jobs_partitions_assigned") != 1) {
+            assertTrue(System.nanoTime() < end, "partitions not shared within 60 s");
+            Thread.sleep(200);
+        }
+        // a job on each partition: each orchestrator writes events in its own format
+        for (int p = 0; p < PARTITIONS; p++) {
+            GenerationJob j = null;
+            for (int i = 0; j == null; i++) {
+                String id = "format" + p + "-" + i;
+                if (partition(id + "-" + run) == p) {
+                    j = job(id, "x").setSteps(1).build();
+                }
+            }
+            send(j.getJobId(), j.toByteArray(), false);
+            events.awaitFinal(j.getJobId(), Duration.ofSeconds(60));
+        }
+        List<String> types = readAll(eventsTopic, 1, Duration.ofSeconds(10)).stream()
+                .map(r -> new String(r.headers().lastHeader(Codec.CONTENT_TYPE).value(), StandardCharsets.UTF_8))
+                .distinct().sorted().toList();
+        assertEquals(List.of(Codec.JSON, Codec.PROTOBUF), types);
+    }
+
+    static List<String> grpcServices(ManagedChannel channel) throws Exception {
+        java.util.concurrent.CompletableFuture<List<String>> names = new java.util.concurrent.CompletableFuture<>();
+        var requests = io.grpc.reflection.v1.ServerReflectionGrpc.newStub(channel).serverReflectionInfo(
+                new io.grpc.stub.StreamObserver<io.grpc.reflection.v1.ServerReflectionResponse>() {
+                    @Override
+                    public void onNext(io.grpc.reflection.v1.ServerReflectionResponse r) {
+                        names.complete(r.getListServicesResponse().getServiceList().stream()
+                                .map(io.grpc.reflection.v1.ServiceResponse::getName).toList());
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        names.completeExceptionally(t);
+                    }
+
+                    @Override
+                    public void onCompleted() {}
+                });
+        requests.onNext(io.grpc.reflection.v1.ServerReflectionRequest.newBuilder().setListServices("*").build());
+        requests.onCompleted();
+        return names.get(20, TimeUnit.SECONDS);
     }
 
     int partition(String key) {
