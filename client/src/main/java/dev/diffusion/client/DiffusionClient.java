@@ -131,13 +131,25 @@ public final class DiffusionClient implements AutoCloseable {
      * Re-subscribes when the stream breaks with UNAVAILABLE.
      */
     public JobEvent watch(String jobId, Consumer<JobEvent> onEvent) {
+        return watch(jobId, onEvent, null);
+    }
+
+    /**
+     * As {@link #watch(String, Consumer)}, giving up after timeout (null: never) with {@code DEADLINE_EXCEEDED}; the
+     * job itself goes on.
+     */
+    public JobEvent watch(String jobId, Consumer<JobEvent> onEvent, Duration timeout) {
+        io.grpc.Deadline deadline = timeout == null ? null : io.grpc.Deadline.after(timeout.toMillis(), TimeUnit.MILLISECONDS);
         JobEvent last = null;
         StatusRuntimeException lastError = null;
         long backoff = 250;
         for (int attempt = 1; attempt <= watchAttempts; attempt++) {
             try {
-                Iterator<JobEvent> it = GenerationGrpc.newBlockingStub(channel)
-                        .watch(WatchRequest.newBuilder().setJobId(jobId).build());
+                GenerationGrpc.GenerationBlockingStub stub = GenerationGrpc.newBlockingStub(channel);
+                if (deadline != null) {
+                    stub = stub.withDeadline(deadline);
+                }
+                Iterator<JobEvent> it = stub.watch(WatchRequest.newBuilder().setJobId(jobId).build());
                 while (it.hasNext()) {
                     JobEvent e = it.next();
                     if (e.equals(last)) {
@@ -158,6 +170,9 @@ public final class DiffusionClient implements AutoCloseable {
                     throw e;
                 }
                 lastError = e;
+            }
+            if (deadline != null && deadline.timeRemaining(TimeUnit.MILLISECONDS) < backoff) {
+                break;
             }
             sleep(backoff);
             backoff = Math.min(backoff * 2, 4000);

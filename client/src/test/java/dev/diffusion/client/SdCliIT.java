@@ -290,6 +290,9 @@ class SdCliIT {
         Result s = sd("submit", "--prompt", "a long one", "--width", "512", "--height", "512", "--steps", "150", "--batch-count", "4");
         assertEquals(0, s.rc(), s.toString());
         String id = s.out().strip();
+        Result t = sd("watch", id, "--timeout", "2", "--quiet");
+        assertEquals(6, t.rc(), t.toString());
+        assertEquals("sd: gave up waiting for job " + id + " after 2 s; it goes on (./sd watch " + id + ")", t.err().strip());
         Result c = sd("cancel", id, "--wait");
         assertEquals(0, c.rc(), c.toString());
         assertEquals(id + " CANCELLED", c.out().lines().reduce((a, b) -> b).orElseThrow());

@@ -8,6 +8,7 @@ final class Exit {
     static final int UNREACHABLE = 3;   // cannot reach the orchestrator (or Kafka)
     static final int CANCELLED = 4;     // the job ended CANCELLED
     static final int NOT_FOUND = 5;     // no job with that id
+    static final int TIMED_OUT = 6;     // --timeout passed before the job's final event (the job goes on)
 
     private Exit() {}
 

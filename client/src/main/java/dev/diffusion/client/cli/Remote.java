@@ -34,21 +34,21 @@ import java.util.function.Consumer;
 final class Remote {
     static final String HELP = """
             usage: ./sd submit --prompt TEXT [generation options] [--wait [--out FILE.png]] [--json] [--via grpc|kafka]
-                              [--job-id ID] [--no-check] [--quiet]
+                              [--job-id ID] [--no-check] [--quiet] [--timeout SECONDS]
               queues a job on the suite and prints its id; --wait follows it (progress bar on stderr) and writes the
               PNG(s) (--out, default output.png; <stem>-<i>.png for a batch). Generation options as for ./sd generate:
               --prompt --negative-prompt --width --height --steps --sampler --scheduler --cfg-scale --seed --rng
               --batch-count --clip-skip --init-image --strength, checked the same way before anything is sent
               (--no-check sends them as given and lets the orchestrator judge). --via kafka puts a GenerationJob
               record on the jobs topic (--kafka-json: as JSON) and, with --wait, follows the events topic.
-            usage: ./sd watch JOB [--json] [--out FILE.png] [--quiet]   follow a job to its end (images to --out)
+            usage: ./sd watch JOB [--json] [--out FILE.png] [--quiet] [--timeout SECONDS]   follow a job to its end
             usage: ./sd get JOB [--json] [--out FILE.png]               its state (and images once COMPLETED)
             usage: ./sd cancel JOB [--wait] [--json]                    stop it (--wait: until it has stopped)
               --json: one JSON object per line (proto3 JSON mapping of JobEvent / JobStatus / SubmitResponse / CancelResponse)
               --orchestrator HOST:PORT (default $SD_ORCHESTRATOR, else the address ./sd up recorded, else 127.0.0.1:8080)
               --bootstrap-servers HOST:PORT (Kafka; default $SD_KAFKA, else ./sd up's, else 127.0.0.1:9092)
               exit codes: 0 done, 1 job FAILED or rejected, 2 bad usage, 3 orchestrator/Kafka unreachable,
-                          4 job CANCELLED, 5 no such job
+                          4 job CANCELLED, 5 no such job, 6 --timeout passed first (the job goes on)
             """;
 
     static final Set<String> GENERATION_FLAGS = Set.of("--prompt", "--negative-prompt", "--width", "--height", "--steps",
@@ -99,7 +99,7 @@ final class Remote {
     // ------------------------------------------------------------------------------------------------ submit
 
     int submit(String[] argv) throws Exception {
-        Set<String> values = union(union(GENERATION_FLAGS, CONNECTION_FLAGS), LOCAL_ONLY, "--via", "--job-id");
+        Set<String> values = union(union(GENERATION_FLAGS, CONNECTION_FLAGS), LOCAL_ONLY, "--via", "--job-id", "--timeout");
         CliArgs a = new CliArgs(argv, values, Set.of("--wait", "--json", "--no-check", "--quiet", "--kafka-json"));
         if (!a.positional().isEmpty()) {
             throw new UsageException("unexpected argument '" + a.positional().get(0) + "' (values follow their flag, e.g. --prompt \"a cat\")");
@@ -121,6 +121,10 @@ final class Remote {
         }
         boolean wait = a.has("--wait");
         boolean json = a.has("--json");
+        if (a.has("--timeout") && !wait) {
+            throw new UsageException("--timeout needs --wait");
+        }
+        Duration timeout = timeout(a);
         Path outFile;
         GenerationJob.Builder job;
         if (a.has("--no-check")) {
@@ -152,7 +156,10 @@ final class Remote {
                     printSubmitted(id, json);
                     return Exit.OK;
                 }
-                JobEvent last = events.follow(id, onEvent, Duration.ofHours(24));
+                JobEvent last = events.follow(id, onEvent, timeout == null ? Duration.ofDays(365) : timeout);
+                if (last == null) {
+                    throw gaveUp(id, timeout);
+                }
                 return finish(id, last, outFile, json);
             } catch (KafkaJobSubmitter.KafkaUnreachableException e) {
                 throw new Exit.Failure(Exit.UNREACHABLE, "cannot reach Kafka at " + bootstrap + " (" + e.getMessage()
@@ -173,10 +180,19 @@ final class Remote {
             if (!json) {
                 err.println("sd: submitted " + id);
             }
-            return finish(id, client.watch(id, onEvent), outFile, json);
+            return finish(id, client.watch(id, onEvent, timeout), outFile, json);
         } catch (StatusRuntimeException e) {
-            throw grpcFailure(e, address, id);
+            throw timeout != null && e.getStatus().getCode() == Status.Code.DEADLINE_EXCEEDED ? gaveUp(id, timeout) : grpcFailure(e, address, id);
         }
+    }
+
+    private static Duration timeout(CliArgs a) {
+        return a.has("--timeout") ? Duration.ofSeconds(a.integer("--timeout", 0, 1, Integer.MAX_VALUE)) : null;
+    }
+
+    private static Exit.Failure gaveUp(String id, Duration timeout) {
+        return new Exit.Failure(Exit.TIMED_OUT, "gave up waiting for job " + id + " after " + timeout.toSeconds()
+                + " s; it goes on (./sd watch " + id + ")");
     }
 
     private void printSubmitted(String id, boolean json) throws InvalidProtocolBufferException {
@@ -230,15 +246,16 @@ final class Remote {
     }
 
     int watch(String[] argv) throws Exception {
-        CliArgs a = new CliArgs(argv, union(CONNECTION_FLAGS, Set.of("--out")), Set.of("--json", "--quiet"));
+        CliArgs a = new CliArgs(argv, union(CONNECTION_FLAGS, Set.of("--out", "--timeout")), Set.of("--json", "--quiet"));
         String id = jobArg(a, "watch");
         Path outFile = a.has("--out") ? checkOut(a.string("--out", null)) : null;
+        Duration timeout = timeout(a);
         String address = orchestrator(a);
         try (DiffusionClient client = DiffusionClient.connect(address)) {
-            JobEvent last = client.watch(id, eventPrinter(id, a.has("--json"), a.has("--quiet")));
+            JobEvent last = client.watch(id, eventPrinter(id, a.has("--json"), a.has("--quiet")), timeout);
             return finish(id, last, outFile, a.has("--json"));
         } catch (StatusRuntimeException e) {
-            throw grpcFailure(e, address, id);
+            throw timeout != null && e.getStatus().getCode() == Status.Code.DEADLINE_EXCEEDED ? gaveUp(id, timeout) : grpcFailure(e, address, id);
         }
     }
 
