@@ -303,7 +303,7 @@ class OrchestratorIT {
         assertEquals(proto.getJobId(), api.submit(proto).getJobId());
         send(proto.getJobId(), proto.toByteArray(), false); // delivered twice on Kafka: deduped by job id
         GenerationJob after = job("after-dup", "a circle").build();
-        send(after.getJobId(), after.toByteArray(), false);
+        send(proto.getJobId(), after.toByteArray(), false); // same key: same partition, behind the duplicate
         events.awaitFinal(after.getJobId(), Duration.ofSeconds(60));
         Thread.sleep(1000);
         assertEquals(1, events.get(proto.getJobId()).stream().filter(e -> e.getType() == JobEvent.Type.COMPLETED).count(),
