@@ -54,11 +54,15 @@ class SdCliIT {
     }
 
     Result sd(String... args) throws Exception {
+        return sdIn(runDir, args);
+    }
+
+    Result sdIn(Path runDirectory, String... args) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(root.resolve("sd").toString()));
         cmd.addAll(Arrays.asList(args));
         ProcessBuilder pb = new ProcessBuilder(cmd).directory(work.toFile());
         Map<String, String> env = pb.environment();
-        env.put("SD_RUN_DIR", runDir.toString());
+        env.put("SD_RUN_DIR", runDirectory.toString());
         env.put("KAFKA_PORT", Integer.toString(kafkaPort));
         env.remove("SD_ORCHESTRATOR");
         env.remove("SD_KAFKA");
@@ -137,6 +141,16 @@ class SdCliIT {
             assertTrue(line.matches(names[i] + "\\s+" + pids.get(i) + "\\s+" + ports[i] + "\\s+ready"), line);
         }
         assertTrue(r.out().contains("kafka"), r.out());
+
+        Result again = sd("up", "--port-base", Integer.toString(base)); // the same run directory: nothing to do
+        assertEquals(0, again.rc(), again.toString());
+        assertTrue(again.err().contains("already up"), again.err());
+        assertEquals(pids, recordedPids());
+
+        Result clash = sdIn(work.resolve("other-run"), "up", "--port-base", Integer.toString(base - 1)); // text-encoder on our orchestrator's port
+        assertEquals(1, clash.rc(), clash.toString());
+        assertTrue(clash.err().startsWith("sd: port " + base + " (text-encoder) is in use by another process"), clash.err());
+        assertFalse(Files.exists(work.resolve("other-run/unet.pid")), "nothing started");
     }
 
     @Test
