@@ -16,7 +16,7 @@ import java.util.List;
 import java.util.Set;
 
 /** {@code ./sd generate}: text to image in this JVM. Every value is checked before any work. */
-final class GenerateCommand {
+public final class GenerateCommand {
     static final String HELP = """
             usage: ./sd generate --prompt TEXT [options]
               --model PATH            diffusers folder or single .safetensors file (default: tiny built-in random model)
@@ -55,10 +55,11 @@ final class GenerateCommand {
     }
 
     /** Parsed and checked options. */
-    record Options(Path model, Path tokenizer, GenerationRequest request, Precision precision, int threads, Path out,
+    public record Options(Path model, Path tokenizer, GenerationRequest request, Precision precision, int threads, Path out,
                    boolean quiet) {}
 
-    static Options parse(String[] argv) {
+    /** Parses and checks the generate options; also the client's check of a remote job before it is sent. */
+    public static Options parse(String[] argv) {
         Args a = new Args(argv, VALUE_FLAGS, SWITCHES);
         if (!a.positional().isEmpty()) {
             throw new UsageException("unexpected argument '" + a.positional().get(0) + "' (values follow their flag, e.g. --prompt \"a cat\")");
