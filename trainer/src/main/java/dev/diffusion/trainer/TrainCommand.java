@@ -19,7 +19,7 @@ public final class TrainCommand {
 
     public static void main(String[] args) {
         DemoModelTrainer.Options d = DemoModelTrainer.Options.demo();
-        Path out = Path.of("models/demo");
+        Path out = Main.root().resolve("models").resolve("demo");
         long seed = d.seed();
         int vaeSteps = d.vaeSteps();
         int unetSteps = d.unetSteps();

@@ -38,10 +38,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final SchedulerConfig schedulerConfig;
     private final long loadMillis;
     private final long weightBytes;
+    private final int nativeImageSize;
 
     private StableDiffusionPipeline(String modelName, ClipTokenizer tokenizer, ClipTextModel textEncoder,
                                     UNet2DConditionModel unet, AutoencoderKL vae, SchedulerConfig schedulerConfig,
-                                    long loadMillis, long weightBytes) {
+                                    long loadMillis, long weightBytes, int nativeImageSize) {
         this.modelName = modelName;
         this.tokenizer = tokenizer;
         this.textEncoder = textEncoder;
@@ -50,6 +51,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.schedulerConfig = schedulerConfig;
         this.loadMillis = loadMillis;
         this.weightBytes = weightBytes;
+        this.nativeImageSize = nativeImageSize;
     }
 
     /**
@@ -75,7 +77,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 AutoencoderKL vae = source.vae(precision, true, false);
                 long millis = (System.nanoTime() - start) / 1_000_000;
                 return new StableDiffusionPipeline(source.name(), tokenizer, text, unet, vae, source.schedulerConfig(), millis,
-                        source.weightBytes());
+                        source.weightBytes(), source.nativeImageSize());
             } catch (RuntimeException e) {
                 if (text != null) {
                     text.close();
@@ -136,6 +138,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         NoiseSchedule table = NoiseSchedule.of(schedulerConfig);
         return new SamplingLoop(spec.kind().create(), SigmaSchedule.forSampler(spec, schedulerConfig, table, request.steps()),
                 schedulerConfig.predictionType());
+    }
+
+    /** The image side the model was trained at (unet sample_size × VAE downscale; 512 when unknown). */
+    public int nativeImageSize() {
+        return nativeImageSize;
     }
 
     public int latentScale() {
