@@ -111,6 +111,38 @@ public final class Adherence {
         return new Report(prompts.size(), colour, position, background, shape, all);
     }
 
+    /**
+     * The ceiling the VAE sets: drawn scenes of the held-out prompts' attributes, encoded and decoded
+     * (latent mode) by the model's VAE, then analysed.
+     */
+    public static Report reconstructions(dev.diffusion.core.vae.AutoencoderKL vae, List<Prompt> prompts, int side) {
+        int colour = 0;
+        int position = 0;
+        int background = 0;
+        int shape = 0;
+        int all = 0;
+        for (Prompt p : prompts) {
+            Scene scene = Scene.of(p.shape(), p.colour(), p.position(), p.background(), new SplittableRandom(p.seed()), side);
+            float[] pixels = new float[side * side * 3];
+            Scene.toUnit(scene.render(), pixels, 0);
+            var moments = vae.encode(pixels, 1, side, side);
+            float[] latents = moments.mode(vae.config().scalingFactor(), vae.config().shiftFactor());
+            int l = side / vae.config().downscale();
+            byte[] rgb = dev.diffusion.core.vae.AutoencoderKL.toRgb8(vae.decode(latents, 1, l, l));
+            ShapeAnalyser.Analysis a = ShapeAnalyser.analyse(rgb, side, side);
+            boolean c = a.colour() == p.colour();
+            boolean pos = a.position() == p.position();
+            boolean b = a.background() == p.background();
+            boolean s = a.shape() == p.shape();
+            colour += c ? 1 : 0;
+            position += pos ? 1 : 0;
+            background += b ? 1 : 0;
+            shape += s ? 1 : 0;
+            all += c && pos && b && s ? 1 : 0;
+        }
+        return new Report(prompts.size(), colour, position, background, shape, all);
+    }
+
     private static String name(Enum<?> e) {
         return e == null ? "?" : Scene.word(e);
     }

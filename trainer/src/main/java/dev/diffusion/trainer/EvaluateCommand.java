@@ -12,9 +12,10 @@ import java.nio.file.Path;
 public final class EvaluateCommand {
     static final String HELP = """
             usage: ./sd evaluate [--model DIR] [--count N] [--seed N] [--steps N] [--sampler NAME] [--cfg-scale X]
-                                 [--save DIR] [--threads N]
+                                 [--save DIR] [--threads N] [--vae-only]
               generates N (default 100) images for held-out prompts and prints colour / position / background /
-              shape adherence; defaults are ./sd generate's (euler, 20 steps, cfg 7)
+              shape adherence; defaults are ./sd generate's (euler, 20 steps, cfg 7). --vae-only analyses drawn
+              scenes passed through the model's VAE instead (the ceiling the VAE sets)
             """;
 
     private EvaluateCommand() {}
@@ -28,11 +29,16 @@ public final class EvaluateCommand {
         String sampler = base.sampler();
         double cfg = base.cfgScale();
         Path save = null;
+        boolean vaeOnly = false;
         for (int i = 0; i < args.length; i++) {
             String flag = args[i];
             if (flag.equals("--help") || flag.equals("-h")) {
                 System.out.print(HELP);
                 return;
+            }
+            if (flag.equals("--vae-only")) {
+                vaeOnly = true;
+                continue;
             }
             if (i + 1 >= args.length) {
                 throw new IllegalArgumentException(flag + " needs a value\n" + HELP);
@@ -52,6 +58,15 @@ public final class EvaluateCommand {
         }
         base = base.withSampling(sampler, null, steps, cfg);
         long start = System.nanoTime();
+        if (vaeOnly) {
+            try (dev.diffusion.core.pipeline.ModelSource source = dev.diffusion.core.pipeline.ModelSource.open(model.toString(), null);
+                 dev.diffusion.core.vae.AutoencoderKL vae = source.vae(Precision.FP32, true, true)) {
+                Adherence.Report r = Adherence.reconstructions(vae, Adherence.heldOutPrompts(count, seed),
+                        source.nativeImageSize());
+                System.out.println("vae reconstructions: " + r.summary());
+            }
+            return;
+        }
         try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(model, null, Precision.FP32)) {
             System.out.printf("evaluate: %s, %d held-out prompts, %s, %d steps, cfg %.1f, %dx%d%n", model, count, sampler, steps,
                     cfg, pipeline.nativeImageSize(), pipeline.nativeImageSize());
