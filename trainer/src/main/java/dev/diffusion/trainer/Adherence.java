@@ -115,7 +115,7 @@ public final class Adherence {
      * The ceiling the VAE sets: drawn scenes of the held-out prompts' attributes, encoded and decoded
      * (latent mode) by the model's VAE, then analysed.
      */
-    public static Report reconstructions(dev.diffusion.core.vae.AutoencoderKL vae, List<Prompt> prompts, int side) {
+    public static Report reconstructions(dev.diffusion.core.vae.AutoencoderKL vae, List<Prompt> prompts, int side, Path save) {
         int colour = 0;
         int position = 0;
         int background = 0;
@@ -129,6 +129,15 @@ public final class Adherence {
             float[] latents = moments.mode(vae.config().scalingFactor(), vae.config().shiftFactor());
             int l = side / vae.config().downscale();
             byte[] rgb = dev.diffusion.core.vae.AutoencoderKL.toRgb8(vae.decode(latents, 1, l, l));
+            if (save != null) {
+                try {
+                    Files.createDirectories(save);
+                    Files.write(save.resolve(String.format("%03d.png", prompts.indexOf(p))),
+                            dev.diffusion.core.image.Png.encodeRgb(side, side, rgb, java.util.Map.of()));
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }
             ShapeAnalyser.Analysis a = ShapeAnalyser.analyse(rgb, side, side);
             boolean c = a.colour() == p.colour();
             boolean pos = a.position() == p.position();

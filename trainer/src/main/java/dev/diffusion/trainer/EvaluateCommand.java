@@ -62,7 +62,7 @@ public final class EvaluateCommand {
             try (dev.diffusion.core.pipeline.ModelSource source = dev.diffusion.core.pipeline.ModelSource.open(model.toString(), null);
                  dev.diffusion.core.vae.AutoencoderKL vae = source.vae(Precision.FP32, true, true)) {
                 Adherence.Report r = Adherence.reconstructions(vae, Adherence.heldOutPrompts(count, seed),
-                        source.nativeImageSize());
+                        source.nativeImageSize(), save);
                 System.out.println("vae reconstructions: " + r.summary());
             }
             return;

@@ -20,11 +20,14 @@ import java.io.UncheckedIOException;
 final class ModelSizes {
     static final ObjectMapper JSON = new ObjectMapper();
 
-    /** The cosine schedule (Nichol & Dhariwal 2021), sampled from t = 999 ("trailing", Lin et al. 2023). */
+    /**
+     * The cosine schedule (Nichol & Dhariwal 2021). Sampling starts at "leading" t = 951 (20 steps), not
+     * t = 999, where the clipped last beta puts sigma at ~2e4 (see SigmaSchedule.forSampler).
+     */
     static final String SCHEDULER = """
             {"_class_name": "EulerDiscreteScheduler", "beta_schedule": "squaredcos_cap_v2", "beta_start": 0.00085,
              "beta_end": 0.012, "num_train_timesteps": 1000, "prediction_type": "epsilon",
-             "timestep_spacing": "trailing", "steps_offset": 0}""";
+             "timestep_spacing": "leading", "steps_offset": 1}""";
 
     /** The bundled demo model. */
     static final ModelSizes DEMO = new ModelSizes(64,
