@@ -23,9 +23,10 @@ import java.util.Set;
  */
 final class BenchCommand {
     static final String HELP = """
-            usage: ./sd bench --model PATH [--tokenizer PATH] [--precision fp32|bf16] [--size 256] [--steps 4]
+            usage: ./sd bench --model PATH [--tokenizer PATH] [--precision fp32|bf16] [--size N] [--steps 4]
                               [--out FILE.png] [--compare OTHER.png] [--threads N]
-              runs "a photo of a cat", Euler, cfg 7, seed 42 and prints load, encode, per-step, decode and peak-RSS figures
+              runs "a photo of a cat", Euler, cfg 7, seed 42 and prints load, encode, per-step, decode and peak-RSS figures,
+              then one whole image at ./sd generate's defaults; --size defaults to 256 (the native size if smaller)
             """;
 
     private static final Set<String> VALUE_FLAGS = Set.of("--model", "--tokenizer", "--precision", "--size", "--steps",
@@ -52,9 +53,9 @@ final class BenchCommand {
         } catch (IllegalArgumentException e) {
             throw new UsageException("--" + e.getMessage());
         }
-        int size = a.integer("--size", 256, 64, 2048);
-        if (size % 8 != 0) {
-            throw new UsageException("--size must be a multiple of 8, got " + size);
+        int sizeGiven = a.integer("--size", 0, 0, 2048);
+        if (sizeGiven % 8 != 0 || (sizeGiven != 0 && sizeGiven < 64)) {
+            throw new UsageException("--size must be a multiple of 8 from 64 to 2048, got " + sizeGiven);
         }
         int steps = a.integer("--steps", 4, 2, 150);
         int threads = a.integer("--threads", Runtime.getRuntime().availableProcessors(), 1, 1024);
@@ -64,6 +65,8 @@ final class BenchCommand {
         try (StableDiffusionPipeline p = model == null ? StableDiffusionPipeline.tinyRandom(precision)
                 : StableDiffusionPipeline.load(model, tokenizer, precision)) {
             double loadS = (System.nanoTime() - t0) / 1e9;
+            // default: 256, or the model's native size where that is smaller (64 for the demo model)
+            int size = sizeGiven != 0 ? sizeGiven : Math.min(256, p.nativeImageSize());
             long params = p.parameterCount();
             double weightGiB = params * (double) precision.bytesPerWeight() / (1L << 30);
             out.printf("model            %s (%,d parameters, %.2f GiB at %s), %d threads%n", p.modelName(), params, weightGiB,
@@ -105,6 +108,13 @@ final class BenchCommand {
             p.decode(img.latent(), 1, lh, lh);
             double decodeWarm = (System.nanoTime() - d0) / 1e9;
             out.printf("VAE decode       %.2f s (first call %.2f s), %dx%d%n", decodeWarm, decodeMillis.get(0) / 1000.0, size, size);
+            // one whole image at ./sd generate's defaults (20 Euler steps, cfg 7, the model's native size), warm
+            int side = p.nativeImageSize();
+            GenerationRequest whole = GenerationRequest.of("a photo of a cat").withSize(side, side);
+            long w0 = System.nanoTime();
+            p.generate(whole, ProgressListener.NONE);
+            out.printf("end to end       %.2f s per image: encode, %d Euler steps at cfg %.0f, decode, PNG, %dx%d%n",
+                    (System.nanoTime() - w0) / 1e9, whole.steps(), whole.cfgScale(), side, side);
             long peakRss = peakRssBytes();
             out.printf("peak RSS         %.2f GiB = %.2f x the weight bytes at %s%n", peakRss / (double) (1L << 30),
                     peakRss / (params * (double) precision.bytesPerWeight()), precision.name().toLowerCase(java.util.Locale.ROOT));

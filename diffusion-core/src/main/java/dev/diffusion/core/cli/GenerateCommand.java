@@ -19,11 +19,13 @@ import java.util.Set;
 public final class GenerateCommand {
     static final String HELP = """
             usage: ./sd generate --prompt TEXT [options]
-              --model PATH            diffusers folder or single .safetensors file (default: tiny built-in random model)
+              --model PATH            diffusers folder or single .safetensors file (default: the bundled demo model
+                                      models/demo; the tiny built-in random model where it is absent)
               --tokenizer PATH        diffusers tokenizer/ folder or bpe_simple_vocab_16e6.txt.gz (single files need one)
               --prompt TEXT           what to draw (over 75 CLIP tokens is truncated, with a warning)
               --negative-prompt TEXT  what to steer away from (default "")
-              --width N, --height N   multiples of 8, 64..2048 (default 512)
+              --width N, --height N   multiples of 8, 64..2048 (default: the model's native size: 512 for SD 1.x,
+                                      64 for the demo model)
               --steps N               1..150 (default 20)
               --sampler NAME          euler, euler_ancestral ("Euler a"), dpmpp_2m ("DPM++ 2M"), ddim, ddpm;
                                       A1111/diffusers/ComfyUI names accepted; "... Karras" picks Karras sigmas
@@ -56,7 +58,14 @@ public final class GenerateCommand {
 
     /** Parsed and checked options. */
     public record Options(Path model, Path tokenizer, GenerationRequest request, Precision precision, int threads, Path out,
-                   boolean quiet) {}
+                   boolean quiet, boolean widthGiven, boolean heightGiven) {}
+
+    /** The bundled demo model, {@code models/demo} under the repository root ({@code -Dsd.root}, set by ./sd), if present. */
+    static Path bundledDemoModel() {
+        String root = System.getProperty("sd.root");
+        Path demo = (root == null ? Path.of("") : Path.of(root)).resolve("models").resolve("demo");
+        return Files.isDirectory(demo) ? demo : null;
+    }
 
     /** Parses and checks the generate options; also the client's check of a remote job before it is sent. */
     public static Options parse(String[] argv) {
@@ -130,7 +139,7 @@ public final class GenerateCommand {
         if (parent != null && !Files.isDirectory(parent)) {
             throw new UsageException("--out: folder " + parent + " does not exist");
         }
-        Path model = a.has("--model") ? Path.of(a.string("--model", null)) : null;
+        Path model = a.has("--model") ? Path.of(a.string("--model", null)) : bundledDemoModel();
         if (model != null && !Files.exists(model)) {
             throw new UsageException("--model: " + model + " does not exist");
         }
@@ -145,7 +154,8 @@ public final class GenerateCommand {
         } catch (IllegalArgumentException e) {
             throw new UsageException("--sampler: " + e.getMessage());
         }
-        return new Options(model, tokenizer, request, precision, threads, outFile, a.has("--quiet"));
+        return new Options(model, tokenizer, request, precision, threads, outFile, a.has("--quiet"), a.has("--width"),
+                a.has("--height"));
     }
 
     private static int size(Args a, String flag, int def) {
@@ -169,7 +179,13 @@ public final class GenerateCommand {
             err.printf("sd: model %s loaded in %.1f s (%s)%n", pipeline.modelName(), pipeline.loadMillis() / 1000.0,
                     o.precision().name().toLowerCase(java.util.Locale.ROOT));
             GenerationRequest r = o.request();
-            List<GeneratedImage> images = pipeline.generate(r, new ProgressListener() {
+            if (!o.widthGiven() || !o.heightGiven()) {
+                int side = pipeline.nativeImageSize();
+                r = r.withSize(o.widthGiven() ? r.width() : side, o.heightGiven() ? r.height() : side);
+                r.validate();
+            }
+            GenerationRequest request = r;
+            List<GeneratedImage> images = pipeline.generate(request, new ProgressListener() {
                 @Override
                 public void onWarning(String message) {
                     err.println("sd: warning: " + message);
@@ -178,7 +194,7 @@ public final class GenerateCommand {
                 @Override
                 public void onStep(int image, int step, int totalSteps, long stepMillis) {
                     if (!o.quiet()) {
-                        String which = r.batchCount() > 1 ? "image " + (image + 1) + "/" + r.batchCount() + " " : "";
+                        String which = request.batchCount() > 1 ? "image " + (image + 1) + "/" + request.batchCount() + " " : "";
                         err.printf("sd: %sstep %d/%d  %.2f s%n", which, step, totalSteps, stepMillis / 1000.0);
                     }
                 }

@@ -44,6 +44,18 @@ public final class ClipTextModel extends TfNetwork {
         var tf = nn.tf;
         inputIds = tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, length)));
 
+        outputs.addAll(build(nn, config, inputIds));
+        load();
+    }
+
+    /**
+     * Builds the transformer's ops on {@code inputIds} [B, 77] into {@code nn}'s graph and returns
+     * the final-LayerNorm outputs [B, 77, hidden] for clip skip 1, 2, ... (element s-1 for skip s).
+     * Public so that a trainer can build the same module tree into a graph it owns.
+     */
+    public static List<Operand<TFloat32>> build(Nn nn, ClipTextConfig config, Operand<TInt32> inputIds) {
+        var tf = nn.tf;
+        int length = config.maxPositionEmbeddings();
         Embeddings embeddings = new Embeddings(nn, ROOT + ".embeddings", config);
         List<EncoderLayer> layers = new ArrayList<>();
         for (int i = 0; i < config.numHiddenLayers(); i++) {
@@ -58,10 +70,11 @@ public final class ClipTextModel extends TfNetwork {
             h = layer.apply(h, mask);
             hiddenStates.add(h);
         }
+        List<Operand<TFloat32>> outputs = new ArrayList<>();
         for (int skip = 1; skip <= layers.size(); skip++) {
             outputs.add(finalLayerNorm.apply(hiddenStates.get(layers.size() - skip)));
         }
-        load();
+        return outputs;
     }
 
     /** SD 1.x sizes, for single-file checkpoints. */

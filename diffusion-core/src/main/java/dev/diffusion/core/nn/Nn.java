@@ -1,5 +1,6 @@
 package dev.diffusion.core.nn;
 
+import dev.diffusion.core.weights.MapWeights;
 import dev.diffusion.core.weights.TensorInfo;
 import dev.diffusion.core.weights.Weights;
 import dev.diffusion.core.weights.WeightsException;
@@ -37,7 +38,11 @@ public final class Nn {
     private final List<PendingWeight> pending = new ArrayList<>();
     private boolean loaded;
 
-    private record PendingWeight(String key, long[] torchShape, Placeholder<TFloat32> input, Operand<?> assign) {}
+    private record PendingWeight(String key, long[] torchShape, int[] perm, Variable<?> variable,
+                                 Placeholder<TFloat32> input, Operand<?> assign) {}
+
+    /** A weight's variable: its checkpoint key and PyTorch shape (the variable may hold it transposed). */
+    public record Parameter(String key, long[] torchShape, Variable<?> variable) {}
 
     public Nn(Graph graph, Weights weights, Precision precision) {
         this.tf = Ops.create(graph);
@@ -88,7 +93,7 @@ public final class Nn {
         Operand<T> cast = type == TFloat32.class ? (Operand<T>) value : init.dtypes.cast(value, type);
         Variable<T> variable = tf.variable(Shape.of(heldShape), type);
         Operand<?> assign = tf.assign(variable, cast);
-        pending.add(new PendingWeight(key, torchShape, input, assign));
+        pending.add(new PendingWeight(key, torchShape, perm, variable, input, assign));
         return variable;
     }
 
@@ -102,6 +107,58 @@ public final class Nn {
             out[i] = shape[perm[i]];
         }
         return out;
+    }
+
+    /** The variables holding this network's weights, in the order they were asked for (for training). */
+    public List<Parameter> parameters() {
+        List<Parameter> out = new ArrayList<>(pending.size());
+        for (PendingWeight w : pending) {
+            out.add(new Parameter(w.key, w.torchShape.clone(), w.variable));
+        }
+        return out;
+    }
+
+    /**
+     * The weights as the session holds them now, back in checkpoint layout (float32, PyTorch
+     * shapes, under the keys they were read from): what a trainer exports.
+     */
+    @SuppressWarnings("unchecked")
+    public MapWeights readWeights(Session session) {
+        // all read ops first, then few runs: every run after the graph grew re-extends the session
+        List<Operand<TFloat32>> reads = new ArrayList<>(pending.size());
+        for (PendingWeight w : pending) {
+            Operand<TFloat32> value = w.variable.type() == TFloat32.class
+                    ? (Operand<TFloat32>) w.variable : tf.dtypes.cast(w.variable, TFloat32.class);
+            reads.add(w.perm == null ? value : tf.linalg.transpose(value, tf.constant(inverse(w.perm))));
+        }
+        MapWeights out = new MapWeights();
+        int from = 0;
+        while (from < pending.size()) {
+            Session.Runner runner = session.runner();
+            long bytes = 0;
+            int to = from;
+            while (to < pending.size() && (to == from || bytes < (256L << 20))) {
+                runner.fetch(reads.get(to));
+                bytes += 4 * elements(pending.get(to).torchShape);
+                to++;
+            }
+            try (org.tensorflow.Result r = runner.run()) {
+                for (int i = from; i < to; i++) {
+                    PendingWeight w = pending.get(i);
+                    out.put(w.key, w.torchShape.clone(), Tensors.toFloats((TFloat32) r.get(i - from)));
+                }
+            }
+            from = to;
+        }
+        return out;
+    }
+
+    private static int[] inverse(int[] perm) {
+        int[] inv = new int[perm.length];
+        for (int i = 0; i < perm.length; i++) {
+            inv[perm[i]] = i;
+        }
+        return inv;
     }
 
     /** Number of weight tensors this network reads. */

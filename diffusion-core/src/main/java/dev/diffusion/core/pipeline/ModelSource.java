@@ -143,6 +143,18 @@ public final class ModelSource implements AutoCloseable {
         return VaeConfig.fromJson(model.vaeConfig().orElseGet(() -> SingleFileConfigs.vae(model.vae())));
     }
 
+    /**
+     * The image side the model was trained at, as diffusers derives its default: the U-Net config's
+     * {@code sample_size} times the VAE's downscale; 512 (SD 1.x) when the config does not say.
+     */
+    public int nativeImageSize() {
+        if (model == null) {
+            return 512;
+        }
+        return model.unetConfig().map(json -> json.path("sample_size").asInt(0)).filter(n -> n > 0)
+                .map(n -> n * vaeConfig().downscale()).orElse(512);
+    }
+
     public SchedulerConfig schedulerConfig() {
         return model == null ? SchedulerConfig.sd15()
                 : model.schedulerConfig().map(SchedulerConfig::fromJson).orElse(SchedulerConfig.sd15());

@@ -38,10 +38,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final SchedulerConfig schedulerConfig;
     private final long loadMillis;
     private final long weightBytes;
+    private final int nativeImageSize;
 
     private StableDiffusionPipeline(String modelName, ClipTokenizer tokenizer, ClipTextModel textEncoder,
                                     UNet2DConditionModel unet, AutoencoderKL vae, SchedulerConfig schedulerConfig,
-                                    long loadMillis, long weightBytes) {
+                                    long loadMillis, long weightBytes, int nativeImageSize) {
         this.modelName = modelName;
         this.tokenizer = tokenizer;
         this.textEncoder = textEncoder;
@@ -50,6 +51,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.schedulerConfig = schedulerConfig;
         this.loadMillis = loadMillis;
         this.weightBytes = weightBytes;
+        this.nativeImageSize = nativeImageSize;
     }
 
     /**
@@ -75,7 +77,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 AutoencoderKL vae = source.vae(precision, true, true);
                 long millis = (System.nanoTime() - start) / 1_000_000;
                 return new StableDiffusionPipeline(source.name(), tokenizer, text, unet, vae, source.schedulerConfig(), millis,
-                        source.weightBytes());
+                        source.weightBytes(), source.nativeImageSize());
             } catch (RuntimeException e) {
                 if (text != null) {
                     text.close();
@@ -183,6 +185,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         }
         var moments = vae.encode(pixels, 1, h, w);
         return moments.mode(vae.config().scalingFactor(), vae.config().shiftFactor());
+    }
+
+    /** The image side the model was trained at (unet sample_size × VAE downscale; 512 when unknown). */
+    public int nativeImageSize() {
+        return nativeImageSize;
     }
 
     public int latentScale() {

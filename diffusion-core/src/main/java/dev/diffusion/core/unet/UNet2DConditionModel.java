@@ -54,8 +54,11 @@ public final class UNet2DConditionModel extends TfNetwork {
         return new UNet2DConditionModel(config, model.unet(), precision);
     }
 
-    /** Builds the network's ops on the given inputs: sample [B, H, W, in] NHWC, timesteps [B], context [B, L, D]. */
-    static Operand<TFloat32> build(Nn nn, UNetConfig config, Operand<TFloat32> sample, Operand<TFloat32> timesteps,
+    /**
+     * Builds the network's ops on the given inputs: sample [B, H, W, in] NHWC, timesteps [B], context [B, L, D].
+     * Public so that a trainer can build the same module tree into a graph it owns.
+     */
+    public static Operand<TFloat32> build(Nn nn, UNetConfig config, Operand<TFloat32> sample, Operand<TFloat32> timesteps,
                                    Operand<TFloat32> context) {
         var tf = nn.tf;
         int[] channels = config.blockOutChannels();

@@ -1,7 +1,10 @@
 package dev.diffusion.core.vae;
 
+import dev.diffusion.core.nn.Nn;
 import dev.diffusion.core.nn.Precision;
 import dev.diffusion.core.weights.Weights;
+import org.tensorflow.Operand;
+import org.tensorflow.types.TFloat32;
 
 /**
  * Stable Diffusion's KL autoencoder (diffusers {@code AutoencoderKL}, CompVis
@@ -43,6 +46,24 @@ public final class AutoencoderKL implements AutoCloseable {
     /** Only {@code encoder} + {@code quant_conv}; {@link #decode} throws. */
     public static AutoencoderKL encoderOnly(VaeConfig config, Weights weights, Precision precision) {
         return new AutoencoderKL(config, null, new VaeEncoder(config, weights, precision));
+    }
+
+    /**
+     * Builds the encoder half into a graph the caller owns (for training): images NHWC in [-1, 1] →
+     * {@code encoder} → {@code quant_conv} → moments [B, h, w, 2·latent_channels], the mean channels
+     * then the logvar channels, logvar not yet clamped. Same module tree and keys as {@link #encode}.
+     */
+    public static Operand<TFloat32> buildEncoder(Nn nn, VaeConfig config, Operand<TFloat32> images) {
+        return VaeEncoder.buildMoments(nn, config, images);
+    }
+
+    /**
+     * Builds the decoder half into a graph the caller owns (for training): U-Net latents NHWC →
+     * ÷ {@code scaling_factor} → {@code post_quant_conv} → {@code decoder} → images NHWC. Same
+     * module tree and keys as {@link #decode}.
+     */
+    public static Operand<TFloat32> buildDecoder(Nn nn, VaeConfig config, Operand<TFloat32> latents) {
+        return VaeDecoder.build(nn, config, latents);
     }
 
     public VaeConfig config() {

@@ -1,6 +1,7 @@
 package dev.diffusion.core.vae;
 
 import dev.diffusion.core.nn.Conv2d;
+import dev.diffusion.core.nn.Nn;
 import dev.diffusion.core.nn.Precision;
 import dev.diffusion.core.nn.Tensors;
 import dev.diffusion.core.nn.TfNetwork;
@@ -27,6 +28,14 @@ final class VaeDecoder extends TfNetwork {
         var tf = nn.tf;
         int c = config.latentChannels();
         latents = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, c)));
+        images = build(nn, config, latents);
+        load();
+    }
+
+    /** U-Net latents NHWC → ÷ scaling_factor (+ shift) → post_quant_conv → decoder → images NHWC. */
+    static Operand<TFloat32> build(Nn nn, VaeConfig config, Operand<TFloat32> latents) {
+        var tf = nn.tf;
+        int c = config.latentChannels();
         // as the pipelines do: latents / scaling_factor (+ shift_factor), before post_quant_conv
         Operand<TFloat32> z = tf.math.div(latents, nn.scalar(config.scalingFactor()));
         if (config.shiftFactor() != 0) {
@@ -35,8 +44,7 @@ final class VaeDecoder extends TfNetwork {
         if (config.usePostQuantConv()) {
             z = new Conv2d(nn, "post_quant_conv", c, c, 1, 1, 0).apply(z);
         }
-        images = new Decoder(nn, "decoder", config).apply(z);
-        load();
+        return new Decoder(nn, "decoder", config).apply(z);
     }
 
     float[] decode(float[] latentsNhwc, int batch, int h, int w) {

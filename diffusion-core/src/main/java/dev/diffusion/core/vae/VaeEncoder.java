@@ -1,6 +1,7 @@
 package dev.diffusion.core.vae;
 
 import dev.diffusion.core.nn.Conv2d;
+import dev.diffusion.core.nn.Nn;
 import dev.diffusion.core.nn.Precision;
 import dev.diffusion.core.nn.Tensors;
 import dev.diffusion.core.nn.TfNetwork;
@@ -32,15 +33,21 @@ final class VaeEncoder extends TfNetwork {
         this.config = config;
         var tf = nn.tf;
         images = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, config.inChannels())));
+        Operand<TFloat32> moments = buildMoments(nn, config, images);
+        List<org.tensorflow.Output<TFloat32>> halves = tf.split(tf.constant(3), moments, 2L).output();
+        mean = halves.get(0);
+        logvar = tf.clipByValue(halves.get(1), nn.scalar(LOGVAR_MIN), nn.scalar(LOGVAR_MAX));
+        load();
+    }
+
+    /** encoder → quant_conv: [B, h, w, 2·latent] (mean channels, then logvar channels, unclamped). */
+    static Operand<TFloat32> buildMoments(Nn nn, VaeConfig config, Operand<TFloat32> images) {
         Operand<TFloat32> moments = new Encoder(nn, "encoder", config).apply(images);
         long twoL = 2L * config.latentChannels();
         if (config.useQuantConv()) {
             moments = new Conv2d(nn, "quant_conv", twoL, twoL, 1, 1, 0).apply(moments);
         }
-        List<org.tensorflow.Output<TFloat32>> halves = tf.split(tf.constant(3), moments, 2L).output();
-        mean = halves.get(0);
-        logvar = tf.clipByValue(halves.get(1), nn.scalar(LOGVAR_MIN), nn.scalar(LOGVAR_MAX));
-        load();
+        return moments;
     }
 
     Moments encode(float[] imagesNhwc, int batch, int height, int width) {

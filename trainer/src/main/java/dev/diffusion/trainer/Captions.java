@@ -1,0 +1,117 @@
+package dev.diffusion.trainer;
+
+import static dev.diffusion.trainer.Scene.word;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * Captions of scenes. Training captions are put together from phrases in varied orders and
+ * punctuation, sometimes leaving out the position or the background (the picture then has a random
+ * one); {@link #heldOut} phrasings never occur in training, so the evaluator measures whether the
+ * model follows the words rather than memorised sentences.
+ */
+public final class Captions {
+    private Captions() {}
+
+    /** How often a training caption leaves out the position, and the background. */
+    static final double OMIT_POSITION = 0.15;
+    static final double OMIT_BACKGROUND = 0.15;
+
+    static String positionPhrase(Scene.Position p, SplittableRandom rng) {
+        String[] options = switch (p) {
+            case LEFT -> new String[] {"on the left", "at the left", "left", "on the left side"};
+            case RIGHT -> new String[] {"on the right", "at the right", "right", "on the right side"};
+            case TOP -> new String[] {"at the top", "on the top", "top", "near the top"};
+            case BOTTOM -> new String[] {"at the bottom", "on the bottom", "bottom", "near the bottom"};
+            case CENTER -> new String[] {"in the center", "in the middle", "center", "centered"};
+        };
+        return options[rng.nextInt(options.length)];
+    }
+
+    static String subject(Scene s, SplittableRandom rng) {
+        String size = "";
+        double u = rng.nextDouble();
+        if (u < 0.5 && s.small()) {
+            size = "small ";
+        } else if (u < 0.5 && s.large()) {
+            size = rng.nextBoolean() ? "large " : "big ";
+        }
+        String article = rng.nextDouble() < 0.7 ? "a " : "";
+        return article + size + word(s.colour()) + " " + word(s.shape());
+    }
+
+    static String backgroundPhrase(Scene.Background b, SplittableRandom rng) {
+        return switch (rng.nextInt(4)) {
+            case 0 -> "on a " + word(b) + " background";
+            case 1 -> word(b) + " background";
+            case 2 -> "on " + word(b);
+            default -> "with a " + word(b) + " background";
+        };
+    }
+
+    /** A training caption of {@code s}: subject, then (maybe) position and background, in a random arrangement. */
+    public static String training(Scene s, SplittableRandom rng) {
+        String subject = subject(s, rng);
+        String position = rng.nextDouble() < OMIT_POSITION ? null : positionPhrase(s.position(), rng);
+        String background = rng.nextDouble() < OMIT_BACKGROUND ? null : backgroundPhrase(s.background(), rng);
+        List<String> parts = new ArrayList<>();
+        parts.add(subject);
+        if (position != null) {
+            parts.add(position);
+        }
+        if (background != null) {
+            parts.add(background);
+        }
+        switch (rng.nextInt(4)) {
+            case 0 -> { } // subject, position, background
+            case 1 -> { // subject, background, position
+                if (parts.size() == 3) {
+                    parts.add(1, parts.remove(2));
+                }
+            }
+            case 2 -> { // background first
+                if (background != null) {
+                    parts.remove(background);
+                    parts.add(0, word(s.background()) + " background");
+                }
+            }
+            default -> { // position first
+                if (position != null) {
+                    parts.remove(position);
+                    parts.add(0, position);
+                }
+            }
+        }
+        String joiner = rng.nextBoolean() ? " " : ", ";
+        String text = String.join(joiner, parts);
+        if (rng.nextDouble() < 0.15) {
+            text = "a picture of " + text;
+        }
+        return text;
+    }
+
+    /** Phrasings used only for evaluation: unseen connectives and sentence shapes over the same attribute words. */
+    static final String[] HELD_OUT = {
+        "an image showing a %1$s %2$s %3$s, the background is %4$s",
+        "there is a %1$s %2$s %3$s against a %4$s backdrop",
+        "%4$s backdrop with one %1$s %2$s placed %3$s",
+        "draw a %1$s %2$s %3$s over a plain %4$s background",
+        "one %1$s %2$s %3$s; %4$s background behind it",
+    };
+
+    /** A held-out caption naming all four attributes (template {@code template} of {@link #HELD_OUT}). */
+    public static String heldOut(Scene.Shape shape, Scene.Colour colour, Scene.Position position, Scene.Background bg,
+                                 int template) {
+        String where = switch (position) {
+            case LEFT -> "on the left";
+            case RIGHT -> "on the right";
+            case TOP -> "at the top";
+            case BOTTOM -> "at the bottom";
+            case CENTER -> "in the center";
+        };
+        return String.format(HELD_OUT[Math.floorMod(template, HELD_OUT.length)], word(colour), word(shape), where,
+                word(bg));
+    }
+}

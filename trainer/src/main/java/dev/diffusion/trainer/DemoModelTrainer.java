@@ -1,0 +1,175 @@
+package dev.diffusion.trainer;
+
+import dev.diffusion.core.tokenizer.ClipTokenizer;
+import dev.diffusion.core.weights.MapWeights;
+import dev.diffusion.core.weights.ModelParts;
+import dev.diffusion.core.weights.ModelWriter;
+import dev.diffusion.core.weights.TensorDtype;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * The whole recipe of the demo model, seeded: learn the BPE vocabulary from captions, train the
+ * VAE on drawn scenes, encode a fixed set of scenes to latents (and set {@code scaling_factor} so
+ * they have unit variance, as SD's 0.18215 does), train the U-Net and text encoder on those
+ * latents, and write a diffusers folder.
+ */
+final class DemoModelTrainer {
+    record Options(ModelSizes sizes, long seed, int vaeSteps, int vaeBatch, float vaeLearningRate, int datasetSize,
+                   int unetSteps, int unetBatch, float unetLearningRate, double emaDecay, TensorDtype dtype,
+                   double unetMaxSeconds) {
+
+        static Options demo() {
+            return new Options(ModelSizes.DEMO, 1234, 700, 16, 1.5e-3f, 8192, 3000, 64, 8e-4f, 0.999, TensorDtype.F16, 0);
+        }
+    }
+
+    /** What a run produced: final losses (EMA weights, held-out batch) and wall times. */
+    record Result(float vaeLoss, float diffusionLoss, double scalingFactor, double vaeSeconds, double unetSeconds) {}
+
+    private final Options o;
+    private final PrintStream log;
+
+    DemoModelTrainer(Options options, PrintStream log) {
+        this.o = options;
+        this.log = log;
+    }
+
+    static ClipTokenizer learnTokenizer(long seed) {
+        SplittableRandom rng = new SplittableRandom(seed);
+        List<String> corpus = new ArrayList<>();
+        for (int i = 0; i < 20_000; i++) {
+            corpus.add(Captions.training(Scene.random(rng, 64), rng));
+        }
+        return BpeLearner.learn(corpus, 1000);
+    }
+
+    Result train(Path out) {
+        ModelSizes sizes = o.sizes();
+        int imageSize = sizes.imageSize;
+        ClipTokenizer tokenizer = learnTokenizer(o.seed());
+        log.printf("tokenizer: %d tokens (%d merges learned from captions)%n", tokenizer.vocabSize(), tokenizer.merges().size());
+
+        SplittableRandom rng = new SplittableRandom(o.seed() + 1);
+        MapWeights vaeWeights;
+        float vaeLoss;
+        double scaling;
+        float[] latents;
+        Scene[] scenes = new Scene[o.datasetSize()];
+        int latentSize;
+        int latentChannels = sizes.vae().latentChannels();
+        double vaeSeconds;
+        try (VaeTraining vae = new VaeTraining(sizes, o.seed() + 2, o.vaeLearningRate(), o.emaDecay())) {
+            Progress p = new Progress("vae", o.vaeSteps(), log, 10);
+            for (int step = 1; step <= o.vaeSteps(); step++) {
+                p.step(step, vae.step(vae.drawBatch(rng, o.vaeBatch()), o.vaeBatch(), rng));
+            }
+            vae.useAveragedWeights();
+            SplittableRandom heldOut = new SplittableRandom(o.seed() + 99);
+            vaeLoss = vae.loss(vae.drawBatch(heldOut, 32), 32, heldOut);
+            vaeSeconds = p.elapsedSeconds();
+            log.printf("vae: held-out loss %.5f with averaged weights, %s%n", vaeLoss, Progress.time(vaeSeconds));
+
+            // a fixed set of scenes, encoded once: x0 = mean + std·ε is drawn per step
+            latentSize = vae.latentSize();
+            int per = latentSize * latentSize * latentChannels;
+            float[] means = new float[o.datasetSize() * per];
+            float[] stds = new float[o.datasetSize() * per];
+            int chunk = 64;
+            for (int start = 0; start < o.datasetSize(); start += chunk) {
+                int n = Math.min(chunk, o.datasetSize() - start);
+                float[] pixels = new float[n * imageSize * imageSize * 3];
+                for (int i = 0; i < n; i++) {
+                    scenes[start + i] = Scene.random(rng, imageSize);
+                    Scene.toUnit(scenes[start + i].render(), pixels, i * imageSize * imageSize * 3);
+                }
+                List<float[]> m = vae.encode(pixels, n);
+                System.arraycopy(m.get(0), 0, means, start * per, n * per);
+                float[] logvar = m.get(1);
+                for (int i = 0; i < n * per; i++) {
+                    stds[start * per + i] = (float) Math.exp(0.5 * logvar[i]);
+                }
+            }
+            double sum = 0;
+            double sumSq = 0;
+            for (int i = 0; i < means.length; i++) {
+                double v = means[i];
+                sum += v;
+                sumSq += v * v + stds[i] * (double) stds[i];
+            }
+            double mean = sum / means.length;
+            scaling = 1.0 / Math.sqrt(sumSq / means.length - mean * mean);
+            log.printf("latents: %d scenes encoded to %dx%dx%d, mean %.4f, scaling_factor %.5f%n", o.datasetSize(), latentSize,
+                    latentSize, latentChannels, mean, scaling);
+            latents = means;
+            for (int i = 0; i < means.length; i++) {
+                means[i] *= (float) scaling;
+                stds[i] *= (float) scaling;
+            }
+            vaeWeights = vae.weights();
+            this.stds = stds;
+        }
+
+        MapWeights unetAndText;
+        float diffusionLoss;
+        double unetSeconds;
+        int per = latentSize * latentSize * latentChannels;
+        try (DiffusionTraining diffusion = new DiffusionTraining(sizes, tokenizer, o.seed() + 3, o.unetLearningRate(),
+                o.emaDecay())) {
+            Progress p = new Progress("unet", o.unetSteps(), log, 10);
+            float[] batch = new float[o.unetBatch() * per];
+            String[] captions = new String[o.unetBatch()];
+            for (int step = 1; step <= o.unetSteps(); step++) {
+                fillBatch(rng, scenes, latents, per, batch, captions);
+                p.step(step, diffusion.step(batch, captions, latentSize, rng));
+                if (o.unetMaxSeconds() > 0 && p.elapsedSeconds() > o.unetMaxSeconds() && step < o.unetSteps()) {
+                    log.printf("unet: time limit of %s reached: stopping at step %d of %d%n",
+                            Progress.time(o.unetMaxSeconds()), step, o.unetSteps());
+                    break;
+                }
+            }
+            diffusion.useAveragedWeights();
+            SplittableRandom heldOut = new SplittableRandom(o.seed() + 98);
+            fillBatch(heldOut, scenes, latents, per, batch, captions);
+            diffusionLoss = diffusion.loss(batch, captions, latentSize, heldOut);
+            unetSeconds = p.elapsedSeconds();
+            log.printf("unet: loss %.5f with averaged weights, %s%n", diffusionLoss, Progress.time(unetSeconds));
+            unetAndText = diffusion.weights();
+        }
+
+        MapWeights unet = new MapWeights();
+        MapWeights text = new MapWeights();
+        for (String key : unetAndText.keys()) {
+            (key.startsWith("text_model.") ? text : unet).put(key, unetAndText.info(key).shape(), unetAndText.floats(key));
+        }
+        ModelParts parts = new ModelParts(unet, vaeWeights, text, sizes.unetConfig, sizes.vaeConfigWithScaling(scaling),
+                sizes.textEncoderConfig(tokenizer.vocabSize()), sizes.schedulerConfig, null, null);
+        ModelWriter.writeDiffusersFolder(out, parts, o.dtype());
+        try {
+            tokenizer.write(out.resolve("tokenizer"));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        log.printf("wrote %s%n", out);
+        return new Result(vaeLoss, diffusionLoss, scaling, vaeSeconds, unetSeconds);
+    }
+
+    private float[] stds;
+
+    /** A random batch of dataset latents, x0 = mean + std·ε, with a fresh training caption of each scene. */
+    private void fillBatch(SplittableRandom rng, Scene[] scenes, float[] means, int per, float[] batch, String[] captions) {
+        float[] eps = Gaussian.fill(rng, new float[batch.length]);
+        for (int b = 0; b < captions.length; b++) {
+            int i = rng.nextInt(scenes.length);
+            for (int k = 0; k < per; k++) {
+                batch[b * per + k] = means[i * per + k] + stds[i * per + k] * eps[b * per + k];
+            }
+            captions[b] = Captions.training(scenes[i], rng);
+        }
+    }
+}

@@ -1,0 +1,121 @@
+package dev.diffusion.trainer;
+
+import dev.diffusion.core.clip.ClipTextConfig;
+import dev.diffusion.core.clip.ClipTextModel;
+import dev.diffusion.core.nn.Nn;
+import dev.diffusion.core.nn.Tensors;
+import dev.diffusion.core.sampling.NoiseSchedule;
+import dev.diffusion.core.tokenizer.ClipTokenizer;
+import dev.diffusion.core.unet.UNet2DConditionModel;
+import dev.diffusion.core.unet.UNetConfig;
+import dev.diffusion.core.weights.MapWeights;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.tensorflow.Operand;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.ndarray.buffer.DataBuffers;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+
+/**
+ * Trains the U-Net and the text encoder jointly on the epsilon objective (Ho et al. 2020, eq. 14):
+ * t uniform in [0, T), x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε with ᾱ from the model's own schedule (cosine,
+ * {@code squaredcos_cap_v2}), loss = ‖ε − ε_θ(x_t, t, text)‖². A caption is replaced by the empty
+ * prompt 10 % of the time, so the same network also predicts unconditionally, which
+ * classifier-free guidance needs (Ho & Salimans 2022).
+ */
+final class DiffusionTraining implements AutoCloseable {
+    static final double CAPTION_DROPOUT = 0.1;
+
+    private final UNetConfig unet;
+    private final ClipTextConfig text;
+    private final ClipTokenizer tokenizer;
+    private final NoiseSchedule schedule;
+    private final TrainingGraph graph;
+    private Forward forward;
+
+    private record Forward(Placeholder<TInt32> ids, Placeholder<TFloat32> noisy, Placeholder<TFloat32> timesteps,
+                           Placeholder<TFloat32> noise, Operand<TFloat32> loss) {}
+
+    DiffusionTraining(ModelSizes sizes, ClipTokenizer tokenizer, long seed, float learningRate, double emaDecay) {
+        this.unet = sizes.unet();
+        this.text = sizes.textEncoder(tokenizer.vocabSize());
+        this.tokenizer = tokenizer;
+        this.schedule = NoiseSchedule.of(sizes.scheduler());
+        this.graph = new TrainingGraph(nn -> (forward = build(nn, unet, text)).loss, nn -> build(nn, unet, text), seed,
+                learningRate, emaDecay);
+    }
+
+    private static Forward build(Nn nn, UNetConfig unet, ClipTextConfig text) {
+        Ops tf = nn.tf;
+        int c = unet.inChannels();
+        Placeholder<TInt32> ids = tf.placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, text.maxPositionEmbeddings())));
+        Placeholder<TFloat32> noisy = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, c)));
+        Placeholder<TFloat32> timesteps = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
+        Placeholder<TFloat32> noise = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, c)));
+        Operand<TFloat32> context = ClipTextModel.build(nn, text, ids).get(0);
+        Operand<TFloat32> prediction = UNet2DConditionModel.build(nn, unet, noisy, timesteps, context);
+        Operand<TFloat32> loss = tf.math.mean(tf.math.square(tf.math.sub(prediction, noise)),
+                tf.constant(new int[] {0, 1, 2, 3}));
+        return new Forward(ids, noisy, timesteps, noise, loss);
+    }
+
+    /**
+     * One step on clean latents x₀ (NHWC, the U-Net's scale) and their captions; returns the loss.
+     * Caption dropout, timesteps and noise are drawn from {@code rng}.
+     */
+    float step(float[] latents, String[] captions, int size, SplittableRandom rng) {
+        return run(latents, captions, size, rng, true);
+    }
+
+    float loss(float[] latents, String[] captions, int size, SplittableRandom rng) {
+        return run(latents, captions, size, rng, false);
+    }
+
+    private float run(float[] latents, String[] captions, int size, SplittableRandom rng, boolean train) {
+        int batch = captions.length;
+        int c = unet.inChannels();
+        int per = size * size * c;
+        int length = text.maxPositionEmbeddings();
+        int[] ids = new int[batch * length];
+        float[] t = new float[batch];
+        float[] eps = Gaussian.fill(rng, new float[batch * per]);
+        float[] noisy = new float[batch * per];
+        for (int b = 0; b < batch; b++) {
+            String caption = train && rng.nextDouble() < CAPTION_DROPOUT ? "" : captions[b];
+            System.arraycopy(tokenizer.encode(caption).ids(), 0, ids, b * length, length);
+            int step = rng.nextInt(schedule.trainTimesteps());
+            t[b] = step;
+            double a = schedule.alphaCumprod(step);
+            float signal = (float) Math.sqrt(a);
+            float sigma = (float) Math.sqrt(1 - a);
+            for (int i = b * per; i < (b + 1) * per; i++) {
+                noisy[i] = signal * latents[i] + sigma * eps[i];
+            }
+        }
+        try (TInt32 idsT = TInt32.tensorOf(Shape.of(batch, length), DataBuffers.of(ids, true, false));
+             TFloat32 x = Tensors.of(noisy, batch, size, size, c);
+             TFloat32 tT = Tensors.of(t, batch);
+             TFloat32 n = Tensors.of(eps, batch, size, size, c)) {
+            Map<Placeholder<?>, org.tensorflow.Tensor> feeds = Map.of(forward.ids(), idsT, forward.noisy(), x,
+                    forward.timesteps(), tT, forward.noise(), n);
+            return train ? graph.step(feeds) : graph.evaluate(feeds);
+        }
+    }
+
+    void useAveragedWeights() {
+        graph.useAveragedWeights();
+    }
+
+    /** U-Net and text encoder weights together (text encoder keys start with {@code text_model.}). */
+    MapWeights weights() {
+        return graph.weights();
+    }
+
+    @Override
+    public void close() {
+        graph.close();
+    }
+}

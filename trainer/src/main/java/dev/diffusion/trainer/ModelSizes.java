@@ -1,0 +1,126 @@
+package dev.diffusion.trainer;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.diffusion.core.clip.ClipTextConfig;
+import dev.diffusion.core.sampling.SchedulerConfig;
+import dev.diffusion.core.unet.UNetConfig;
+import dev.diffusion.core.vae.VaeConfig;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+
+/**
+ * The sizes of the demo model, as the diffusers {@code config.json} texts it is exported with (so
+ * training and inference read one description). Toy scale: 64×64 RGB images, a VAE that
+ * downsamples 4× to 16×16×4 latents, a U-Net [32, 64, 64] with cross-attention at 8×8 and 4×4,
+ * and a 2-layer, 64-wide CLIP text encoder over a learned BPE vocabulary, 77 tokens.
+ *
+ * @param vaeConfig  the VAE config with {@code scaling_factor} 1 (set from the latents' spread at export)
+ */
+final class ModelSizes {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    /**
+     * The cosine schedule (Nichol & Dhariwal 2021). Sampling starts at "leading" t = 951 (20 steps), not
+     * t = 999, where the clipped last beta puts sigma at ~2e4 (see SigmaSchedule.forSampler).
+     */
+    static final String SCHEDULER = """
+            {"_class_name": "EulerDiscreteScheduler", "beta_schedule": "squaredcos_cap_v2", "beta_start": 0.00085,
+             "beta_end": 0.012, "num_train_timesteps": 1000, "prediction_type": "epsilon",
+             "timestep_spacing": "leading", "steps_offset": 1}""";
+
+    /** The bundled demo model. */
+    static final ModelSizes DEMO = new ModelSizes(64,
+            """
+            {"_class_name": "UNet2DConditionModel", "in_channels": 4, "out_channels": 4, "sample_size": 16,
+             "block_out_channels": [32, 64, 64], "layers_per_block": 1,
+             "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+             "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+             "cross_attention_dim": 64, "attention_head_dim": 4, "norm_num_groups": 8}""",
+            """
+            {"_class_name": "AutoencoderKL", "in_channels": 3, "out_channels": 3, "latent_channels": 4, "sample_size": 64,
+             "block_out_channels": [16, 32, 64], "layers_per_block": 1, "norm_num_groups": 8,
+             "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"],
+             "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"],
+             "mid_block_add_attention": false, "scaling_factor": 1.0}""",
+            64, 2, 4, 128,
+            SCHEDULER);
+
+    /** A much smaller model of the same structure, for tests. */
+    static final ModelSizes TINY = new ModelSizes(64,
+            """
+            {"_class_name": "UNet2DConditionModel", "in_channels": 4, "out_channels": 4, "sample_size": 16,
+             "block_out_channels": [16, 32], "layers_per_block": 1,
+             "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
+             "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"],
+             "cross_attention_dim": 32, "attention_head_dim": 2, "norm_num_groups": 8}""",
+            """
+            {"_class_name": "AutoencoderKL", "in_channels": 3, "out_channels": 3, "latent_channels": 4, "sample_size": 64,
+             "block_out_channels": [8, 16, 16], "layers_per_block": 1, "norm_num_groups": 4,
+             "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"],
+             "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"],
+             "mid_block_add_attention": false, "scaling_factor": 1.0}""",
+            32, 1, 2, 64,
+            SCHEDULER);
+
+
+    final int imageSize;
+    final String unetConfig;
+    final String vaeConfig;
+    final String schedulerConfig;
+    private final int textHidden;
+    private final int textLayers;
+    private final int textHeads;
+    private final int textIntermediate;
+
+    ModelSizes(int imageSize, String unetConfig, String vaeConfig, int textHidden, int textLayers, int textHeads,
+               int textIntermediate, String schedulerConfig) {
+        this.imageSize = imageSize;
+        this.unetConfig = unetConfig;
+        this.vaeConfig = vaeConfig;
+        this.schedulerConfig = schedulerConfig;
+        this.textHidden = textHidden;
+        this.textLayers = textLayers;
+        this.textHeads = textHeads;
+        this.textIntermediate = textIntermediate;
+    }
+
+    /** The text encoder's config.json for a vocabulary of {@code vocab} tokens (BOS and EOS its last two). */
+    String textEncoderConfig(int vocab) {
+        return String.format("""
+                {"_class_name": "CLIPTextModel", "architectures": ["CLIPTextModel"], "model_type": "clip_text_model",
+                 "vocab_size": %d, "hidden_size": %d, "num_hidden_layers": %d, "num_attention_heads": %d,
+                 "intermediate_size": %d, "max_position_embeddings": 77, "hidden_act": "quick_gelu",
+                 "layer_norm_eps": 1e-05, "bos_token_id": %d, "eos_token_id": %d, "pad_token_id": 1}""",
+                vocab, textHidden, textLayers, textHeads, textIntermediate, vocab - 2, vocab - 1);
+    }
+
+    UNetConfig unet() {
+        return UNetConfig.fromJson(json(unetConfig));
+    }
+
+    VaeConfig vae() {
+        return VaeConfig.fromJson(json(vaeConfig));
+    }
+
+    ClipTextConfig textEncoder(int vocab) {
+        return ClipTextConfig.fromJson(json(textEncoderConfig(vocab)));
+    }
+
+    SchedulerConfig scheduler() {
+        return SchedulerConfig.fromJson(json(schedulerConfig));
+    }
+
+    /** The VAE config as exported: {@code scaling_factor} set. */
+    String vaeConfigWithScaling(double scalingFactor) {
+        return vaeConfig.replace("\"scaling_factor\": 1.0", "\"scaling_factor\": " + (float) scalingFactor);
+    }
+
+    static JsonNode json(String text) {
+        try {
+            return JSON.readTree(text);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

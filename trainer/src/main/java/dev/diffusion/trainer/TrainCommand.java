@@ -1,0 +1,58 @@
+package dev.diffusion.trainer;
+
+import java.nio.file.Path;
+import java.util.Locale;
+
+/**
+ * {@code ./sd train}: trains the bundled demo model from scratch and writes it as a diffusers
+ * folder (default {@code models/demo}). Seeded; prints step, loss and time left as it goes.
+ */
+public final class TrainCommand {
+    static final String HELP = """
+            usage: ./sd train [--out DIR] [--seed N] [--vae-steps N] [--unet-steps N] [--dataset N] [--threads N]
+                       [--unet-max-minutes M]
+              trains the demo model (shapes world, 64x64) and writes a diffusers folder (default models/demo)
+              --unet-max-minutes M stops the U-Net phase early (and says so) when it runs past M minutes
+            """;
+
+    private TrainCommand() {}
+
+    public static void main(String[] args) {
+        DemoModelTrainer.Options d = DemoModelTrainer.Options.demo();
+        Path out = Main.root().resolve("models").resolve("demo");
+        long seed = d.seed();
+        int vaeSteps = d.vaeSteps();
+        int unetSteps = d.unetSteps();
+        int dataset = d.datasetSize();
+        double maxMinutes = 0;
+        for (int i = 0; i < args.length; i++) {
+            String flag = args[i];
+            if (flag.equals("--help") || flag.equals("-h")) {
+                System.out.print(HELP);
+                return;
+            }
+            if (i + 1 >= args.length) {
+                throw new IllegalArgumentException(flag + " needs a value\n" + HELP);
+            }
+            String v = args[++i];
+            switch (flag) {
+                case "--out" -> out = Path.of(v);
+                case "--seed" -> seed = Long.parseLong(v);
+                case "--vae-steps" -> vaeSteps = Integer.parseInt(v);
+                case "--unet-steps" -> unetSteps = Integer.parseInt(v);
+                case "--dataset" -> dataset = Integer.parseInt(v);
+                case "--unet-max-minutes" -> maxMinutes = Double.parseDouble(v);
+                case "--threads" -> System.setProperty("diffusion.threads", v);
+                default -> throw new IllegalArgumentException("unknown option " + flag + "\n" + HELP);
+            }
+        }
+        var options = new DemoModelTrainer.Options(d.sizes(), seed, vaeSteps, d.vaeBatch(), d.vaeLearningRate(), dataset,
+                unetSteps, d.unetBatch(), d.unetLearningRate(), d.emaDecay(), d.dtype(), maxMinutes * 60);
+        System.out.println("train: " + options.toString().replace("Options", "").toLowerCase(Locale.ROOT) + " -> " + out);
+        long start = System.nanoTime();
+        DemoModelTrainer.Result r = new DemoModelTrainer(options, System.out).train(out);
+        System.out.printf("train: done in %s (vae %s, unet %s); vae loss %.5f, diffusion loss %.5f%n",
+                Progress.time((System.nanoTime() - start) / 1e9), Progress.time(r.vaeSeconds()),
+                Progress.time(r.unetSeconds()), r.vaeLoss(), r.diffusionLoss());
+    }
+}

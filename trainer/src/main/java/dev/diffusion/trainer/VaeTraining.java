@@ -1,0 +1,118 @@
+package dev.diffusion.trainer;
+
+import dev.diffusion.core.nn.Nn;
+import dev.diffusion.core.nn.Tensors;
+import dev.diffusion.core.vae.AutoencoderKL;
+import dev.diffusion.core.vae.VaeConfig;
+import dev.diffusion.core.weights.MapWeights;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.tensorflow.Operand;
+import org.tensorflow.Output;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.types.TFloat32;
+
+/**
+ * Trains the AutoencoderKL on drawn scenes: loss = L1 + L2 reconstruction + a small KL term to
+ * N(0, I) (Rombach et al. 2022 keep the KL weight tiny so latents stay detailed; no GAN or
+ * perceptual loss is needed for flat-coloured shapes). Latents are drawn with the
+ * reparameterisation trick, z = mean + exp(logvar/2)·ε, ε fed from Java (seeded).
+ */
+final class VaeTraining implements AutoCloseable {
+    static final double KL_WEIGHT = 1e-4;
+
+    private final VaeConfig config;
+    private final int imageSize;
+    private final TrainingGraph graph;
+    private Forward forward;
+
+    private record Forward(Placeholder<TFloat32> images, Placeholder<TFloat32> noise, Operand<TFloat32> mean,
+                           Operand<TFloat32> logvar, Operand<TFloat32> loss) {}
+
+    VaeTraining(ModelSizes sizes, long seed, float learningRate, double emaDecay) {
+        this.config = sizes.vae();
+        this.imageSize = sizes.imageSize;
+        this.graph = new TrainingGraph(nn -> (forward = build(nn, config)).loss, nn -> build(nn, config), seed,
+                learningRate, emaDecay);
+    }
+
+    private static Forward build(Nn nn, VaeConfig config) {
+        Ops tf = nn.tf;
+        int c = config.latentChannels();
+        Placeholder<TFloat32> images = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, config.inChannels())));
+        Placeholder<TFloat32> noise = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, c)));
+        Operand<TFloat32> moments = AutoencoderKL.buildEncoder(nn, config, images);
+        List<Output<TFloat32>> halves = tf.split(tf.constant(3), moments, 2L).output();
+        Operand<TFloat32> mean = halves.get(0);
+        // the clamp diffusers' DiagonalGaussianDistribution applies, written with min/max (they have gradients)
+        Operand<TFloat32> logvar = tf.math.maximum(tf.math.minimum(halves.get(1), nn.scalar(20)), nn.scalar(-30));
+        Operand<TFloat32> std = tf.math.exp(tf.math.mul(logvar, nn.scalar(0.5)));
+        Operand<TFloat32> z = tf.math.add(mean, tf.math.mul(std, noise));
+        Operand<TFloat32> recon = AutoencoderKL.buildDecoder(nn, config, z); // scaling_factor is 1 while training
+        Operand<TFloat32> diff = tf.math.sub(recon, images);
+        Operand<org.tensorflow.types.TInt32> all = tf.constant(new int[] {0, 1, 2, 3});
+        Operand<TFloat32> l1 = tf.math.mean(tf.math.abs(diff), all);
+        Operand<TFloat32> l2 = tf.math.mean(tf.math.square(diff), all);
+        // KL(N(mean, var) || N(0, 1)) per latent element: ½(mean² + var − 1 − logvar)
+        Operand<TFloat32> kl = tf.math.mean(tf.math.mul(nn.scalar(0.5), tf.math.sub(tf.math.sub(
+                tf.math.add(tf.math.square(mean), tf.math.exp(logvar)), nn.scalar(1)), logvar)), all);
+        Operand<TFloat32> loss = tf.math.add(tf.math.add(l1, l2), tf.math.mul(kl, nn.scalar(KL_WEIGHT)));
+        return new Forward(images, noise, mean, logvar, loss);
+    }
+
+    int latentSize() {
+        return imageSize / config.downscale();
+    }
+
+    /** A batch of freshly drawn scenes, as [-1, 1] NHWC pixels. */
+    float[] drawBatch(SplittableRandom rng, int batch) {
+        float[] pixels = new float[batch * imageSize * imageSize * 3];
+        for (int b = 0; b < batch; b++) {
+            Scene.toUnit(Scene.random(rng, imageSize).render(), pixels, b * imageSize * imageSize * 3);
+        }
+        return pixels;
+    }
+
+    float step(float[] pixels, int batch, SplittableRandom rng) {
+        return run(pixels, batch, rng, true);
+    }
+
+    float loss(float[] pixels, int batch, SplittableRandom rng) {
+        return run(pixels, batch, rng, false);
+    }
+
+    private float run(float[] pixels, int batch, SplittableRandom rng, boolean train) {
+        int l = latentSize();
+        float[] eps = Gaussian.fill(rng, new float[batch * l * l * config.latentChannels()]);
+        try (TFloat32 x = Tensors.of(pixels, batch, imageSize, imageSize, 3);
+             TFloat32 n = Tensors.of(eps, batch, l, l, config.latentChannels())) {
+            Map<Placeholder<?>, org.tensorflow.Tensor> feeds = Map.of(forward.images(), x, forward.noise(), n);
+            return train ? graph.step(feeds) : graph.evaluate(feeds);
+        }
+    }
+
+    /** The encoder's mean and logvar (NHWC, unscaled) of a batch of images. */
+    List<float[]> encode(float[] pixels, int batch) {
+        int l = latentSize();
+        try (TFloat32 x = Tensors.of(pixels, batch, imageSize, imageSize, 3);
+             TFloat32 n = Tensors.of(new float[batch * l * l * config.latentChannels()], batch, l, l, config.latentChannels())) {
+            return graph.run(Map.of(forward.images(), x, forward.noise(), n), List.of(forward.mean(), forward.logvar()));
+        }
+    }
+
+    void useAveragedWeights() {
+        graph.useAveragedWeights();
+    }
+
+    MapWeights weights() {
+        return graph.weights();
+    }
+
+    @Override
+    public void close() {
+        graph.close();
+    }
+}
