@@ -181,7 +181,7 @@ class SdCliIT {
         assertEquals("2", p.settings().get("Clip skip"));
 
         // the same flags in one JVM (./sd generate, tiny model): the very same PNG
-        List<String> local = new ArrayList<>(List.of("generate"));
+        List<String> local = new ArrayList<>(List.of("generate", "--model", "tiny-random"));
         local.addAll(List.of(flags));
         local.addAll(List.of("--out", "local.png", "--quiet"));
         Result g = sd(local.toArray(String[]::new));

@@ -3,6 +3,7 @@ package dev.diffusion.core.cli;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.nn.Precision;
 import dev.diffusion.core.pipeline.GeneratedImage;
+import dev.diffusion.core.pipeline.ModelSource;
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.pipeline.ProgressListener;
 import dev.diffusion.core.pipeline.StableDiffusionPipeline;
@@ -20,7 +21,7 @@ public final class GenerateCommand {
     static final String HELP = """
             usage: ./sd generate --prompt TEXT [options]
               --model PATH            diffusers folder or single .safetensors file (default: the bundled demo model
-                                      models/demo; the tiny built-in random model where it is absent)
+                                      models/demo; the tiny built-in random model, also named tiny-random, where it is absent)
               --tokenizer PATH        diffusers tokenizer/ folder or bpe_simple_vocab_16e6.txt.gz (single files need one)
               --prompt TEXT           what to draw (over 75 CLIP tokens is truncated, with a warning)
               --negative-prompt TEXT  what to steer away from (default "")
@@ -139,7 +140,9 @@ public final class GenerateCommand {
         if (parent != null && !Files.isDirectory(parent)) {
             throw new UsageException("--out: folder " + parent + " does not exist");
         }
-        Path model = a.has("--model") ? Path.of(a.string("--model", null)) : bundledDemoModel();
+        // "tiny-random" names the built-in random model (what the services serve by default), as in ModelSource
+        boolean tiny = ModelSource.TINY_RANDOM.equals(a.string("--model", null));
+        Path model = tiny ? null : a.has("--model") ? Path.of(a.string("--model", null)) : bundledDemoModel();
         if (model != null && !Files.exists(model)) {
             throw new UsageException("--model: " + model + " does not exist");
         }
@@ -174,7 +177,7 @@ public final class GenerateCommand {
                 ? StableDiffusionPipeline.tinyRandom(o.precision())
                 : StableDiffusionPipeline.load(o.model(), o.tokenizer(), o.precision())) {
             if (o.model() == null) {
-                err.println("sd: no --model given: using the tiny built-in random model (its images are coloured noise)");
+                err.println("sd: using the tiny built-in random model (its images are coloured noise)");
             }
             err.printf("sd: model %s loaded in %.1f s (%s)%n", pipeline.modelName(), pipeline.loadMillis() / 1000.0,
                     o.precision().name().toLowerCase(java.util.Locale.ROOT));
