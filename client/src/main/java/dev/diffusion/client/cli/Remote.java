@@ -1,5 +1,6 @@
 package dev.diffusion.client.cli;
 
+import dev.diffusion.core.cli.Args;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.MessageOrBuilder;
@@ -72,11 +73,11 @@ final class Remote {
         this.tty = tty;
     }
 
-    private String orchestrator(CliArgs a) {
+    private String orchestrator(Args a) {
         return a.string("--orchestrator", firstNonBlank(System.getenv("SD_ORCHESTRATOR"), state.getProperty("orchestrator"), "127.0.0.1:8080"));
     }
 
-    private String bootstrap(CliArgs a) {
+    private String bootstrap(Args a) {
         return a.string("--bootstrap-servers", firstNonBlank(System.getenv("SD_KAFKA"), state.getProperty("kafka.bootstrap"), "127.0.0.1:9092"));
     }
 
@@ -100,7 +101,7 @@ final class Remote {
 
     int submit(String[] argv) throws Exception {
         Set<String> values = union(union(GENERATION_FLAGS, CONNECTION_FLAGS), LOCAL_ONLY, "--via", "--job-id", "--timeout");
-        CliArgs a = new CliArgs(argv, values, Set.of("--wait", "--json", "--no-check", "--quiet", "--kafka-json"));
+        Args a = new Args(argv, values, Set.of("--wait", "--json", "--no-check", "--quiet", "--kafka-json"));
         if (!a.positional().isEmpty()) {
             throw new UsageException("unexpected argument '" + a.positional().get(0) + "' (values follow their flag, e.g. --prompt \"a cat\")");
         }
@@ -186,7 +187,7 @@ final class Remote {
         }
     }
 
-    private static Duration timeout(CliArgs a) {
+    private static Duration timeout(Args a) {
         return a.has("--timeout") ? Duration.ofSeconds(a.integer("--timeout", 0, 1, Integer.MAX_VALUE)) : null;
     }
 
@@ -200,7 +201,7 @@ final class Remote {
     }
 
     /** The job from checked options: every field explicit, as ./sd generate would run it. */
-    private static GenerationJob.Builder checked(GenerationRequest r, CliArgs a) throws IOException {
+    private static GenerationJob.Builder checked(GenerationRequest r, Args a) throws IOException {
         GenerationJob.Builder b = GenerationJob.newBuilder()
                 .setPrompt(r.prompt()).setNegativePrompt(r.negativePrompt())
                 .setWidth(r.width()).setHeight(r.height()).setSteps(r.steps())
@@ -215,17 +216,17 @@ final class Remote {
     }
 
     /** --no-check: the values as typed (numbers must still be numbers), for the orchestrator to judge. */
-    private static GenerationJob.Builder unchecked(CliArgs a) throws IOException {
+    private static GenerationJob.Builder unchecked(Args a) throws IOException {
         GenerationJob.Builder b = GenerationJob.newBuilder()
                 .setPrompt(a.string("--prompt", "")).setNegativePrompt(a.string("--negative-prompt", ""))
-                .setWidth((int) a.anyLong("--width", 0)).setHeight((int) a.anyLong("--height", 0))
-                .setSteps((int) a.anyLong("--steps", 0)).setSampler(a.string("--sampler", ""))
-                .setScheduler(a.string("--scheduler", "")).setBatchCount((int) a.anyLong("--batch-count", 0))
-                .setClipSkip((int) a.anyLong("--clip-skip", 0)).setRng(a.string("--rng", ""));
+                .setWidth((int) a.longValue("--width", 0)).setHeight((int) a.longValue("--height", 0))
+                .setSteps((int) a.longValue("--steps", 0)).setSampler(a.string("--sampler", ""))
+                .setScheduler(a.string("--scheduler", "")).setBatchCount((int) a.longValue("--batch-count", 0))
+                .setClipSkip((int) a.longValue("--clip-skip", 0)).setRng(a.string("--rng", ""));
         if (a.has("--cfg-scale")) {
             b.setCfgScale((float) a.anyDouble("--cfg-scale", 7));
         }
-        b.setSeed(a.anyLong("--seed", 42));
+        b.setSeed(a.longValue("--seed", 42));
         if (a.has("--init-image")) {
             b.setInitImage(ByteString.copyFrom(Files.readAllBytes(Path.of(a.string("--init-image", "")))));
         }
@@ -237,7 +238,7 @@ final class Remote {
 
     // ------------------------------------------------------------------------------------------------ watch, get, cancel
 
-    private String jobArg(CliArgs a, String command) {
+    private String jobArg(Args a, String command) {
         if (a.positional().size() != 1) {
             throw new UsageException(a.positional().isEmpty() ? "./sd " + command + " needs a job id (./sd " + command + " JOB)"
                     : "./sd " + command + " takes one job id, got " + a.positional().size() + " arguments");
@@ -246,7 +247,7 @@ final class Remote {
     }
 
     int watch(String[] argv) throws Exception {
-        CliArgs a = new CliArgs(argv, union(CONNECTION_FLAGS, Set.of("--out", "--timeout")), Set.of("--json", "--quiet"));
+        Args a = new Args(argv, union(CONNECTION_FLAGS, Set.of("--out", "--timeout")), Set.of("--json", "--quiet"));
         String id = jobArg(a, "watch");
         Path outFile = a.has("--out") ? checkOut(a.string("--out", null)) : null;
         Duration timeout = timeout(a);
@@ -260,7 +261,7 @@ final class Remote {
     }
 
     int get(String[] argv) throws Exception {
-        CliArgs a = new CliArgs(argv, union(CONNECTION_FLAGS, Set.of("--out")), Set.of("--json"));
+        Args a = new Args(argv, union(CONNECTION_FLAGS, Set.of("--out")), Set.of("--json"));
         String id = jobArg(a, "get");
         Path outFile = a.has("--out") ? checkOut(a.string("--out", null)) : null;
         String address = orchestrator(a);
@@ -283,7 +284,7 @@ final class Remote {
     }
 
     int cancel(String[] argv) throws Exception {
-        CliArgs a = new CliArgs(argv, CONNECTION_FLAGS, Set.of("--json", "--wait", "--quiet"));
+        Args a = new Args(argv, CONNECTION_FLAGS, Set.of("--json", "--wait", "--quiet"));
         String id = jobArg(a, "cancel");
         String address = orchestrator(a);
         try (DiffusionClient client = DiffusionClient.connect(address)) {

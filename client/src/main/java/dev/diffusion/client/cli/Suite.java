@@ -1,5 +1,6 @@
 package dev.diffusion.client.cli;
 
+import dev.diffusion.core.cli.Args;
 import dev.diffusion.core.cli.UsageException;
 import java.io.IOException;
 import java.io.InputStream;
@@ -163,7 +164,7 @@ final class Suite {
     // ------------------------------------------------------------------------------------------------ up
 
     int up(String[] argv) throws Exception {
-        CliArgs a = new CliArgs(argv, Set.of("--model", "--tokenizer", "--precision", "--port-base", "--kafka-port",
+        Args a = new Args(argv, Set.of("--model", "--tokenizer", "--precision", "--port-base", "--kafka-port",
                 "--topics", "--timeout", "--heap", "--events-format"), Set.of());
         if (!a.positional().isEmpty()) {
             throw new UsageException("unexpected argument '" + a.positional().get(0) + "' (see ./sd help)");
@@ -394,7 +395,7 @@ final class Suite {
     // ------------------------------------------------------------------------------------------------ down
 
     int down(String[] argv) throws Exception {
-        CliArgs a = new CliArgs(argv, Set.of(), Set.of());
+        Args a = new Args(argv, Set.of(), Set.of());
         if (!a.positional().isEmpty()) {
             throw new UsageException("unexpected argument '" + a.positional().get(0) + "' (./sd down takes none)");
         }
@@ -451,7 +452,7 @@ final class Suite {
     // ------------------------------------------------------------------------------------------------ status
 
     int status(String[] argv) {
-        CliArgs a = new CliArgs(argv, Set.of(), Set.of());
+        Args a = new Args(argv, Set.of(), Set.of());
         if (!a.positional().isEmpty()) {
             throw new UsageException("unexpected argument '" + a.positional().get(0) + "' (./sd status takes none)");
         }

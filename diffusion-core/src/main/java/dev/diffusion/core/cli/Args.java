@@ -6,12 +6,17 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
-/** {@code --flag value} / {@code --flag=value} / {@code --switch} parsing with errors that name the flag. */
-final class Args {
+/**
+ * {@code --flag value} / {@code --flag=value} / {@code --switch} parsing with errors that name the flag
+ * ({@link UsageException}, exit 2). Shared by every {@code ./sd} command; keeps each flag's raw argv so
+ * a command can hand some flags on to another command's parser ({@link #only}).
+ */
+public final class Args {
     private final Map<String, String> values = new LinkedHashMap<>();
+    private final Map<String, List<String>> raw = new LinkedHashMap<>();
     private final List<String> positional = new ArrayList<>();
 
-    Args(String[] argv, Set<String> valueFlags, Set<String> switches) {
+    public Args(String[] argv, Set<String> valueFlags, Set<String> switches) {
         for (int i = 0; i < argv.length; i++) {
             String a = argv[i];
             if (!a.startsWith("--")) {
@@ -30,6 +35,7 @@ final class Args {
                     throw new UsageException(name + " takes no value");
                 }
                 values.put(name, "true");
+                raw.put(name, List.of(name));
             } else if (valueFlags.contains(name)) {
                 if (value == null) {
                     if (i + 1 >= argv.length) {
@@ -38,25 +44,26 @@ final class Args {
                     value = argv[++i];
                 }
                 values.put(name, value);
+                raw.put(name, List.of(name, value));
             } else {
                 throw new UsageException("unknown option " + name + " (see ./sd help)");
             }
         }
     }
 
-    List<String> positional() {
+    public List<String> positional() {
         return positional;
     }
 
-    boolean has(String flag) {
+    public boolean has(String flag) {
         return values.containsKey(flag);
     }
 
-    String string(String flag, String def) {
+    public String string(String flag, String def) {
         return values.getOrDefault(flag, def);
     }
 
-    int integer(String flag, int def, int min, int max) {
+    public int integer(String flag, int def, int min, int max) {
         String v = values.get(flag);
         if (v == null) {
             return def;
@@ -73,7 +80,7 @@ final class Args {
         return n;
     }
 
-    long longValue(String flag, long def) {
+    public long longValue(String flag, long def) {
         String v = values.get(flag);
         if (v == null) {
             return def;
@@ -85,7 +92,7 @@ final class Args {
         }
     }
 
-    double decimal(String flag, double def, double min, double max) {
+    public double decimal(String flag, double def, double min, double max) {
         String v = values.get(flag);
         if (v == null) {
             return def;
@@ -100,5 +107,29 @@ final class Args {
             throw new UsageException(flag + " must be between " + min + " and " + max + ", got " + v);
         }
         return d;
+    }
+
+    /** A number without a range check (for values another party checks). */
+    public double anyDouble(String flag, double def) {
+        String v = values.get(flag);
+        if (v == null) {
+            return def;
+        }
+        try {
+            return Double.parseDouble(v.trim());
+        } catch (NumberFormatException e) {
+            throw new UsageException(flag + " must be a number, got '" + v + "'");
+        }
+    }
+
+    /** The argv of the given flags only, in the order given (to hand them to another parser). */
+    public String[] only(Set<String> flags) {
+        List<String> out = new ArrayList<>();
+        raw.forEach((k, v) -> {
+            if (flags.contains(k)) {
+                out.addAll(v);
+            }
+        });
+        return out.toArray(String[]::new);
     }
 }
