@@ -22,10 +22,10 @@ import java.util.SplittableRandom;
 final class DemoModelTrainer {
     record Options(ModelSizes sizes, long seed, int vaeSteps, int vaeBatch, float vaeLearningRate, int datasetSize,
                    int unetSteps, int unetBatch, float unetLearningRate, double emaDecay, TensorDtype dtype,
-                   double unetMaxSeconds) {
+                   double unetMaxSeconds, int snapshotEvery) {
 
         static Options demo() {
-            return new Options(ModelSizes.DEMO, 1234, 700, 16, 1.5e-3f, 8192, 3000, 64, 8e-4f, 0.999, TensorDtype.F16, 0);
+            return new Options(ModelSizes.DEMO, 1234, 2500, 16, 2e-3f, 16384, 6000, 64, 8e-4f, 0.999, TensorDtype.F16, 48 * 60, 0);
         }
     }
 
@@ -75,11 +75,12 @@ final class DemoModelTrainer {
             vaeSeconds = p.elapsedSeconds();
             log.printf("vae: held-out loss %.5f with averaged weights, %s%n", vaeLoss, Progress.time(vaeSeconds));
 
-            // a fixed set of scenes, encoded once: x0 = mean + std·ε is drawn per step
+            // a fixed set of scenes, encoded once to the posterior means. The U-Net learns x0 = mean: sampling
+            // x0 = mean + std·ε instead (as SD's training does) put noise of rms 0.25 (vs 0.93 signal) into every
+            // target, which nothing can predict and which dominated the loss at small t.
             latentSize = vae.latentSize();
             int per = latentSize * latentSize * latentChannels;
             float[] means = new float[o.datasetSize() * per];
-            float[] stds = new float[o.datasetSize() * per];
             int chunk = 64;
             for (int start = 0; start < o.datasetSize(); start += chunk) {
                 int n = Math.min(chunk, o.datasetSize() - start);
@@ -88,19 +89,13 @@ final class DemoModelTrainer {
                     scenes[start + i] = Scene.random(rng, imageSize);
                     Scene.toUnit(scenes[start + i].render(), pixels, i * imageSize * imageSize * 3);
                 }
-                List<float[]> m = vae.encode(pixels, n);
-                System.arraycopy(m.get(0), 0, means, start * per, n * per);
-                float[] logvar = m.get(1);
-                for (int i = 0; i < n * per; i++) {
-                    stds[start * per + i] = (float) Math.exp(0.5 * logvar[i]);
-                }
+                System.arraycopy(vae.encode(pixels, n).get(0), 0, means, start * per, n * per);
             }
             double sum = 0;
             double sumSq = 0;
-            for (int i = 0; i < means.length; i++) {
-                double v = means[i];
+            for (float v : means) {
                 sum += v;
-                sumSq += v * v + stds[i] * (double) stds[i];
+                sumSq += v * (double) v;
             }
             double mean = sum / means.length;
             scaling = 1.0 / Math.sqrt(sumSq / means.length - mean * mean);
@@ -109,10 +104,8 @@ final class DemoModelTrainer {
             latents = means;
             for (int i = 0; i < means.length; i++) {
                 means[i] *= (float) scaling;
-                stds[i] *= (float) scaling;
             }
             vaeWeights = vae.weights();
-            this.stds = stds;
         }
 
         MapWeights unetAndText;
@@ -127,6 +120,10 @@ final class DemoModelTrainer {
             for (int step = 1; step <= o.unetSteps(); step++) {
                 fillBatch(rng, scenes, latents, per, batch, captions);
                 p.step(step, diffusion.step(batch, captions, latentSize, rng));
+                if (o.snapshotEvery() > 0 && step % o.snapshotEvery() == 0 && step < o.unetSteps()) {
+                    Path snapshot = out.resolveSibling(out.getFileName() + "-snapshots").resolve("step-" + step);
+                    write(snapshot, diffusion.averagedWeights(), vaeWeights, scaling, tokenizer);
+                }
                 if (o.unetMaxSeconds() > 0 && p.elapsedSeconds() > o.unetMaxSeconds() && step < o.unetSteps()) {
                     log.printf("unet: time limit of %s reached: stopping at step %d of %d%n",
                             Progress.time(o.unetMaxSeconds()), step, o.unetSteps());
@@ -142,6 +139,13 @@ final class DemoModelTrainer {
             unetAndText = diffusion.weights();
         }
 
+        write(out, unetAndText, vaeWeights, scaling, tokenizer);
+        return new Result(vaeLoss, diffusionLoss, scaling, vaeSeconds, unetSeconds);
+    }
+
+    /** Writes a diffusers folder: U-Net and text encoder (split by key), VAE, configs, tokenizer. */
+    private void write(Path out, MapWeights unetAndText, MapWeights vaeWeights, double scaling, ClipTokenizer tokenizer) {
+        ModelSizes sizes = o.sizes();
         MapWeights unet = new MapWeights();
         MapWeights text = new MapWeights();
         for (String key : unetAndText.keys()) {
@@ -156,19 +160,14 @@ final class DemoModelTrainer {
             throw new UncheckedIOException(e);
         }
         log.printf("wrote %s%n", out);
-        return new Result(vaeLoss, diffusionLoss, scaling, vaeSeconds, unetSeconds);
     }
 
-    private float[] stds;
-
-    /** A random batch of dataset latents, x0 = mean + std·ε, with a fresh training caption of each scene. */
-    private void fillBatch(SplittableRandom rng, Scene[] scenes, float[] means, int per, float[] batch, String[] captions) {
-        float[] eps = Gaussian.fill(rng, new float[batch.length]);
+    /** A random batch of dataset latents with a fresh training caption of each scene. */
+    private static void fillBatch(SplittableRandom rng, Scene[] scenes, float[] latents, int per, float[] batch,
+                                  String[] captions) {
         for (int b = 0; b < captions.length; b++) {
             int i = rng.nextInt(scenes.length);
-            for (int k = 0; k < per; k++) {
-                batch[b * per + k] = means[i * per + k] + stds[i * per + k] * eps[b * per + k];
-            }
+            System.arraycopy(latents, i * per, batch, b * per, per);
             captions[b] = Captions.training(scenes[i], rng);
         }
     }

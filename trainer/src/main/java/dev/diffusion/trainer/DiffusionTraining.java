@@ -22,9 +22,16 @@ import org.tensorflow.types.TInt32;
 /**
  * Trains the U-Net and the text encoder jointly on the epsilon objective (Ho et al. 2020, eq. 14):
  * t uniform in [0, T), x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε with ᾱ from the model's own schedule (cosine,
- * {@code squaredcos_cap_v2}), loss = ‖ε − ε_θ(x_t, t, text)‖². A caption is replaced by the empty
- * prompt 10 % of the time, so the same network also predicts unconditionally, which
- * classifier-free guidance needs (Ho & Salimans 2022).
+ * {@code squaredcos_cap_v2}), loss = w_t·‖ε − ε_θ(x_t, t, text)‖² with the weight w_t of
+ * {@link #lossWeight}. A caption is replaced by the empty prompt 10 % of the time, so the same
+ * network also predicts unconditionally, which classifier-free guidance needs (Ho & Salimans 2022).
+ *
+ * <p>Two departures from plain uniform ε training, both about the first sampling steps, where
+ * background and position are decided (the sampler starts at t = 951, ᾱ ≈ 0.006): the loss weight
+ * (an unweighted ε loss there is ~0.002, so those steps hardly trained: background and position
+ * stayed at chance while shape and colour were learnt), and offset noise (Guttenberg 2023: a
+ * constant per sample and channel added to ε), so that the mean of x_t, which at t = 951 still
+ * carries the background, is not a cue the model can lean on instead of the caption.
  */
 final class DiffusionTraining implements AutoCloseable {
     static final double CAPTION_DROPOUT = 0.1;
@@ -36,8 +43,15 @@ final class DiffusionTraining implements AutoCloseable {
     private final TrainingGraph graph;
     private Forward forward;
 
+    /** γ of the Min-SNR weighting (Hang et al. 2023), see {@link #lossWeight}. */
+    static final double MIN_SNR_GAMMA = 5.0;
+    /** Upper bound of the ε-loss weight at the noisiest timesteps. */
+    static final double MAX_WEIGHT = 20.0;
+    /** Standard deviation of the per-sample, per-channel constant added to the training noise. */
+    static final double OFFSET_NOISE = 0.1;
+
     private record Forward(Placeholder<TInt32> ids, Placeholder<TFloat32> noisy, Placeholder<TFloat32> timesteps,
-                           Placeholder<TFloat32> noise, Operand<TFloat32> loss) {}
+                           Placeholder<TFloat32> noise, Placeholder<TFloat32> weights, Operand<TFloat32> loss) {}
 
     DiffusionTraining(ModelSizes sizes, ClipTokenizer tokenizer, long seed, float learningRate, double emaDecay) {
         this.unet = sizes.unet();
@@ -46,6 +60,19 @@ final class DiffusionTraining implements AutoCloseable {
         this.schedule = NoiseSchedule.of(sizes.scheduler());
         this.graph = new TrainingGraph(nn -> (forward = build(nn, unet, text)).loss, nn -> build(nn, unet, text), seed,
                 learningRate, emaDecay);
+    }
+
+    /**
+     * The weight of the ε loss at a timestep with cumulative ᾱ, SNR = ᾱ/(1−ᾱ). An ε error e means an
+     * x₀ error e/√SNR, so the ε loss is an x₀ loss weighted by SNR; this weights x₀ errors by SNR
+     * clamped to [1, γ] instead: Min-SNR-γ on the clean side (nearly noise-free steps no longer
+     * dominate), v-prediction-like on the noisy side (an x₀ error counts the same however noisy the
+     * input). In ε terms: clamp(SNR, 1, γ)/SNR, at most {@link #MAX_WEIGHT}.
+     */
+    static double lossWeight(double alphaCumprod) {
+        double snr = alphaCumprod / (1 - alphaCumprod);
+        double x0Weight = Math.max(1.0, Math.min(snr, MIN_SNR_GAMMA));
+        return Math.min(x0Weight / snr, MAX_WEIGHT);
     }
 
     private static Forward build(Nn nn, UNetConfig unet, ClipTextConfig text) {
@@ -57,9 +84,11 @@ final class DiffusionTraining implements AutoCloseable {
         Placeholder<TFloat32> noise = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, c)));
         Operand<TFloat32> context = ClipTextModel.build(nn, text, ids).get(0);
         Operand<TFloat32> prediction = UNet2DConditionModel.build(nn, unet, noisy, timesteps, context);
-        Operand<TFloat32> loss = tf.math.mean(tf.math.square(tf.math.sub(prediction, noise)),
-                tf.constant(new int[] {0, 1, 2, 3}));
-        return new Forward(ids, noisy, timesteps, noise, loss);
+        Placeholder<TFloat32> weights = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
+        Operand<TFloat32> perSample = tf.math.mean(tf.math.square(tf.math.sub(prediction, noise)),
+                tf.constant(new int[] {1, 2, 3}));
+        Operand<TFloat32> loss = tf.math.mean(tf.math.mul(perSample, weights), tf.constant(0));
+        return new Forward(ids, noisy, timesteps, noise, weights, loss);
     }
 
     /**
@@ -81,7 +110,12 @@ final class DiffusionTraining implements AutoCloseable {
         int length = text.maxPositionEmbeddings();
         int[] ids = new int[batch * length];
         float[] t = new float[batch];
+        float[] w = new float[batch];
         float[] eps = Gaussian.fill(rng, new float[batch * per]);
+        float[] offsets = Gaussian.fill(rng, new float[batch * c]);
+        for (int i = 0; i < eps.length; i++) {
+            eps[i] += (float) (OFFSET_NOISE * offsets[(i / per) * c + i % c]);
+        }
         float[] noisy = new float[batch * per];
         for (int b = 0; b < batch; b++) {
             String caption = train && rng.nextDouble() < CAPTION_DROPOUT ? "" : captions[b];
@@ -89,6 +123,7 @@ final class DiffusionTraining implements AutoCloseable {
             int step = rng.nextInt(schedule.trainTimesteps());
             t[b] = step;
             double a = schedule.alphaCumprod(step);
+            w[b] = (float) lossWeight(a);
             float signal = (float) Math.sqrt(a);
             float sigma = (float) Math.sqrt(1 - a);
             for (int i = b * per; i < (b + 1) * per; i++) {
@@ -98,15 +133,21 @@ final class DiffusionTraining implements AutoCloseable {
         try (TInt32 idsT = TInt32.tensorOf(Shape.of(batch, length), DataBuffers.of(ids, true, false));
              TFloat32 x = Tensors.of(noisy, batch, size, size, c);
              TFloat32 tT = Tensors.of(t, batch);
-             TFloat32 n = Tensors.of(eps, batch, size, size, c)) {
+             TFloat32 n = Tensors.of(eps, batch, size, size, c);
+             TFloat32 wT = Tensors.of(w, batch)) {
             Map<Placeholder<?>, org.tensorflow.Tensor> feeds = Map.of(forward.ids(), idsT, forward.noisy(), x,
-                    forward.timesteps(), tT, forward.noise(), n);
+                    forward.timesteps(), tT, forward.noise(), n, forward.weights(), wT);
             return train ? graph.step(feeds) : graph.evaluate(feeds);
         }
     }
 
     void useAveragedWeights() {
         graph.useAveragedWeights();
+    }
+
+    /** The moving averages of the U-Net and text encoder weights, training unaffected. */
+    MapWeights averagedWeights() {
+        return graph.averagedWeights();
     }
 
     /** U-Net and text encoder weights together (text encoder keys start with {@code text_model.}). */

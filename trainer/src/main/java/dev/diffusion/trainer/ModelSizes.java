@@ -39,7 +39,7 @@ final class ModelSizes {
              "cross_attention_dim": 64, "attention_head_dim": 4, "norm_num_groups": 8}""",
             """
             {"_class_name": "AutoencoderKL", "in_channels": 3, "out_channels": 3, "latent_channels": 4, "sample_size": 64,
-             "block_out_channels": [16, 32, 64], "layers_per_block": 1, "norm_num_groups": 8,
+             "block_out_channels": [8, 16, 32], "layers_per_block": 1, "norm_num_groups": 8,
              "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"],
              "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"],
              "mid_block_add_attention": false, "scaling_factor": 1.0}""",

@@ -10,9 +10,11 @@ import java.util.Locale;
 public final class TrainCommand {
     static final String HELP = """
             usage: ./sd train [--out DIR] [--seed N] [--vae-steps N] [--unet-steps N] [--dataset N] [--threads N]
-                       [--unet-max-minutes M]
+                       [--unet-max-minutes M] [--snapshot-every N]
               trains the demo model (shapes world, 64x64) and writes a diffusers folder (default models/demo)
-              --unet-max-minutes M stops the U-Net phase early (and says so) when it runs past M minutes
+              --unet-max-minutes M stops the U-Net phase early (and says so) when it runs past M minutes (default 48,
+                                   which keeps the whole run under 60 minutes; 0 = no limit)
+              --snapshot-every N   also writes the averaged weights every N U-Net steps to DIR-snapshots/step-N
             """;
 
     private TrainCommand() {}
@@ -24,7 +26,8 @@ public final class TrainCommand {
         int vaeSteps = d.vaeSteps();
         int unetSteps = d.unetSteps();
         int dataset = d.datasetSize();
-        double maxMinutes = 0;
+        double maxMinutes = d.unetMaxSeconds() / 60;
+        int snapshotEvery = 0;
         for (int i = 0; i < args.length; i++) {
             String flag = args[i];
             if (flag.equals("--help") || flag.equals("-h")) {
@@ -42,12 +45,14 @@ public final class TrainCommand {
                 case "--unet-steps" -> unetSteps = Integer.parseInt(v);
                 case "--dataset" -> dataset = Integer.parseInt(v);
                 case "--unet-max-minutes" -> maxMinutes = Double.parseDouble(v);
+                case "--snapshot-every" -> snapshotEvery = Integer.parseInt(v);
                 case "--threads" -> System.setProperty("diffusion.threads", v);
                 default -> throw new IllegalArgumentException("unknown option " + flag + "\n" + HELP);
             }
         }
         var options = new DemoModelTrainer.Options(d.sizes(), seed, vaeSteps, d.vaeBatch(), d.vaeLearningRate(), dataset,
-                unetSteps, d.unetBatch(), d.unetLearningRate(), d.emaDecay(), d.dtype(), maxMinutes * 60);
+                unetSteps, d.unetBatch(), d.unetLearningRate(), d.emaDecay(), d.dtype(), maxMinutes * 60,
+                snapshotEvery);
         System.out.println("train: " + options.toString().replace("Options", "").toLowerCase(Locale.ROOT) + " -> " + out);
         long start = System.nanoTime();
         DemoModelTrainer.Result r = new DemoModelTrainer(options, System.out).train(out);

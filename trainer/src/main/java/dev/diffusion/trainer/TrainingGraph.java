@@ -38,6 +38,8 @@ final class TrainingGraph implements AutoCloseable {
     private final List<Op> emaUpdates = new ArrayList<>();
     private final List<Op> emaInits = new ArrayList<>();
     private final List<Op> emaToWeights = new ArrayList<>();
+    private final List<Op> weightsToBackup = new ArrayList<>();
+    private final List<Op> backupToWeights = new ArrayList<>();
     private final Session session;
     private final Placeholder<TFloat32> emaRate;
     private final double emaDecay;
@@ -63,6 +65,9 @@ final class TrainingGraph implements AutoCloseable {
             emaInits.add(tf.assign(ema, weight));
             emaUpdates.add(tf.assignSub(ema, tf.math.mul(tf.math.sub(ema, weight), emaRate)));
             emaToWeights.add(tf.assign(weight, ema));
+            Variable<TFloat32> backup = tf.variable(weight.shape(), TFloat32.class);
+            weightsToBackup.add(tf.assign(backup, weight));
+            backupToWeights.add(tf.assign(weight, backup));
         }
         session = new Session(graph, TfNetwork.sessionConfig());
         nn.loadWeights(session, 256L << 20);
@@ -123,6 +128,21 @@ final class TrainingGraph implements AutoCloseable {
     void useAveragedWeights() {
         Session.Runner r = session.runner();
         emaToWeights.forEach(r::addTarget);
+        r.run();
+    }
+
+    /** The moving averages, in checkpoint layout, without disturbing training (for snapshots). */
+    MapWeights averagedWeights() {
+        runTargets(weightsToBackup);
+        runTargets(emaToWeights);
+        MapWeights averaged = nn.readWeights(session);
+        runTargets(backupToWeights);
+        return averaged;
+    }
+
+    private void runTargets(List<Op> ops) {
+        Session.Runner r = session.runner();
+        ops.forEach(r::addTarget);
         r.run();
     }
 
