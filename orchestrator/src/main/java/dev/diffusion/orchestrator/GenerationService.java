@@ -46,7 +46,7 @@ public class GenerationService extends GenerationGrpc.GenerationImplBase {
         if (b.getSubmittedAtMillis() == 0) {
             b.setSubmittedAtMillis(System.currentTimeMillis());
         }
-        GenerationJob job = Jobs.withDefaults(b.build(), b.getJobId());
+        GenerationJob job = Jobs.withDefaults(b.build(), b.getJobId(), orchestrator.model().nativeImageSize());
         try {
             Jobs.toRequest(job, orchestrator.model(), orchestrator.config().jobs().maxPromptChars());
         } catch (InvalidJobException e) {

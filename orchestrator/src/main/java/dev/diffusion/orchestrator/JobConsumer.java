@@ -165,7 +165,7 @@ public final class JobConsumer implements AutoCloseable {
         nextOffset.put(tp, r.offset() + 1);
         GenerationJob job;
         try {
-            job = Jobs.withDefaults(Codec.parseJob(r.value(), r.headers()), fallbackId(r));
+            job = Jobs.withDefaults(Codec.parseJob(r.value(), r.headers()), fallbackId(r), model.nativeImageSize());
         } catch (Exception e) {
             deadLetter(r, e);
             return;

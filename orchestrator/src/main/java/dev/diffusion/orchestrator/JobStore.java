@@ -53,9 +53,17 @@ public final class JobStore implements AutoCloseable {
     private final Thread thread;
     private volatile boolean running = true;
     private volatile boolean caughtUpOnce;
+    private final int defaultSide;
     private List<TopicPartition> partitions = List.of();
 
     public JobStore(String bootstrapServers, String jobsTopic, String eventsTopic, String controlTopic, int remembered) {
+        this(bootstrapServers, jobsTopic, eventsTopic, controlTopic, remembered, 512);
+    }
+
+    /** @param defaultSide the width and height of a job that gives none (the model's native size) */
+    public JobStore(String bootstrapServers, String jobsTopic, String eventsTopic, String controlTopic, int remembered,
+                    int defaultSide) {
+        this.defaultSide = defaultSide;
         this.jobsTopic = jobsTopic;
         this.eventsTopic = eventsTopic;
         this.controlTopic = controlTopic;
@@ -124,7 +132,7 @@ public final class JobStore implements AutoCloseable {
             return;
         }
         if (r.topic().equals(jobsTopic)) {
-            GenerationJob job = Jobs.withDefaults(Codec.parseJob(r.value(), r.headers()), JobConsumer.fallbackId(r));
+            GenerationJob job = Jobs.withDefaults(Codec.parseJob(r.value(), r.headers()), JobConsumer.fallbackId(r), defaultSide);
             synchronized (this) {
                 Entry e = jobs.computeIfAbsent(job.getJobId(), k -> new Entry());
                 if (e.job == null) {

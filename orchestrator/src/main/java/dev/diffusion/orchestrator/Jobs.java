@@ -21,15 +21,20 @@ public final class Jobs {
      * seed instead and writes it into the record).
      */
     public static GenerationJob withDefaults(GenerationJob job, String fallbackId) {
+        return withDefaults(job, fallbackId, 512);
+    }
+
+    /** As {@link #withDefaults(GenerationJob, String)}, a missing width or height being {@code side} (the model's native size). */
+    public static GenerationJob withDefaults(GenerationJob job, String fallbackId, int side) {
         GenerationJob.Builder b = job.toBuilder();
         if (b.getJobId().isEmpty()) {
             b.setJobId(fallbackId);
         }
         if (b.getWidth() == 0) {
-            b.setWidth(512);
+            b.setWidth(side);
         }
         if (b.getHeight() == 0) {
-            b.setHeight(512);
+            b.setHeight(side);
         }
         if (b.getSteps() == 0) {
             b.setSteps(20);

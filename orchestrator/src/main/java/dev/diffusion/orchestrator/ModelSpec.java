@@ -11,15 +11,16 @@ import dev.diffusion.core.sampling.SchedulerConfig;
  * @param latentChannels channels of a latent (4)
  * @param vaeDownscale   pixels per latent pixel (8)
  * @param sizeMultiple   latent sides must be multiples of this for the U-Net
+ * @param nativeImageSize the image side the model was trained at: the size of a job that gives none
  */
 public record ModelSpec(String name, SchedulerConfig schedulerConfig, int latentChannels, int vaeDownscale,
-                        int sizeMultiple, int hiddenSize) {
+                        int sizeMultiple, int hiddenSize, int nativeImageSize) {
 
     public static ModelSpec open(String model) {
         try (ModelSource source = ModelSource.open(model, null)) {
             return new ModelSpec(source.name(), source.schedulerConfig(), source.vaeConfig().latentChannels(),
                     source.vaeConfig().downscale(), source.unetConfig().sizeMultiple(),
-                    source.textEncoderConfig().hiddenSize());
+                    source.textEncoderConfig().hiddenSize(), source.nativeImageSize());
         }
     }
 

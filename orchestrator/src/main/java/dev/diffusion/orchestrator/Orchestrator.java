@@ -47,7 +47,7 @@ public class Orchestrator {
         clients = new ModelClients(config.services());
         publisher = new EventPublisher(config);
         store = new JobStore(config.kafka().bootstrapServers(), config.topics().jobs(), config.topics().events(),
-                config.topics().control(), config.jobs().remembered());
+                config.topics().control(), config.jobs().remembered(), model.nativeImageSize());
         store.start();
         if (!store.awaitCaughtUp(Duration.ofSeconds(120))) {
             throw new IllegalStateException("the job store did not read the events topic within 120 s");

@@ -21,9 +21,10 @@ public interface OrchestratorConfig {
     Services services();
 
     interface Model {
-        /** The model the services serve (same key as theirs): a diffusers folder, a .safetensors file, or "tiny-random".
+        /** The model the services serve (same key as theirs): a diffusers folder, a .safetensors file, "demo" (the bundled
+         *  demo model, the default) or "tiny-random".
          *  The orchestrator reads only its configuration (scheduler, latent shape, the name for the PNG metadata). */
-        @WithDefault("tiny-random")
+        @WithDefault("demo")
         String path();
     }
 

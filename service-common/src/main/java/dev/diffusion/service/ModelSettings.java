@@ -11,8 +11,8 @@ import java.util.Optional;
 /** Which model a service loads and how ({@code diffusion.model.path}, {@code diffusion.model.tokenizer}, {@code diffusion.precision}). */
 @ApplicationScoped
 public class ModelSettings {
-    /** A diffusers folder, a single {@code .safetensors} file, or {@code tiny-random} (the built-in test model). */
-    @ConfigProperty(name = "diffusion.model.path", defaultValue = "tiny-random")
+    /** A diffusers folder, a single {@code .safetensors} file, {@code demo} (the bundled demo model, the default) or {@code tiny-random} (the built-in test model). */
+    @ConfigProperty(name = "diffusion.model.path", defaultValue = "demo")
     String path;
 
     /** A diffusers {@code tokenizer/} folder or {@code bpe_simple_vocab_16e6.txt.gz}; default: the model's own. */

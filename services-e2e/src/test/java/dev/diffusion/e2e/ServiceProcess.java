@@ -45,7 +45,9 @@ final class ServiceProcess implements AutoCloseable {
         Path log = logDir.resolve(module + ".log");
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx512m", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0",
-                "-Dquarkus.http.port=" + port, "-Dquarkus.http.host=127.0.0.1"));
+                "-Dquarkus.http.port=" + port, "-Dquarkus.http.host=127.0.0.1",
+                // the tests compare against the built-in tiny random model in process (the default is the demo model)
+                "-Ddiffusion.model.path=tiny-random"));
         command.addAll(extraProperties);
         command.addAll(List.of("-jar", jar.toString()));
         Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();

@@ -200,11 +200,16 @@ final class Remote {
         out.println(json ? JSON.print(SubmitResponse.newBuilder().setJobId(id)) : id);
     }
 
-    /** The job from checked options: every field explicit, as ./sd generate would run it. */
+    /**
+     * The job from checked options: every field explicit, as ./sd generate would run it, except a size not given
+     * (0: the orchestrator uses the served model's native size, as generate does with its model).
+     */
     private static GenerationJob.Builder checked(GenerationRequest r, Args a) throws IOException {
+        boolean fromImage = r.initImage() != null;
         GenerationJob.Builder b = GenerationJob.newBuilder()
                 .setPrompt(r.prompt()).setNegativePrompt(r.negativePrompt())
-                .setWidth(r.width()).setHeight(r.height()).setSteps(r.steps())
+                .setWidth(a.has("--width") || fromImage ? r.width() : 0)
+                .setHeight(a.has("--height") || fromImage ? r.height() : 0).setSteps(r.steps())
                 .setSampler(r.sampler()).setScheduler(r.scheduler() == null ? "" : r.scheduler().toLowerCase(Locale.ROOT))
                 .setCfgScale((float) r.cfgScale()).setSeed(r.seed()).setBatchCount(r.batchCount()).setClipSkip(r.clipSkip())
                 .setRng(a.string("--rng", "philox").toLowerCase(Locale.ROOT));

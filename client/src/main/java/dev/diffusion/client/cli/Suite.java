@@ -169,8 +169,8 @@ final class Suite {
         if (!a.positional().isEmpty()) {
             throw new UsageException("unexpected argument '" + a.positional().get(0) + "' (see ./sd help)");
         }
-        String model = a.string("--model", "tiny-random");
-        if (!model.equals("tiny-random") && !Files.exists(Path.of(model))) {
+        String model = a.string("--model", "demo"); // the bundled demo model; tiny-random names the built-in random one
+        if (!model.equals("tiny-random") && !model.equals("demo") && !Files.exists(Path.of(model))) {
             throw new UsageException("--model: " + model + " does not exist");
         }
         String tokenizer = a.string("--tokenizer", null);

@@ -20,8 +20,8 @@ import java.util.Set;
 public final class GenerateCommand {
     static final String HELP = """
             usage: ./sd generate --prompt TEXT [options]
-              --model PATH            diffusers folder or single .safetensors file (default: the bundled demo model
-                                      models/demo; the tiny built-in random model, also named tiny-random, where it is absent)
+              --model PATH            diffusers folder or single .safetensors file; demo (the default) names the bundled
+                                      demo model (models/demo), tiny-random the tiny built-in random model
               --tokenizer PATH        diffusers tokenizer/ folder or bpe_simple_vocab_16e6.txt.gz (single files need one)
               --prompt TEXT           what to draw (over 75 CLIP tokens is truncated, with a warning)
               --negative-prompt TEXT  what to steer away from (default "")
@@ -61,11 +61,14 @@ public final class GenerateCommand {
     public record Options(Path model, Path tokenizer, GenerationRequest request, Precision precision, int threads, Path out,
                    boolean quiet, boolean widthGiven, boolean heightGiven) {}
 
-    /** The bundled demo model, {@code models/demo} under the repository root ({@code -Dsd.root}, set by ./sd), if present. */
+    /**
+     * The demo model: {@code models/demo} under the repository root ({@code -Dsd.root}, set by ./sd) where
+     * present, else the copy bundled in the jar ({@link ModelSource#DEMO}).
+     */
     static Path bundledDemoModel() {
         String root = System.getProperty("sd.root");
         Path demo = (root == null ? Path.of("") : Path.of(root)).resolve("models").resolve("demo");
-        return Files.isDirectory(demo) ? demo : null;
+        return Files.isRegularFile(demo.resolve("model_index.json")) ? demo : ModelSource.demoFolder();
     }
 
     /** Parses and checks the generate options; also the client's check of a remote job before it is sent. */
@@ -140,9 +143,10 @@ public final class GenerateCommand {
         if (parent != null && !Files.isDirectory(parent)) {
             throw new UsageException("--out: folder " + parent + " does not exist");
         }
-        // "tiny-random" names the built-in random model (what the services serve by default), as in ModelSource
-        boolean tiny = ModelSource.TINY_RANDOM.equals(a.string("--model", null));
-        Path model = tiny ? null : a.has("--model") ? Path.of(a.string("--model", null)) : bundledDemoModel();
+        // "tiny-random" names the built-in random model and "demo" (the default) the bundled demo model, as in ModelSource
+        String named = a.string("--model", ModelSource.DEMO);
+        boolean tiny = ModelSource.TINY_RANDOM.equals(named);
+        Path model = tiny ? null : named.equals(ModelSource.DEMO) ? bundledDemoModel() : Path.of(named);
         if (model != null && !Files.exists(model)) {
             throw new UsageException("--model: " + model + " does not exist");
         }

@@ -28,6 +28,11 @@ import java.nio.file.Path;
 public final class ModelSource implements AutoCloseable {
     /** The model name that selects the tiny built-in random model (seeded: identical in every process). */
     public static final String TINY_RANDOM = "tiny-random";
+    /**
+     * The model name that selects the demo model bundled in this jar (the repository's {@code models/demo}):
+     * the default model of {@code ./sd generate} and of the services.
+     */
+    public static final String DEMO = BundledModel.DEMO;
 
     private static final long TINY_SEED = 0;
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -55,19 +60,28 @@ public final class ModelSource implements AutoCloseable {
     }
 
     /**
-     * @param spec              a diffusers folder, a {@code .safetensors} file, or {@value #TINY_RANDOM}
+     * @param spec              a diffusers folder, a {@code .safetensors} file, {@value #DEMO} (the bundled demo
+     *                          model) or {@value #TINY_RANDOM}
      * @param tokenizerOverride a diffusers {@code tokenizer/} folder or {@code bpe_simple_vocab_16e6.txt.gz}, or null
      */
     public static ModelSource open(String spec, Path tokenizerOverride) {
         if (spec == null || spec.isBlank() || spec.equals(TINY_RANDOM)) {
             return new ModelSource(TINY_RANDOM, null, null);
         }
+        if (spec.equals(DEMO)) {
+            return new ModelSource(DEMO, StableDiffusionModel.open(BundledModel.demo()), tokenizerOverride);
+        }
         Path path = Path.of(spec);
         if (!Files.exists(path)) {
-            throw new WeightsException("model " + spec + " does not exist (give a diffusers folder, a .safetensors file, or "
-                    + TINY_RANDOM + ")");
+            throw new WeightsException("model " + spec + " does not exist (give a diffusers folder, a .safetensors file, "
+                    + DEMO + " or " + TINY_RANDOM + ")");
         }
         return new ModelSource(spec, StableDiffusionModel.open(path), tokenizerOverride);
+    }
+
+    /** The bundled demo model as a diffusers folder (unpacked from this jar once per process). */
+    public static Path demoFolder() {
+        return BundledModel.demo();
     }
 
     public boolean isTinyRandom() {
