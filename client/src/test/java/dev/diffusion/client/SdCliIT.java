@@ -31,7 +31,7 @@ import org.junit.jupiter.api.TestMethodOrder;
 
 /**
  * {@code ./sd} as a user runs it: real processes, against the stack of {@code ./sd up} (Kafka reused when one
- * answers on $KAFKA_PORT/9092, else started and stopped by up/down; the tiny model; free ports; topics of its own;
+ * answers on $KAFKA_PORT/9092, else started and stopped by up/down; the bundled demo model (the default); free ports; topics of its own;
  * its own run directory through $SD_RUN_DIR). Checks exit codes, output files, JSON lines, and that down leaves no
  * process behind.
  */
@@ -156,7 +156,7 @@ class SdCliIT {
     @Test
     @Order(2)
     void submitWaitWritesThePngOfTheSubmittedValuesSameBytesAsGenerate() throws Exception {
-        String[] flags = {"--prompt", "a lighthouse at dusk", "--negative-prompt", "fog", "--width", "64", "--height", "80",
+        String[] flags = {"--prompt", "a lighthouse at dusk", "--negative-prompt", "fog", "--width", "64", "--height", "96",
                 "--steps", "4", "--sampler", "Euler a", "--cfg-scale", "5.5", "--seed", "1234", "--clip-skip", "2"};
         List<String> submit = new ArrayList<>(List.of("submit"));
         submit.addAll(List.of(flags));
@@ -169,7 +169,7 @@ class SdCliIT {
         byte[] png = Files.readAllBytes(work.resolve("remote.png"));
         Png.Image img = Png.decode(png);
         assertEquals(64, img.width());
-        assertEquals(80, img.height());
+        assertEquals(96, img.height());
         GenerationParameters p = GenerationParameters.parse(img.text().get("parameters"));
         assertEquals("a lighthouse at dusk", p.prompt());
         assertEquals("fog", p.negativePrompt());
@@ -177,7 +177,7 @@ class SdCliIT {
         assertEquals("Euler a", p.settings().get("Sampler"));
         assertEquals("5.5", p.settings().get("CFG scale"));
         assertEquals("1234", p.settings().get("Seed"));
-        assertEquals("64x80", p.settings().get("Size"));
+        assertEquals("64x96", p.settings().get("Size"));
         assertEquals("2", p.settings().get("Clip skip"));
 
         // the same flags in one JVM (./sd generate; both default to the bundled demo model): the very same PNG

@@ -25,7 +25,7 @@ final class DemoModelTrainer {
                    double unetMaxSeconds, int snapshotEvery) {
 
         static Options demo() {
-            return new Options(ModelSizes.DEMO, 1234, 2500, 16, 2e-3f, 16384, 6000, 64, 8e-4f, 0.999, TensorDtype.F16, 48 * 60, 0);
+            return new Options(ModelSizes.DEMO, 1234, 2500, 16, 2e-3f, 16384, 5500, 64, 8e-4f, 0.999, TensorDtype.F16, 48 * 60, 0);
         }
     }
 

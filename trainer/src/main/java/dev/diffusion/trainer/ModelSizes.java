@@ -12,7 +12,10 @@ import java.io.UncheckedIOException;
 /**
  * The sizes of the demo model, as the diffusers {@code config.json} texts it is exported with (so
  * training and inference read one description). Toy scale: 64×64 RGB images, a VAE that
- * downsamples 4× to 16×16×4 latents, a U-Net [32, 64, 64] with cross-attention at 8×8 and 4×4,
+ * downsamples 4× to 16×16×4 latents, a U-Net [32, 64, 64, 64] with cross-attention at 8×8, 4×4
+ * and 2×2 (the 2×2 level is there for position: its four pixels each touch the zero padding on
+ * other sides, so "left" or "top" is something a convolution there can see; with 4×4 as the
+ * deepest level the position words had no measurable effect on the loss after 2,000 steps),
  * and a 2-layer, 64-wide CLIP text encoder over a learned BPE vocabulary, 77 tokens.
  *
  * @param vaeConfig  the VAE config with {@code scaling_factor} 1 (set from the latents' spread at export)
@@ -33,9 +36,9 @@ final class ModelSizes {
     static final ModelSizes DEMO = new ModelSizes(64,
             """
             {"_class_name": "UNet2DConditionModel", "in_channels": 4, "out_channels": 4, "sample_size": 16,
-             "block_out_channels": [32, 64, 64], "layers_per_block": 1,
-             "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
-             "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+             "block_out_channels": [32, 64, 64, 64], "layers_per_block": 1,
+             "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+             "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
              "cross_attention_dim": 64, "attention_head_dim": 4, "norm_num_groups": 8}""",
             """
             {"_class_name": "AutoencoderKL", "in_channels": 3, "out_channels": 3, "latent_channels": 4, "sample_size": 64,
