@@ -38,22 +38,35 @@ class DemoModelAdherenceTest {
         }
     }
 
-    /** The goal. Disabled: the committed model (3000 U-Net steps) is far below it, see README. */
-    @org.junit.jupiter.api.Disabled("committed demo model is below the adherence goal (see README: colour 18 %, "
-            + "position 18 %, background 42 %, shape 66 % on 100 held-out prompts); needs longer training")
-    @Test
-    void committedDemoModelFollowsHeldOutPrompts() {
-        Path model = demoModel();
-        assertTrue(Files.isRegularFile(model.resolve("model_index.json")), "the demo model is missing at " + model);
-        try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(model.toString(), null, Precision.FP32)) {
-            Adherence.Report r = Adherence.evaluate(pipeline, Adherence.heldOutPrompts(20, 2024), GenerationRequest.of(""),
-                    null, System.out);
-            String summary = r.summary();
-            System.out.println("adherence: " + summary);
-            assertTrue(r.colourRate() >= 0.90, summary);
-            assertTrue(r.positionRate() >= 0.90, summary);
-            assertTrue(r.backgroundRate() >= 0.95, summary);
-            assertTrue(r.shapeRate() >= 0.80, summary);
+    private static Adherence.Report report;
+
+    /** 20 held-out prompts through the committed model at ./sd generate's defaults (Euler, 20 steps, cfg 7), once. */
+    static synchronized Adherence.Report heldOutReport() {
+        if (report == null) {
+            Path model = demoModel();
+            assertTrue(Files.isRegularFile(model.resolve("model_index.json")), "the demo model is missing at " + model);
+            try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(model.toString(), null, Precision.FP32)) {
+                report = Adherence.evaluate(pipeline, Adherence.heldOutPrompts(20, 2024), GenerationRequest.of(""), null,
+                        System.out);
+                System.out.println("adherence: " + report.summary());
+            }
         }
+        return report;
+    }
+
+    /** The goal for colour, background and shape. */
+    @Test
+    void committedDemoModelFollowsColourBackgroundAndShapeOfHeldOutPrompts() {
+        Adherence.Report r = heldOutReport();
+        assertTrue(r.colourRate() >= 0.90, r.summary());
+        assertTrue(r.backgroundRate() >= 0.95, r.summary());
+        assertTrue(r.shapeRate() >= 0.80, r.summary());
+    }
+
+    /** The goal for position. */
+    @Test
+    void committedDemoModelFollowsPositionOfHeldOutPrompts() {
+        Adherence.Report r = heldOutReport();
+        assertTrue(r.positionRate() >= 0.90, r.summary());
     }
 }
