@@ -12,10 +12,11 @@ import java.nio.file.Path;
 public final class EvaluateCommand {
     static final String HELP = """
             usage: ./sd evaluate [--model DIR] [--count N] [--seed N] [--steps N] [--sampler NAME] [--cfg-scale X]
-                                 [--save DIR] [--threads N] [--vae-only]
+                                 [--save DIR] [--threads N] [--vae-only] [--probe]
               generates N (default 100) images for held-out prompts and prints colour / position / background /
               shape adherence; defaults are ./sd generate's (euler, 20 steps, cfg 7). --vae-only analyses drawn
-              scenes passed through the model's VAE instead (the ceiling the VAE sets)
+              scenes passed through the model's VAE instead (the ceiling the VAE sets). --probe prints, per timestep,
+              how much the noise-prediction loss grows when one attribute word of the caption is swapped (x1.00: ignored)
             """;
 
     private EvaluateCommand() {}
@@ -30,6 +31,7 @@ public final class EvaluateCommand {
         double cfg = base.cfgScale();
         Path save = null;
         boolean vaeOnly = false;
+        boolean probe = false;
         for (int i = 0; i < args.length; i++) {
             String flag = args[i];
             if (flag.equals("--help") || flag.equals("-h")) {
@@ -38,6 +40,10 @@ public final class EvaluateCommand {
             }
             if (flag.equals("--vae-only")) {
                 vaeOnly = true;
+                continue;
+            }
+            if (flag.equals("--probe")) {
+                probe = true;
                 continue;
             }
             if (i + 1 >= args.length) {
@@ -58,6 +64,11 @@ public final class EvaluateCommand {
         }
         base = base.withSampling(sampler, null, steps, cfg);
         long start = System.nanoTime();
+        if (probe) {
+            System.out.printf("probe: %s, %d encoded scenes%n", model, Math.min(count, 48));
+            WordProbe.run(model.toString(), Math.min(count, 48), seed).forEach(System.out::println);
+            return;
+        }
         if (vaeOnly) {
             try (dev.diffusion.core.pipeline.ModelSource source = dev.diffusion.core.pipeline.ModelSource.open(model.toString(), null);
                  dev.diffusion.core.vae.AutoencoderKL vae = source.vae(Precision.FP32, true, true)) {
