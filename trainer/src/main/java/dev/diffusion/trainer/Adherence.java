@@ -74,26 +74,18 @@ public final class Adherence {
     public static Report evaluate(StableDiffusionPipeline pipeline, List<Prompt> prompts, GenerationRequest base, Path save,
                                   PrintStream log) {
         int side = pipeline.nativeImageSize();
-        int colour = 0;
-        int position = 0;
-        int background = 0;
-        int shape = 0;
-        int all = 0;
+        Tally tally = new Tally();
         for (int i = 0; i < prompts.size(); i++) {
             Prompt p = prompts.get(i);
             GenerationRequest r = new GenerationRequest(p.text(), base.negativePrompt(), side, side, base.steps(),
                     base.sampler(), base.scheduler(), base.cfgScale(), p.seed(), 1, base.clipSkip(), base.rng());
             GeneratedImage img = pipeline.generate(r, ProgressListener.NONE).get(0);
             ShapeAnalyser.Analysis a = ShapeAnalyser.analyse(img.rgb(), side, side);
-            boolean c = a.colour() == p.colour();
-            boolean pos = a.position() == p.position();
-            boolean b = a.background() == p.background();
-            boolean s = a.shape() == p.shape();
-            colour += c ? 1 : 0;
-            position += pos ? 1 : 0;
-            background += b ? 1 : 0;
-            shape += s ? 1 : 0;
-            all += c && pos && b && s ? 1 : 0;
+            boolean[] hit = tally.add(p, a);
+            boolean c = hit[0];
+            boolean pos = hit[1];
+            boolean b = hit[2];
+            boolean s = hit[3];
             if (save != null) {
                 try {
                     Files.createDirectories(save);
@@ -108,7 +100,7 @@ public final class Adherence {
                         name(a.background()), a.fill(), a.topShare());
             }
         }
-        return new Report(prompts.size(), colour, position, background, shape, all);
+        return tally.report();
     }
 
     /**
@@ -116,11 +108,7 @@ public final class Adherence {
      * (latent mode) by the model's VAE, then analysed.
      */
     public static Report reconstructions(dev.diffusion.core.vae.AutoencoderKL vae, List<Prompt> prompts, int side, Path save) {
-        int colour = 0;
-        int position = 0;
-        int background = 0;
-        int shape = 0;
-        int all = 0;
+        Tally tally = new Tally();
         for (Prompt p : prompts) {
             Scene scene = Scene.of(p.shape(), p.colour(), p.position(), p.background(), new SplittableRandom(p.seed()), side);
             float[] pixels = new float[side * side * 3];
@@ -139,17 +127,36 @@ public final class Adherence {
                 }
             }
             ShapeAnalyser.Analysis a = ShapeAnalyser.analyse(rgb, side, side);
-            boolean c = a.colour() == p.colour();
-            boolean pos = a.position() == p.position();
-            boolean b = a.background() == p.background();
-            boolean s = a.shape() == p.shape();
-            colour += c ? 1 : 0;
-            position += pos ? 1 : 0;
-            background += b ? 1 : 0;
-            shape += s ? 1 : 0;
-            all += c && pos && b && s ? 1 : 0;
+            tally.add(p, a);
         }
-        return new Report(prompts.size(), colour, position, background, shape, all);
+        return tally.report();
+    }
+
+    /** Per-attribute hit counts, an image at a time. */
+    private static final class Tally {
+        private int total;
+        private int colour;
+        private int position;
+        private int background;
+        private int shape;
+        private int all;
+
+        /** Counts one analysed image of {@code p}; returns the hits: colour, position, background, shape. */
+        boolean[] add(Prompt p, ShapeAnalyser.Analysis a) {
+            boolean[] hit = {a.colour() == p.colour(), a.position() == p.position(), a.background() == p.background(),
+                a.shape() == p.shape()};
+            total++;
+            colour += hit[0] ? 1 : 0;
+            position += hit[1] ? 1 : 0;
+            background += hit[2] ? 1 : 0;
+            shape += hit[3] ? 1 : 0;
+            all += hit[0] && hit[1] && hit[2] && hit[3] ? 1 : 0;
+            return hit;
+        }
+
+        Report report() {
+            return new Report(total, colour, position, background, shape, all);
+        }
     }
 
     private static String name(Enum<?> e) {

@@ -2,6 +2,7 @@ package dev.diffusion.client.cli;
 
 import dev.diffusion.core.cli.Args;
 import dev.diffusion.core.cli.UsageException;
+import dev.diffusion.core.pipeline.ModelSource;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -169,8 +170,8 @@ final class Suite {
         if (!a.positional().isEmpty()) {
             throw new UsageException("unexpected argument '" + a.positional().get(0) + "' (see ./sd help)");
         }
-        String model = a.string("--model", "demo"); // the bundled demo model; tiny-random names the built-in random one
-        if (!model.equals("tiny-random") && !model.equals("demo") && !Files.exists(Path.of(model))) {
+        String model = a.string("--model", ModelSource.DEMO); // tiny-random names the built-in random model
+        if (!ModelSource.exists(model)) {
             throw new UsageException("--model: " + model + " does not exist");
         }
         String tokenizer = a.string("--tokenizer", null);

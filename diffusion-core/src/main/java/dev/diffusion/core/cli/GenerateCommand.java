@@ -58,7 +58,8 @@ public final class GenerateCommand {
     }
 
     /** Parsed and checked options. */
-    public record Options(Path model, Path tokenizer, GenerationRequest request, Precision precision, int threads, Path out,
+    /** @param model a diffusers folder or .safetensors file, {@code demo} or {@code tiny-random} (resolved when loading) */
+    public record Options(String model, Path tokenizer, GenerationRequest request, Precision precision, int threads, Path out,
                    boolean quiet, boolean widthGiven, boolean heightGiven) {}
 
     /**
@@ -144,10 +145,8 @@ public final class GenerateCommand {
             throw new UsageException("--out: folder " + parent + " does not exist");
         }
         // "tiny-random" names the built-in random model and "demo" (the default) the bundled demo model, as in ModelSource
-        String named = a.string("--model", ModelSource.DEMO);
-        boolean tiny = ModelSource.TINY_RANDOM.equals(named);
-        Path model = tiny ? null : named.equals(ModelSource.DEMO) ? bundledDemoModel() : Path.of(named);
-        if (model != null && !Files.exists(model)) {
+        String model = a.string("--model", ModelSource.DEMO);
+        if (!ModelSource.exists(model)) {
             throw new UsageException("--model: " + model + " does not exist");
         }
         Path tokenizer = a.has("--tokenizer") ? Path.of(a.string("--tokenizer", null)) : null;
@@ -177,10 +176,10 @@ public final class GenerateCommand {
         Options o = parse(argv);
         System.setProperty("diffusion.threads", Integer.toString(o.threads()));
         long start = System.nanoTime();
-        try (StableDiffusionPipeline pipeline = o.model() == null
-                ? StableDiffusionPipeline.tinyRandom(o.precision())
-                : StableDiffusionPipeline.load(o.model(), o.tokenizer(), o.precision())) {
-            if (o.model() == null) {
+        // the demo model is read from models/demo where there is one, so that it is unpacked only when absent
+        String model = o.model().equals(ModelSource.DEMO) ? bundledDemoModel().toString() : o.model();
+        try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(model, o.tokenizer(), o.precision())) {
+            if (model.equals(ModelSource.TINY_RANDOM)) {
                 err.println("sd: using the tiny built-in random model (its images are coloured noise)");
             }
             err.printf("sd: model %s loaded in %.1f s (%s)%n", pipeline.modelName(), pipeline.loadMillis() / 1000.0,

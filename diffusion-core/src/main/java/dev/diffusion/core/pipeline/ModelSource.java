@@ -79,6 +79,11 @@ public final class ModelSource implements AutoCloseable {
         return new ModelSource(spec, StableDiffusionModel.open(path), tokenizerOverride);
     }
 
+    /** Whether {@code spec} names a model {@link #open} can find: {@value #DEMO}, {@value #TINY_RANDOM} or an existing path. */
+    public static boolean exists(String spec) {
+        return spec.equals(DEMO) || spec.equals(TINY_RANDOM) || Files.exists(Path.of(spec));
+    }
+
     /** The bundled demo model as a diffusers folder (unpacked from this jar once per process). */
     public static Path demoFolder() {
         return BundledModel.demo();
