@@ -92,6 +92,56 @@ public final class Captions {
         return text;
     }
 
+    /** How often a training caption gets words of no meaning inserted, see {@link #withJunk}. */
+    static final double JUNK = 0.3;
+
+    /**
+     * {@code caption} with one or two made-up words (random letters) inserted at random places, with
+     * probability {@link #JUNK}. Words never seen in training reach the text encoder as pieces whose
+     * embeddings were never trained, and through its causal attention they disturbed the attribute
+     * words after them ("an image showing a red circle" lost its colour); training on captions with
+     * such noise teaches the encoder to pass over words it does not know.
+     */
+    static String withJunk(String caption, SplittableRandom rng) {
+        if (rng.nextDouble() >= JUNK) {
+            return caption;
+        }
+        List<String> words = new ArrayList<>(List.of(caption.split(" ")));
+        int count = 1 + rng.nextInt(2);
+        for (int k = 0; k < count; k++) {
+            words.add(rng.nextInt(words.size() + 1), junkWord(rng));
+        }
+        return String.join(" ", words);
+    }
+
+    private static String junkWord(SplittableRandom rng) {
+        while (true) {
+            StringBuilder w = new StringBuilder();
+            int length = 2 + rng.nextInt(8);
+            for (int i = 0; i < length; i++) {
+                w.append((char) ('a' + rng.nextInt(26)));
+            }
+            if (!KNOWN_WORDS.contains(w.toString())) {
+                return w.toString();
+            }
+        }
+    }
+
+    /** Every word a training caption can contain (junk must not be one of them). */
+    static final java.util.Set<String> KNOWN_WORDS = knownWords();
+
+    private static java.util.Set<String> knownWords() {
+        java.util.Set<String> words = new java.util.HashSet<>(List.of("a", "of", "picture", "small", "large", "big", "on",
+                "the", "at", "in", "near", "side", "middle", "centered", "with", "background"));
+        for (Enum<?>[] values : List.<Enum<?>[]>of(Scene.Shape.values(), Scene.Colour.values(), Scene.Position.values(),
+                Scene.Background.values())) {
+            for (Enum<?> e : values) {
+                words.add(word(e));
+            }
+        }
+        return java.util.Set.copyOf(words);
+    }
+
     /** Phrasings used only for evaluation: unseen connectives and sentence shapes over the same attribute words. */
     static final String[] HELD_OUT = {
         "an image showing a %1$s %2$s %3$s, the background is %4$s",

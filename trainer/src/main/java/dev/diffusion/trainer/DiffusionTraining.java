@@ -5,6 +5,7 @@ import dev.diffusion.core.clip.ClipTextModel;
 import dev.diffusion.core.nn.Nn;
 import dev.diffusion.core.nn.Tensors;
 import dev.diffusion.core.sampling.NoiseSchedule;
+import dev.diffusion.core.sampling.PredictionType;
 import dev.diffusion.core.tokenizer.ClipTokenizer;
 import dev.diffusion.core.unet.UNet2DConditionModel;
 import dev.diffusion.core.unet.UNetConfig;
@@ -42,6 +43,7 @@ final class DiffusionTraining implements AutoCloseable {
     private final NoiseSchedule schedule;
     private final TrainingGraph graph;
     private Forward forward;
+    private final boolean vPrediction;
 
     /** γ of the Min-SNR weighting (Hang et al. 2023), see {@link #lossWeight}. */
     static final double MIN_SNR_GAMMA = 5.0;
@@ -49,6 +51,10 @@ final class DiffusionTraining implements AutoCloseable {
     static final double MAX_WEIGHT = 20.0;
     /** Standard deviation of the per-sample, per-channel constant added to the training noise. */
     static final double OFFSET_NOISE = 0.1;
+    /** Share of each batch whose timestep is drawn from [{@link #HIGH_T_FROM}, T) rather than [0, T). */
+    static final double HIGH_T_SHARE = 0.25;
+    /** Where the sampler decides the layout: below it the shape already shows through the noise. */
+    static final int HIGH_T_FROM = 800;
 
     private record Forward(Placeholder<TInt32> ids, Placeholder<TFloat32> noisy, Placeholder<TFloat32> timesteps,
                            Placeholder<TFloat32> noise, Placeholder<TFloat32> weights, Operand<TFloat32> loss) {}
@@ -58,6 +64,7 @@ final class DiffusionTraining implements AutoCloseable {
         this.text = sizes.textEncoder(tokenizer.vocabSize());
         this.tokenizer = tokenizer;
         this.schedule = NoiseSchedule.of(sizes.scheduler());
+        this.vPrediction = sizes.scheduler().predictionType() == PredictionType.V_PREDICTION;
         this.graph = new TrainingGraph(nn -> (forward = build(nn, unet, text)).loss, nn -> build(nn, unet, text), seed,
                 learningRate, emaDecay);
     }
@@ -73,6 +80,25 @@ final class DiffusionTraining implements AutoCloseable {
         double snr = alphaCumprod / (1 - alphaCumprod);
         double x0Weight = Math.max(1.0, Math.min(snr, MIN_SNR_GAMMA));
         return Math.min(x0Weight / snr, MAX_WEIGHT);
+    }
+
+    /**
+     * The same x₀ weighting for a v-prediction loss: a v error e is an x₀ error √(1−ᾱ)·e, so the v
+     * loss is an x₀ loss weighted by 1/(1−ᾱ) = SNR + 1; clamp(SNR, 1, γ)/(SNR + 1) undoes that.
+     */
+    static double vLossWeight(double alphaCumprod) {
+        double snr = alphaCumprod / (1 - alphaCumprod);
+        return Math.max(1.0, Math.min(snr, MIN_SNR_GAMMA)) / (snr + 1);
+    }
+
+    /** The v-prediction target (Salimans & Ho 2022): v = √ᾱ·ε − √(1−ᾱ)·x₀. */
+    static float vTarget(double alphaCumprod, float eps, float x0) {
+        return (float) (Math.sqrt(alphaCumprod) * eps - Math.sqrt(1 - alphaCumprod) * x0);
+    }
+
+    /** The noise a v prediction implies at x_t: ε = √ᾱ·v + √(1−ᾱ)·x_t. */
+    static float epsilonFromV(double alphaCumprod, float v, float xt) {
+        return (float) (Math.sqrt(alphaCumprod) * v + Math.sqrt(1 - alphaCumprod) * xt);
     }
 
     private static Forward build(Nn nn, UNetConfig unet, ClipTextConfig text) {
@@ -117,23 +143,30 @@ final class DiffusionTraining implements AutoCloseable {
             eps[i] += (float) (OFFSET_NOISE * offsets[(i / per) * c + i % c]);
         }
         float[] noisy = new float[batch * per];
+        float[] target = vPrediction ? new float[batch * per] : eps;
         for (int b = 0; b < batch; b++) {
             String caption = train && rng.nextDouble() < CAPTION_DROPOUT ? "" : captions[b];
             System.arraycopy(tokenizer.encode(caption).ids(), 0, ids, b * length, length);
-            int step = rng.nextInt(schedule.trainTimesteps());
+            int T = schedule.trainTimesteps();
+            int step = b < Math.round(batch * HIGH_T_SHARE) ? HIGH_T_FROM + rng.nextInt(T - HIGH_T_FROM) : rng.nextInt(T);
             t[b] = step;
             double a = schedule.alphaCumprod(step);
-            w[b] = (float) lossWeight(a);
+            w[b] = (float) (vPrediction ? vLossWeight(a) : lossWeight(a));
             float signal = (float) Math.sqrt(a);
             float sigma = (float) Math.sqrt(1 - a);
             for (int i = b * per; i < (b + 1) * per; i++) {
                 noisy[i] = signal * latents[i] + sigma * eps[i];
             }
+            if (vPrediction) {
+                for (int i = b * per; i < (b + 1) * per; i++) {
+                    target[i] = vTarget(a, eps[i], latents[i]);
+                }
+            }
         }
         try (TInt32 idsT = TInt32.tensorOf(Shape.of(batch, length), DataBuffers.of(ids, true, false));
              TFloat32 x = Tensors.of(noisy, batch, size, size, c);
              TFloat32 tT = Tensors.of(t, batch);
-             TFloat32 n = Tensors.of(eps, batch, size, size, c);
+             TFloat32 n = Tensors.of(target, batch, size, size, c);
              TFloat32 wT = Tensors.of(w, batch)) {
             Map<Placeholder<?>, org.tensorflow.Tensor> feeds = Map.of(forward.ids(), idsT, forward.noisy(), x,
                     forward.timesteps(), tT, forward.noise(), n, forward.weights(), wT);

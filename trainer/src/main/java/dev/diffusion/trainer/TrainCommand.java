@@ -10,11 +10,15 @@ import java.util.Locale;
 public final class TrainCommand {
     static final String HELP = """
             usage: ./sd train [--out DIR] [--seed N] [--vae-steps N] [--unet-steps N] [--dataset N] [--threads N]
-                       [--unet-max-minutes M] [--snapshot-every N]
+                       [--unet-max-minutes M] [--snapshot-every N] [--vae-from DIR]
+                       [--prediction v_prediction|epsilon]
               trains the demo model (shapes world, 64x64) and writes a diffusers folder (default models/demo)
               --unet-max-minutes M stops the U-Net phase early (and says so) when it runs past M minutes (default 48,
                                    which keeps the whole run under 60 minutes; 0 = no limit)
               --snapshot-every N   also writes the averaged weights every N U-Net steps to DIR-snapshots/step-N
+              --vae-from DIR       takes the VAE of an existing model folder (e.g. models/demo) instead of training
+                                   one: retrains the U-Net and text encoder only
+              --prediction TYPE    what the U-Net learns to predict (default v_prediction; epsilon ignores position)
             """;
 
     private TrainCommand() {}
@@ -28,6 +32,8 @@ public final class TrainCommand {
         int dataset = d.datasetSize();
         double maxMinutes = d.unetMaxSeconds() / 60;
         int snapshotEvery = 0;
+        Path vaeFrom = null;
+        ModelSizes sizes = d.sizes();
         for (int i = 0; i < args.length; i++) {
             String flag = args[i];
             if (flag.equals("--help") || flag.equals("-h")) {
@@ -46,13 +52,15 @@ public final class TrainCommand {
                 case "--dataset" -> dataset = Integer.parseInt(v);
                 case "--unet-max-minutes" -> maxMinutes = Double.parseDouble(v);
                 case "--snapshot-every" -> snapshotEvery = Integer.parseInt(v);
+                case "--vae-from" -> vaeFrom = Path.of(v);
+                case "--prediction" -> sizes = sizes.withPrediction(v);
                 case "--threads" -> System.setProperty("diffusion.threads", v);
                 default -> throw new IllegalArgumentException("unknown option " + flag + "\n" + HELP);
             }
         }
-        var options = new DemoModelTrainer.Options(d.sizes(), seed, vaeSteps, d.vaeBatch(), d.vaeLearningRate(), dataset,
+        var options = new DemoModelTrainer.Options(sizes, seed, vaeSteps, d.vaeBatch(), d.vaeLearningRate(), dataset,
                 unetSteps, d.unetBatch(), d.unetLearningRate(), d.emaDecay(), d.dtype(), maxMinutes * 60,
-                snapshotEvery);
+                snapshotEvery, vaeFrom);
         System.out.println("train: " + options.toString().replace("Options", "").toLowerCase(Locale.ROOT) + " -> " + out);
         long start = System.nanoTime();
         DemoModelTrainer.Result r = new DemoModelTrainer(options, System.out).train(out);

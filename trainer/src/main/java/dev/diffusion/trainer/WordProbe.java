@@ -36,6 +36,7 @@ final class WordProbe {
              AutoencoderKL vae = source.vae(Precision.FP32, false, true);
              StableDiffusionPipeline p = StableDiffusionPipeline.load(model, null, Precision.FP32)) {
             NoiseSchedule schedule = NoiseSchedule.of(source.schedulerConfig());
+            boolean v = source.schedulerConfig().predictionType() == dev.diffusion.core.sampling.PredictionType.V_PREDICTION;
             int side = source.nativeImageSize();
             int latent = side / vae.config().downscale();
             int per = latent * latent * vae.config().latentChannels();
@@ -76,6 +77,11 @@ final class WordProbe {
                 double[] loss = new double[5];
                 for (int k = 0; k < 5; k++) {
                     float[] pred = p.predictNoise(xt, count, latent, latent, ts, contexts[k]);
+                    if (v) { // compared as noise predictions, whatever the model predicts
+                        for (int i = 0; i < pred.length; i++) {
+                            pred[i] = DiffusionTraining.epsilonFromV(a, pred[i], xt[i]);
+                        }
+                    }
                     for (int i = 0; i < pred.length; i++) {
                         loss[k] += (pred[i] - eps[i]) * (double) (pred[i] - eps[i]);
                     }

@@ -2,6 +2,7 @@ package dev.diffusion.trainer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.diffusion.core.tokenizer.ClipTokenizer;
@@ -106,5 +107,78 @@ class TrainingTest {
             diffusion.useAveragedWeights();
             assertArrayEquals(averaged.floats(key), diffusion.weights().floats(key));
         }
+    }
+
+    @Test
+    void retrainingOnAnExistingVaeKeepsItsWeightsAndScalingExactly(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws java.io.IOException {
+        java.io.PrintStream quiet = new java.io.PrintStream(java.io.OutputStream.nullOutputStream());
+        var first = new DemoModelTrainer.Options(ModelSizes.TINY, 5, 3, 4, 2e-3f, 64, 2, 4, 1e-3f, 0.99,
+                dev.diffusion.core.weights.TensorDtype.F16, 0, 0, null);
+        DemoModelTrainer.Result a = new DemoModelTrainer(first, quiet).train(dir.resolve("a"));
+        var second = new DemoModelTrainer.Options(ModelSizes.TINY, 6, 3, 4, 2e-3f, 64, 2, 4, 1e-3f, 0.99,
+                dev.diffusion.core.weights.TensorDtype.F16, 0, 0, dir.resolve("a"));
+        DemoModelTrainer.Result b = new DemoModelTrainer(second, quiet).train(dir.resolve("b"));
+        for (String file : new String[] {"vae/diffusion_pytorch_model.safetensors", "vae/config.json"}) {
+            assertArrayEquals(java.nio.file.Files.readAllBytes(dir.resolve("a").resolve(file)),
+                    java.nio.file.Files.readAllBytes(dir.resolve("b").resolve(file)), file);
+        }
+        assertEquals((float) a.scalingFactor(), (float) b.scalingFactor());
+        assertEquals(0.0, b.vaeSeconds());
+        assertFalse(java.util.Arrays.equals(
+                java.nio.file.Files.readAllBytes(dir.resolve("a/unet/diffusion_pytorch_model.safetensors")),
+                java.nio.file.Files.readAllBytes(dir.resolve("b/unet/diffusion_pytorch_model.safetensors"))),
+                "the U-Net is trained anew (other seed)");
+    }
+
+    @Test
+    void vTargetIsWhatTheSamplerTurnsBackIntoTheCleanLatent() {
+        // k-diffusion form of x_t: x = x0 + σ·ε with σ = √((1−ᾱ)/ᾱ); the sampler's V_PREDICTION denoiser on the
+        // training target must give x0 back, and ε must come back from v at the U-Net's input x_t = √ᾱ·x
+        SplittableRandom rng = new SplittableRandom(9);
+        for (double a : new double[] {0.999, 0.7, 0.2, 0.006}) {
+            double sigma = Math.sqrt((1 - a) / a);
+            float[] x = new float[16];
+            float[] v = new float[16];
+            float[] x0 = new float[16];
+            float[] eps = new float[16];
+            for (int i = 0; i < 16; i++) {
+                x0[i] = (float) (rng.nextDouble() * 4 - 2);
+                eps[i] = (float) (rng.nextDouble() * 4 - 2);
+                x[i] = (float) (x0[i] + sigma * eps[i]);
+                v[i] = DiffusionTraining.vTarget(a, eps[i], x0[i]);
+                float xt = (float) (Math.sqrt(a) * x[i]);
+                assertEquals(eps[i], DiffusionTraining.epsilonFromV(a, v[i], xt), 1e-4, "eps at alphaBar " + a);
+            }
+            float[] denoised = dev.diffusion.core.sampling.PredictionType.V_PREDICTION.denoised(x, v, sigma);
+            assertArrayEquals(x0, denoised, 1e-4f, "x0 at alphaBar " + a);
+        }
+        // hand values: v = √ᾱ·ε − √(1−ᾱ)·x0 at ᾱ = 0.36: 0.6·1 − 0.8·2 = −1
+        assertEquals(-1.0, DiffusionTraining.vTarget(0.36, 1f, 2f), 1e-6);
+    }
+
+    @Test
+    void vLossWeightPutsTheSameWeightOnCleanLatentErrorsAsTheEpsilonWeight() {
+        // an x0 error d is an eps error √SNR·d and a v error d/√(1−ᾱ): both weighted losses must equal clamp(SNR, 1, 5)·d²
+        for (double a : new double[] {0.999, 0.9, 0.5, 0.2, 0.1}) {
+            double snr = a / (1 - a);
+            double x0Weight = Math.max(1, Math.min(snr, 5));
+            assertEquals(x0Weight, DiffusionTraining.lossWeight(a) * snr, 1e-9, "eps at " + a);
+            assertEquals(x0Weight, DiffusionTraining.vLossWeight(a) / (1 - a), 1e-9, "v at " + a);
+        }
+        assertEquals(0.5, DiffusionTraining.vLossWeight(0.5), 1e-12); // SNR 1: 1/2
+        assertEquals(0.5, DiffusionTraining.vLossWeight(0.9), 1e-12); // SNR 9: 5/10
+        // noisy end: no cap needed, the weight tends to 1 (v ≈ −x0)
+        assertEquals(1.0, DiffusionTraining.vLossWeight(1e-6), 1e-5);
+    }
+
+    @Test
+    void demoSizesPredictVAndEpsilonCanBeChosen() {
+        assertEquals(dev.diffusion.core.sampling.PredictionType.V_PREDICTION, ModelSizes.DEMO.scheduler().predictionType());
+        assertEquals(dev.diffusion.core.sampling.PredictionType.EPSILON,
+                ModelSizes.DEMO.withPrediction("epsilon").scheduler().predictionType());
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> ModelSizes.DEMO.withPrediction("x0"));
+        assertTrue(e.getMessage().contains("prediction_type"), e.getMessage());
     }
 }
