@@ -36,8 +36,23 @@ final class VaeTraining implements AutoCloseable {
      */
     static final float SHAPE_WEIGHT = 10f;
 
+    /**
+     * Latent channel 0 is trained to be the shape's coverage (as {@code MASK_SCALE·coverage + MASK_OFFSET},
+     * coverage averaged over each latent pixel's block) whatever its colour and background. Otherwise a
+     * shape's latent differs from the background in a direction that depends on both colours, so knowing
+     * only where the shape is does not lower the U-Net's loss (on scenes of one colour the U-Net learnt
+     * the position words in 400 steps; on varied scenes with position-only captions not at all). With the
+     * channel, the VAE's reconstructions also got the shape right more often (100 of 100 held-out scenes,
+     * was 96). The U-Net still did not learn position from full captions (see the README).
+     */
+    static final float MASK_SCALE = 4f;
+    static final float MASK_OFFSET = -0.5f;
+    /** Weight of the squared error of channel 0's mean against that target. */
+    static final float MASK_WEIGHT = 1f;
+
     private record Forward(Placeholder<TFloat32> images, Placeholder<TFloat32> noise, Placeholder<TFloat32> weights,
-                           Operand<TFloat32> mean, Operand<TFloat32> logvar, Operand<TFloat32> loss) {}
+                           Placeholder<TFloat32> mask, Operand<TFloat32> mean, Operand<TFloat32> logvar,
+                           Operand<TFloat32> loss) {}
 
     VaeTraining(ModelSizes sizes, long seed, float learningRate, double emaDecay) {
         this.config = sizes.vae();
@@ -69,8 +84,12 @@ final class VaeTraining implements AutoCloseable {
         // KL(N(mean, var) || N(0, 1)) per latent element: ½(mean² + var − 1 − logvar)
         Operand<TFloat32> kl = tf.math.mean(tf.math.mul(nn.scalar(0.5), tf.math.sub(tf.math.sub(
                 tf.math.add(tf.math.square(mean), tf.math.exp(logvar)), nn.scalar(1)), logvar)), all);
-        Operand<TFloat32> loss = tf.math.add(tf.math.add(l1, l2), tf.math.mul(kl, nn.scalar(KL_WEIGHT)));
-        return new Forward(images, noise, weights, mean, logvar, loss);
+        Placeholder<TFloat32> mask = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, 1)));
+        Operand<TFloat32> channel0 = tf.split(tf.constant(3), mean, (long) c).output().get(0);
+        Operand<TFloat32> maskLoss = tf.math.mean(tf.math.square(tf.math.sub(channel0, mask)), all);
+        Operand<TFloat32> loss = tf.math.add(tf.math.add(tf.math.add(l1, l2), tf.math.mul(kl, nn.scalar(KL_WEIGHT))),
+                tf.math.mul(maskLoss, nn.scalar(MASK_WEIGHT)));
+        return new Forward(images, noise, weights, mask, mean, logvar, loss);
     }
 
     int latentSize() {
@@ -113,6 +132,25 @@ final class VaeTraining implements AutoCloseable {
         return w;
     }
 
+    /** The target of latent channel 0: {@link #MASK_SCALE}·(block-averaged coverage) + {@link #MASK_OFFSET}. */
+    float[] maskTargets(float[] weights, int batch) {
+        int l = latentSize();
+        int block = imageSize / l;
+        float[] out = new float[batch * l * l];
+        for (int b = 0; b < batch; b++) {
+            for (int y = 0; y < imageSize; y++) {
+                for (int x = 0; x < imageSize; x++) {
+                    float coverage = (weights[(b * imageSize + y) * imageSize + x] - 1f) / SHAPE_WEIGHT;
+                    out[(b * l + y / block) * l + x / block] += coverage / (block * block);
+                }
+            }
+        }
+        for (int i = 0; i < out.length; i++) {
+            out[i] = MASK_SCALE * out[i] + MASK_OFFSET;
+        }
+        return out;
+    }
+
     float step(float[] pixels, int batch, SplittableRandom rng) {
         return run(pixels, batch, rng, true);
     }
@@ -124,11 +162,13 @@ final class VaeTraining implements AutoCloseable {
     private float run(float[] pixels, int batch, SplittableRandom rng, boolean train) {
         int l = latentSize();
         float[] eps = Gaussian.fill(rng, new float[batch * l * l * config.latentChannels()]);
+        float[] weights = pixelWeights(pixels, batch);
         try (TFloat32 x = Tensors.of(pixels, batch, imageSize, imageSize, 3);
              TFloat32 n = Tensors.of(eps, batch, l, l, config.latentChannels());
-             TFloat32 w = Tensors.of(pixelWeights(pixels, batch), batch, imageSize, imageSize, 1)) {
+             TFloat32 w = Tensors.of(weights, batch, imageSize, imageSize, 1);
+             TFloat32 m = Tensors.of(maskTargets(weights, batch), batch, l, l, 1)) {
             Map<Placeholder<?>, org.tensorflow.Tensor> feeds = Map.of(forward.images(), x, forward.noise(), n,
-                    forward.weights(), w);
+                    forward.weights(), w, forward.mask(), m);
             return train ? graph.step(feeds) : graph.evaluate(feeds);
         }
     }

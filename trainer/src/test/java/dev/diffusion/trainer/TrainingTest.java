@@ -181,4 +181,26 @@ class TrainingTest {
                 () -> ModelSizes.DEMO.withPrediction("x0"));
         assertTrue(e.getMessage().contains("prediction_type"), e.getMessage());
     }
+
+    @Test
+    void maskTargetIsTheBlockAveragedCoverageWhateverTheColours() {
+        // a square of half-side 0.9·13 = 11.7 around (32, 32): pixels 20.3 .. 43.7 in x and y
+        try (VaeTraining vae = new VaeTraining(ModelSizes.TINY, 1, 1e-3f, 0.99)) {
+            for (Scene.Colour colour : new Scene.Colour[] {Scene.Colour.RED, Scene.Colour.YELLOW}) {
+                for (Scene.Background bg : new Scene.Background[] {Scene.Background.BLACK, Scene.Background.WHITE}) {
+                    Scene s = new Scene(Scene.Shape.SQUARE, colour, Scene.Position.CENTER, bg, 32, 32, 13, 64);
+                    float[] pixels = new float[64 * 64 * 3];
+                    Scene.toUnit(s.render(), pixels, 0);
+                    float[] m = vae.maskTargets(vae.pixelWeights(pixels, 1), 1);
+                    assertEquals(16 * 16, m.length);
+                    assertEquals(3.5f, m[8 * 16 + 8], 1e-5f, "block inside the shape");
+                    assertEquals(-0.5f, m[0], 1e-5f, "corner block");
+                    assertEquals(-0.5f, m[8 * 16 + 2], 1e-5f, "block left of the shape (x 8..11)");
+                    // block x 20..23, y 32..35: columns 21..23 inside; column 20 has 3 of its 4 supersamples
+                    // (20.375, 20.625, 20.875 >= 20.3) inside: coverage (3 + 0.75)/4
+                    assertEquals(4 * (3.75f / 4) - 0.5f, m[8 * 16 + 5], 2e-2f, "edge block");
+                }
+            }
+        }
+    }
 }
