@@ -21,18 +21,20 @@ import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 
 /**
- * Trains the U-Net and the text encoder jointly on the epsilon objective (Ho et al. 2020, eq. 14):
- * t uniform in [0, T), x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε with ᾱ from the model's own schedule (cosine,
- * {@code squaredcos_cap_v2}), loss = w_t·‖ε − ε_θ(x_t, t, text)‖² with the weight w_t of
- * {@link #lossWeight}. A caption is replaced by the empty prompt 10 % of the time, so the same
- * network also predicts unconditionally, which classifier-free guidance needs (Ho & Salimans 2022).
+ * Trains the U-Net and the text encoder jointly on the noise-prediction objective (Ho et al. 2020,
+ * eq. 14): x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε with ᾱ from the model's own schedule (cosine,
+ * {@code squaredcos_cap_v2}), the network predicting ε, or v = √ᾱ·ε − √(1−ᾱ)·x₀ (Salimans & Ho
+ * 2022) when the scheduler config says {@code v_prediction} (the demo model's default, see
+ * {@link ModelSizes#PREDICTION}); squared error weighted by {@link #lossWeight} / {@link #vLossWeight}.
+ * A caption is replaced by the empty prompt 10 % of the time, so the same network also predicts
+ * unconditionally, which classifier-free guidance needs (Ho & Salimans 2022).
  *
- * <p>Two departures from plain uniform ε training, both about the first sampling steps, where
- * background and position are decided (the sampler starts at t = 951, ᾱ ≈ 0.006): the loss weight
- * (an unweighted ε loss there is ~0.002, so those steps hardly trained: background and position
- * stayed at chance while shape and colour were learnt), and offset noise (Guttenberg 2023: a
- * constant per sample and channel added to ε), so that the mean of x_t, which at t = 951 still
- * carries the background, is not a cue the model can lean on instead of the caption.
+ * <p>Departures from plain uniform training, all about the first sampling steps, where background
+ * and position are decided (the sampler starts at t = 951, ᾱ ≈ 0.006): the loss weight (an
+ * unweighted ε loss there is ~0.002, so those steps hardly trained), a quarter of each batch drawn
+ * from t ≥ {@link #HIGH_T_FROM}, and offset noise (Guttenberg 2023: a constant per sample and channel
+ * added to ε), so that the mean of x_t, which at t = 951 still carries the background, is not a cue
+ * the model can lean on instead of the caption.
  */
 final class DiffusionTraining implements AutoCloseable {
     static final double CAPTION_DROPOUT = 0.1;
