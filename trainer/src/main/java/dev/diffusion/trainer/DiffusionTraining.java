@@ -146,11 +146,12 @@ final class DiffusionTraining implements AutoCloseable {
         }
         float[] noisy = new float[batch * per];
         float[] target = vPrediction ? new float[batch * per] : eps;
+        int steps = schedule.trainTimesteps();
+        int highT = (int) Math.round(batch * HIGH_T_SHARE);
         for (int b = 0; b < batch; b++) {
             String caption = train && rng.nextDouble() < CAPTION_DROPOUT ? "" : captions[b];
             System.arraycopy(tokenizer.encode(caption).ids(), 0, ids, b * length, length);
-            int T = schedule.trainTimesteps();
-            int step = b < Math.round(batch * HIGH_T_SHARE) ? HIGH_T_FROM + rng.nextInt(T - HIGH_T_FROM) : rng.nextInt(T);
+            int step = b < highT ? HIGH_T_FROM + rng.nextInt(steps - HIGH_T_FROM) : rng.nextInt(steps);
             t[b] = step;
             double a = schedule.alphaCumprod(step);
             w[b] = (float) (vPrediction ? vLossWeight(a) : lossWeight(a));

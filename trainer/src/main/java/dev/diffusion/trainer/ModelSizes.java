@@ -24,18 +24,19 @@ final class ModelSizes {
     static final ObjectMapper JSON = new ObjectMapper();
 
     /**
-     * The cosine schedule (Nichol & Dhariwal 2021). Sampling starts at "leading" t = 951 (20 steps), not
-     * t = 999, where the clipped last beta puts sigma at ~2e4 (see SigmaSchedule.forSampler).
-     */
-    /**
      * What the U-Net predicts. v (Salimans & Ho 2022), not ε: at the first sampling steps, where the
      * layout is decided, an ε network has to reproduce its input to within a few percent and the
      * position words' share of the target is smaller than that error: the ε model ignored them
      * (21 %, chance 20 %), and on a position-only toy set, after 400 steps, it put the shape where the
-     * seed led whatever the prompt said (6 of 30 right, chance), the v model 30 of 30. {@code ./sd train --prediction epsilon} trains the ε recipe.
+     * seed led whatever the prompt said (6 of 30 right, chance), the v model 30 of 30.
+     * {@code ./sd train --prediction epsilon} trains the ε recipe.
      */
     static final String PREDICTION = "v_prediction";
 
+    /**
+     * The cosine schedule (Nichol & Dhariwal 2021). Sampling starts at "leading" t = 951 (20 steps), not
+     * t = 999, where the clipped last beta puts sigma at ~2e4 (see SigmaSchedule.forSampler).
+     */
     static final String SCHEDULER = """
             {"_class_name": "EulerDiscreteScheduler", "beta_schedule": "squaredcos_cap_v2", "beta_start": 0.00085,
              "beta_end": 0.012, "num_train_timesteps": 1000, "prediction_type": "%s",

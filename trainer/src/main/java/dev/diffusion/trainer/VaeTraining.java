@@ -106,12 +106,12 @@ final class VaeTraining implements AutoCloseable {
     }
 
     /**
-     * Loss weight of each pixel: 1 + SHAPE_WEIGHT × how far the pixel is from the background colour,
-     * relative to the farthest pixel of its image (the shape's coverage, for flat-coloured scenes).
+     * How much of each pixel the shape covers, 0 to 1: the pixel's distance from the background colour
+     * relative to the farthest pixel of its image (exact for flat-coloured, anti-aliased scenes).
      */
-    float[] pixelWeights(float[] pixels, int batch) {
+    float[] coverage(float[] pixels, int batch) {
         int n = imageSize * imageSize;
-        float[] w = new float[batch * n];
+        float[] cov = new float[batch * n];
         for (int b = 0; b < batch; b++) {
             int base = b * n * 3;
             // the background is the colour of the top-left pixel (shapes never reach the corners)
@@ -122,26 +122,34 @@ final class VaeTraining implements AutoCloseable {
             for (int i = 0; i < n; i++) {
                 int k = base + 3 * i;
                 float d = Math.abs(pixels[k] - r0) + Math.abs(pixels[k + 1] - g0) + Math.abs(pixels[k + 2] - b0);
-                w[b * n + i] = d;
+                cov[b * n + i] = d;
                 max = Math.max(max, d);
             }
             for (int i = 0; i < n; i++) {
-                w[b * n + i] = 1f + SHAPE_WEIGHT * w[b * n + i] / max;
+                cov[b * n + i] /= max;
             }
+        }
+        return cov;
+    }
+
+    /** Loss weight of each pixel: 1 + SHAPE_WEIGHT × its {@link #coverage}. */
+    static float[] pixelWeights(float[] coverage) {
+        float[] w = new float[coverage.length];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = 1f + SHAPE_WEIGHT * coverage[i];
         }
         return w;
     }
 
     /** The target of latent channel 0: {@link #MASK_SCALE}·(block-averaged coverage) + {@link #MASK_OFFSET}. */
-    float[] maskTargets(float[] weights, int batch) {
+    float[] maskTargets(float[] coverage, int batch) {
         int l = latentSize();
         int block = imageSize / l;
         float[] out = new float[batch * l * l];
         for (int b = 0; b < batch; b++) {
             for (int y = 0; y < imageSize; y++) {
                 for (int x = 0; x < imageSize; x++) {
-                    float coverage = (weights[(b * imageSize + y) * imageSize + x] - 1f) / SHAPE_WEIGHT;
-                    out[(b * l + y / block) * l + x / block] += coverage / (block * block);
+                    out[(b * l + y / block) * l + x / block] += coverage[(b * imageSize + y) * imageSize + x] / (block * block);
                 }
             }
         }
@@ -162,11 +170,11 @@ final class VaeTraining implements AutoCloseable {
     private float run(float[] pixels, int batch, SplittableRandom rng, boolean train) {
         int l = latentSize();
         float[] eps = Gaussian.fill(rng, new float[batch * l * l * config.latentChannels()]);
-        float[] weights = pixelWeights(pixels, batch);
+        float[] coverage = coverage(pixels, batch);
         try (TFloat32 x = Tensors.of(pixels, batch, imageSize, imageSize, 3);
              TFloat32 n = Tensors.of(eps, batch, l, l, config.latentChannels());
-             TFloat32 w = Tensors.of(weights, batch, imageSize, imageSize, 1);
-             TFloat32 m = Tensors.of(maskTargets(weights, batch), batch, l, l, 1)) {
+             TFloat32 w = Tensors.of(pixelWeights(coverage), batch, imageSize, imageSize, 1);
+             TFloat32 m = Tensors.of(maskTargets(coverage, batch), batch, l, l, 1)) {
             Map<Placeholder<?>, org.tensorflow.Tensor> feeds = Map.of(forward.images(), x, forward.noise(), n,
                     forward.weights(), w, forward.mask(), m);
             return train ? graph.step(feeds) : graph.evaluate(feeds);

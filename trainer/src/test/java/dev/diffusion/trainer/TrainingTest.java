@@ -78,7 +78,7 @@ class TrainingTest {
         float[] pixels = new float[64 * 64 * 3];
         Scene.toUnit(s.render(), pixels, 0);
         try (VaeTraining vae = new VaeTraining(ModelSizes.TINY, 1, 1e-3f, 0.99)) {
-            float[] w = vae.pixelWeights(pixels, 1);
+            float[] w = VaeTraining.pixelWeights(vae.coverage(pixels, 1));
             assertEquals(1f, w[0], 1e-6f);
             assertEquals(1f + VaeTraining.SHAPE_WEIGHT, w[32 * 64 + 32], 1e-6f);
             assertEquals(1f + VaeTraining.SHAPE_WEIGHT, w[24 * 64 + 24], 1e-6f);
@@ -191,7 +191,7 @@ class TrainingTest {
                     Scene s = new Scene(Scene.Shape.SQUARE, colour, Scene.Position.CENTER, bg, 32, 32, 13, 64);
                     float[] pixels = new float[64 * 64 * 3];
                     Scene.toUnit(s.render(), pixels, 0);
-                    float[] m = vae.maskTargets(vae.pixelWeights(pixels, 1), 1);
+                    float[] m = vae.maskTargets(vae.coverage(pixels, 1), 1);
                     assertEquals(16 * 16, m.length);
                     assertEquals(3.5f, m[8 * 16 + 8], 1e-5f, "block inside the shape");
                     assertEquals(-0.5f, m[0], 1e-5f, "corner block");
