@@ -116,11 +116,11 @@ final class DemoModelTrainer {
         try (VaeTraining vae = new VaeTraining(sizes, o.seed() + 2, o.vaeLearningRate(), o.emaDecay())) {
             Progress p = new Progress("vae", o.vaeSteps(), log, 10);
             for (int step = 1; step <= o.vaeSteps(); step++) {
-                p.step(step, vae.step(vae.drawBatch(rng, o.vaeBatch()), o.vaeBatch(), rng));
+                p.step(step, vae.step(vae.drawBatch(rng, o.vaeBatch()), rng));
             }
             vae.useAveragedWeights();
             SplittableRandom heldOut = new SplittableRandom(o.seed() + 99);
-            float vaeLoss = vae.loss(vae.drawBatch(heldOut, 32), 32, heldOut);
+            float vaeLoss = vae.loss(vae.drawBatch(heldOut, 32), heldOut);
             double vaeSeconds = p.elapsedSeconds();
             log.printf("vae: held-out loss %.5f with averaged weights, %s%n", vaeLoss, Progress.time(vaeSeconds));
 
@@ -133,8 +133,14 @@ final class DemoModelTrainer {
             int chunk = 64;
             for (int start = 0; start < o.datasetSize(); start += chunk) {
                 int n = Math.min(chunk, o.datasetSize() - start);
-                System.arraycopy(vae.encode(drawScenes(rng, scenes, start, n, imageSize), n).get(0), 0, means, start * per,
-                        n * per);
+                float[] pixels = drawScenes(rng, scenes, start, n, imageSize);
+                float[] mean = vae.encode(pixels, n).get(0);
+                Scene.Shape[] shapes = new Scene.Shape[n];
+                for (int i = 0; i < n; i++) {
+                    shapes[i] = scenes[start + i].shape();
+                }
+                vae.useShapeTargets(mean, pixels, shapes);
+                System.arraycopy(mean, 0, means, start * per, n * per);
             }
             double sum = 0;
             double sumSq = 0;

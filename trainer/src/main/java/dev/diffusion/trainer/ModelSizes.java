@@ -81,6 +81,8 @@ final class ModelSizes {
     final String unetConfig;
     final String vaeConfig;
     final String schedulerConfig;
+    /** Whether the VAE has one more latent channel, trained to tell circles from squares ({@link #withShapeChannel}). */
+    final boolean shapeChannel;
     private final int textHidden;
     private final int textLayers;
     private final int textHeads;
@@ -88,6 +90,12 @@ final class ModelSizes {
 
     ModelSizes(int imageSize, String unetConfig, String vaeConfig, int textHidden, int textLayers, int textHeads,
                int textIntermediate, String schedulerConfig) {
+        this(imageSize, unetConfig, vaeConfig, textHidden, textLayers, textHeads, textIntermediate, schedulerConfig, false);
+    }
+
+    private ModelSizes(int imageSize, String unetConfig, String vaeConfig, int textHidden, int textLayers, int textHeads,
+                       int textIntermediate, String schedulerConfig, boolean shapeChannel) {
+        this.shapeChannel = shapeChannel;
         this.imageSize = imageSize;
         this.unetConfig = unetConfig;
         this.vaeConfig = vaeConfig;
@@ -129,9 +137,25 @@ final class ModelSizes {
         String scheduler = schedulerConfig.replaceFirst("\"prediction_type\": \"[a-z_]+\"",
                 "\"prediction_type\": \"" + prediction + "\"");
         ModelSizes m = new ModelSizes(imageSize, unetConfig, vaeConfig, textHidden, textLayers, textHeads, textIntermediate,
-                scheduler);
+                scheduler, shapeChannel);
         m.scheduler(); // parses it: an unknown prediction type fails here, naming the field
         return m;
+    }
+
+    /**
+     * These sizes with one more latent channel (VAE {@code latent_channels}, U-Net in and out), which the
+     * VAE is trained to fill with which shape it is (see VaeTraining#shapeCode). Experimental: not the
+     * committed model's recipe.
+     */
+    ModelSizes withShapeChannel() {
+        int c = vae().latentChannels();
+        String u = unetConfig.replace("\"in_channels\": " + c + ", \"out_channels\": " + c,
+                "\"in_channels\": " + (c + 1) + ", \"out_channels\": " + (c + 1));
+        String v = vaeConfig.replace("\"latent_channels\": " + c, "\"latent_channels\": " + (c + 1));
+        if (u.equals(unetConfig) || v.equals(vaeConfig)) {
+            throw new IllegalStateException("channel counts not found in the configs");
+        }
+        return new ModelSizes(imageSize, u, v, textHidden, textLayers, textHeads, textIntermediate, schedulerConfig, true);
     }
 
     /** The VAE config as exported: {@code scaling_factor} set. */

@@ -11,7 +11,7 @@ public final class TrainCommand {
     static final String HELP = """
             usage: ./sd train [--out DIR] [--seed N] [--vae-steps N] [--unet-steps N] [--dataset N] [--threads N]
                        [--unet-max-minutes M] [--snapshot-every N] [--vae-from DIR]
-                       [--prediction v_prediction|epsilon]
+                       [--prediction v_prediction|epsilon] [--shape-channel]
               trains the demo model (shapes world, 64x64) and writes a diffusers folder (default models/demo)
               --unet-max-minutes M stops the U-Net phase early (and says so) when it runs past M minutes (default 48,
                                    which keeps the whole run under 60 minutes; 0 = no limit)
@@ -19,6 +19,8 @@ public final class TrainCommand {
               --vae-from DIR       takes the VAE of an existing model folder (e.g. models/demo) instead of training
                                    one: retrains the U-Net and text encoder only
               --prediction TYPE    what the U-Net learns to predict (default v_prediction; epsilon ignores position)
+              --shape-channel      experimental: a fifth latent channel that the VAE fills with which shape it is
+                                   (circle -, square +), so the U-Net learns circle vs square like a colour
             """;
 
     private TrainCommand() {}
@@ -34,11 +36,16 @@ public final class TrainCommand {
         int snapshotEvery = 0;
         Path vaeFrom = null;
         ModelSizes sizes = d.sizes();
+        boolean shapeChannel = false;
         for (int i = 0; i < args.length; i++) {
             String flag = args[i];
             if (flag.equals("--help") || flag.equals("-h")) {
                 System.out.print(HELP);
                 return;
+            }
+            if (flag.equals("--shape-channel")) {
+                shapeChannel = true;
+                continue;
             }
             if (i + 1 >= args.length) {
                 throw new IllegalArgumentException(flag + " needs a value\n" + HELP);
@@ -57,6 +64,9 @@ public final class TrainCommand {
                 case "--threads" -> System.setProperty("diffusion.threads", v);
                 default -> throw new IllegalArgumentException("unknown option " + flag + "\n" + HELP);
             }
+        }
+        if (shapeChannel) {
+            sizes = sizes.withShapeChannel();
         }
         var options = new DemoModelTrainer.Options(sizes, seed, vaeSteps, d.vaeBatch(), d.vaeLearningRate(), dataset,
                 unetSteps, d.unetBatch(), d.unetLearningRate(), d.emaDecay(), d.dtype(), maxMinutes * 60,

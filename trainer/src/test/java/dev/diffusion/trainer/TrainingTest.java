@@ -15,13 +15,13 @@ class TrainingTest {
     @Test
     void vaeTrainingLowersTheReconstructionLoss() {
         try (VaeTraining vae = new VaeTraining(ModelSizes.TINY, 11, 2e-3f, 0.99)) {
-            float[] fixed = vae.drawBatch(new SplittableRandom(3), 8);
-            float before = vae.loss(fixed, 8, new SplittableRandom(4));
+            VaeTraining.Batch fixed = vae.drawBatch(new SplittableRandom(3), 8);
+            float before = vae.loss(fixed, new SplittableRandom(4));
             SplittableRandom rng = new SplittableRandom(5);
             for (int i = 0; i < 30; i++) {
-                vae.step(vae.drawBatch(rng, 8), 8, rng);
+                vae.step(vae.drawBatch(rng, 8), rng);
             }
-            float after = vae.loss(fixed, 8, new SplittableRandom(4));
+            float after = vae.loss(fixed, new SplittableRandom(4));
             assertTrue(after < 0.6 * before, "VAE loss " + before + " -> " + after);
         }
     }
@@ -185,22 +185,111 @@ class TrainingTest {
     @Test
     void maskTargetIsTheBlockAveragedCoverageWhateverTheColours() {
         // a square of half-side 0.9·13 = 11.7 around (32, 32): pixels 20.3 .. 43.7 in x and y
-        try (VaeTraining vae = new VaeTraining(ModelSizes.TINY, 1, 1e-3f, 0.99)) {
+        try (VaeTraining plain = new VaeTraining(ModelSizes.TINY, 1, 1e-3f, 0.99)) { // channel 0 only
+            Scene s = new Scene(Scene.Shape.SQUARE, Scene.Colour.RED, Scene.Position.CENTER, Scene.Background.GRAY, 32, 32, 13, 64);
+            float[] pixels = new float[64 * 64 * 3];
+            Scene.toUnit(s.render(), pixels, 0);
+            float[] m = plain.maskTargets(plain.coverage(pixels, 1), new Scene.Shape[] {Scene.Shape.SQUARE});
+            assertEquals(16 * 16, m.length);
+            assertEquals(3.5f, m[8 * 16 + 8], 1e-5f);
+            assertEquals(-0.5f, m[0], 1e-5f);
+        }
+        try (VaeTraining vae = new VaeTraining(ModelSizes.TINY.withShapeChannel(), 1, 1e-3f, 0.99)) {
             for (Scene.Colour colour : new Scene.Colour[] {Scene.Colour.RED, Scene.Colour.YELLOW}) {
                 for (Scene.Background bg : new Scene.Background[] {Scene.Background.BLACK, Scene.Background.WHITE}) {
                     Scene s = new Scene(Scene.Shape.SQUARE, colour, Scene.Position.CENTER, bg, 32, 32, 13, 64);
                     float[] pixels = new float[64 * 64 * 3];
                     Scene.toUnit(s.render(), pixels, 0);
-                    float[] m = vae.maskTargets(vae.coverage(pixels, 1), 1);
-                    assertEquals(16 * 16, m.length);
-                    assertEquals(3.5f, m[8 * 16 + 8], 1e-5f, "block inside the shape");
+                    float[] m = vae.maskTargets(vae.coverage(pixels, 1), new Scene.Shape[] {Scene.Shape.SQUARE});
+                    assertEquals(2 * 16 * 16, m.length);
+                    assertEquals(3.5f, m[2 * (8 * 16 + 8)], 1e-5f, "block inside the shape");
                     assertEquals(-0.5f, m[0], 1e-5f, "corner block");
-                    assertEquals(-0.5f, m[8 * 16 + 2], 1e-5f, "block left of the shape (x 8..11)");
+                    assertEquals(-0.5f, m[2 * (8 * 16 + 2)], 1e-5f, "block left of the shape (x 8..11)");
                     // block x 20..23, y 32..35: columns 21..23 inside; column 20 has 3 of its 4 supersamples
                     // (20.375, 20.625, 20.875 >= 20.3) inside: coverage (3 + 0.75)/4
-                    assertEquals(4 * (3.75f / 4) - 0.5f, m[8 * 16 + 5], 2e-2f, "edge block");
+                    assertEquals(4 * (3.75f / 4) - 0.5f, m[2 * (8 * 16 + 5)], 2e-2f, "edge block");
+                    // channel 1: 4 × coverage × (+1 for a square)
+                    assertEquals(4f, m[2 * (8 * 16 + 8) + 1], 1e-5f, "channel 1 inside the square");
+                    assertEquals(3.75f, m[2 * (8 * 16 + 5) + 1], 2e-2f, "channel 1 at the edge");
+                    assertEquals(0f, m[1], 0f, "channel 1 on the background");
                 }
             }
+        }
+    }
+
+    @Test
+    void maskLossIsTheWeightedSquaredErrorOfChannelsZeroAndOne() {
+        // two latent pixels of 4 channels (channels 2 and 3 = 7, not part of the loss). A: channel 0 = 1 (target
+        // 1.5), channel 1 = −5 (a circle's −4). B: channel 0 = 0 (target −0.5), channel 1 = 1 (a square's +4) at
+        // weight 0.5. Weighted squares 0.25 + 1 + 0.25 + 0.5·9 = 6; mean over the 4, × 2 (summed over channels): 3
+        try (org.tensorflow.Graph g = new org.tensorflow.Graph(); org.tensorflow.Session session = new org.tensorflow.Session(g)) {
+            org.tensorflow.op.Ops tf = org.tensorflow.op.Ops.create(g);
+            var mean = tf.constant(new float[][][][] {{{{1f, -5f, 7f, 7f}, {0f, 1f, 7f, 7f}}}});
+            var targets = tf.constant(new float[][][][] {{{{1.5f, -4f}, {-0.5f, 4f}}}});
+            var weights = tf.constant(new float[][][][] {{{{1f, 1f}, {1f, 0.5f}}}});
+            try (var result = session.runner().fetch(VaeTraining.maskLoss(tf, mean, 4, targets, weights, 2)).run()) {
+                assertEquals(3f, ((org.tensorflow.types.TFloat32) result.get(0)).getFloat(), 1e-6f);
+            }
+        }
+    }
+
+    @Test
+    void shapeChannelAddsALatentChannelToTheVaeAndTheUnet() {
+        ModelSizes s = ModelSizes.DEMO.withShapeChannel();
+        assertEquals(5, s.vae().latentChannels());
+        assertEquals(5, s.unet().inChannels());
+        assertEquals(5, s.unet().outChannels());
+        assertTrue(s.shapeChannel && !ModelSizes.DEMO.shapeChannel);
+        assertTrue(s.withPrediction("epsilon").shapeChannel);
+        assertEquals(4, ModelSizes.DEMO.vae().latentChannels());
+    }
+
+    @Test
+    void vaeTrainingWithTheShapeChannelLowersItsLoss() {
+        try (VaeTraining vae = new VaeTraining(ModelSizes.TINY.withShapeChannel(), 11, 2e-3f, 0.99)) {
+            VaeTraining.Batch fixed = vae.drawBatch(new SplittableRandom(3), 8);
+            float before = vae.loss(fixed, new SplittableRandom(4));
+            SplittableRandom rng = new SplittableRandom(5);
+            for (int i = 0; i < 30; i++) {
+                vae.step(vae.drawBatch(rng, 8), rng);
+            }
+            float after = vae.loss(fixed, new SplittableRandom(4));
+            // slower than without: the encoder's channel-1 term falls only once it tells the shapes apart
+            assertTrue(after < 0.75 * before, "VAE loss " + before + " -> " + after);
+            // the dataset's channel 1 is the target, not the encoder's guess
+            float[] means = vae.encode(fixed.pixels(), 8).get(0);
+            vae.useShapeTargets(means, fixed.pixels(), fixed.shapes());
+            float[] targets = vae.maskTargets(vae.coverage(fixed.pixels(), 8), fixed.shapes());
+            for (int i = 0; i < targets.length / 2; i++) {
+                assertEquals(targets[2 * i + 1], means[i * 5 + 1], 0f);
+            }
+        }
+    }
+
+    @Test
+    void channelOneTellsCirclesFromSquaresOverTheWholeShape() {
+        // a circle of radius 12 around (32, 32): block (8, 8) = pixels 32..35 lies inside it whole
+        try (VaeTraining vae = new VaeTraining(ModelSizes.TINY.withShapeChannel(), 1, 1e-3f, 0.99)) {
+            float[] pixels = new float[3 * 64 * 64 * 3];
+            Scene.Shape[] shapes = Scene.Shape.values(); // circle, square, triangle
+            for (int i = 0; i < 3; i++) {
+                Scene s = new Scene(shapes[i], Scene.Colour.BLUE, Scene.Position.CENTER, Scene.Background.GRAY, 32, 32, 12, 64);
+                Scene.toUnit(s.render(), pixels, i * 64 * 64 * 3);
+            }
+            float[] coverage = vae.coverage(pixels, 3);
+            float[] m = vae.maskTargets(coverage, shapes);
+            float[] w = vae.maskWeights(coverage, 3);
+            int inside = 2 * (8 * 16 + 8);
+            int per = 2 * 16 * 16;
+            assertEquals(-4f, m[inside + 1], 1e-5f, "circle");
+            assertEquals(4f, m[per + inside + 1], 1e-5f, "square");
+            assertEquals(0f, m[2 * per + inside + 1], 0f, "triangle");
+            // channel 0 is weighted everywhere, channel 1 by coverage: 1 inside, 0 on the background
+            assertEquals(1f, w[inside], 0f);
+            assertEquals(1f, w[inside + 1], 1e-5f);
+            assertEquals(1f, w[2 * per + inside + 1], 1e-5f);
+            assertEquals(1f, w[0], 0f);
+            assertEquals(0f, w[1], 0f);
         }
     }
 }
