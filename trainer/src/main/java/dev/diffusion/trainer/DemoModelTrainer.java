@@ -133,14 +133,8 @@ final class DemoModelTrainer {
             int chunk = 64;
             for (int start = 0; start < o.datasetSize(); start += chunk) {
                 int n = Math.min(chunk, o.datasetSize() - start);
-                float[] pixels = drawScenes(rng, scenes, start, n, imageSize);
-                float[] mean = vae.encode(pixels, n).get(0);
-                Scene.Shape[] shapes = new Scene.Shape[n];
-                for (int i = 0; i < n; i++) {
-                    shapes[i] = scenes[start + i].shape();
-                }
-                vae.useShapeTargets(mean, pixels, shapes);
-                System.arraycopy(mean, 0, means, start * per, n * per);
+                System.arraycopy(vae.encode(drawScenes(rng, scenes, start, n, imageSize), n).get(0), 0, means, start * per,
+                        n * per);
             }
             double sum = 0;
             double sumSq = 0;
