@@ -59,7 +59,7 @@ final class VaeTraining implements AutoCloseable {
      * only at their corners, a few latent pixels at the edge of the blob: the committed model's U-Net draws
      * the same rounded blob for both words (its prediction does not change when "circle" is swapped for
      * "square", at any timestep). Not yet working (see the README): at weight 1 the VAE stayed on its loss
-     * plateau for 2,500 steps (reconstructions: colour 34 %, background 36 %); at {@link #SHAPE_CODE_WEIGHT}
+     * plateau for 2,500 steps (held-out loss 0.86, the committed VAE's 0.06); at {@link #SHAPE_CODE_WEIGHT}
      * 0.05 the VAE is fine (100 / 100 / 100 / 90 %) but the code too faint for the U-Net to use after 1,000
      * steps. On 4 channels at weight 1 the U-Net used it at once (86 % shapes after 1,000 steps).
      */
@@ -89,8 +89,7 @@ final class VaeTraining implements AutoCloseable {
         this.imageSize = sizes.imageSize;
         this.shapeChannel = sizes.shapeChannel;
         this.graph = new TrainingGraph(nn -> (forward = build(nn, config, shapeChannel)).loss,
-                nn -> build(nn, config, shapeChannel), seed,
-                learningRate, emaDecay);
+                nn -> build(nn, config, shapeChannel), seed, learningRate, emaDecay);
     }
 
     private static Forward build(Nn nn, VaeConfig config, boolean shapeChannel) {
@@ -107,7 +106,6 @@ final class VaeTraining implements AutoCloseable {
         Operand<TFloat32> logvar = tf.math.maximum(tf.math.minimum(halves.get(1), nn.scalar(20)), nn.scalar(-30));
         Operand<TFloat32> std = tf.math.exp(tf.math.mul(logvar, nn.scalar(0.5)));
         Operand<TFloat32> z = tf.math.add(mean, tf.math.mul(std, noise));
-        Placeholder<TFloat32> mask = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, m)));
         Operand<TFloat32> recon = AutoencoderKL.buildDecoder(nn, config, z); // scaling_factor is 1 while training
         Operand<TFloat32> diff = tf.math.sub(recon, images);
         Operand<org.tensorflow.types.TInt32> all = tf.constant(new int[] {0, 1, 2, 3});
@@ -118,6 +116,7 @@ final class VaeTraining implements AutoCloseable {
         // KL(N(mean, var) || N(0, 1)) per latent element: ½(mean² + var − 1 − logvar)
         Operand<TFloat32> kl = tf.math.mean(tf.math.mul(nn.scalar(0.5), tf.math.sub(tf.math.sub(
                 tf.math.add(tf.math.square(mean), tf.math.exp(logvar)), nn.scalar(1)), logvar)), all);
+        Placeholder<TFloat32> mask = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, m)));
         Placeholder<TFloat32> maskWeights = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, m)));
         Operand<TFloat32> maskLoss = maskLoss(tf, mean, c, mask, maskWeights, m);
         Operand<TFloat32> loss = tf.math.add(tf.math.add(tf.math.add(l1, l2), tf.math.mul(kl, nn.scalar(KL_WEIGHT))),
@@ -191,6 +190,11 @@ final class VaeTraining implements AutoCloseable {
         return cov;
     }
 
+    /** {@link #blockCoverage} at this VAE's image and latent sides. */
+    float[] latentCoverage(float[] coverage, int batch) {
+        return blockCoverage(coverage, batch, imageSize, latentSize());
+    }
+
     /** Per-pixel coverage (side {@code imageSize}) averaged over the blocks of a latent of side {@code latentSize}. */
     static float[] blockCoverage(float[] coverage, int batch, int imageSize, int latentSize) {
         int l = latentSize;
@@ -218,12 +222,11 @@ final class VaeTraining implements AutoCloseable {
     /**
      * The targets of latent channel 0, {@link #MASK_SCALE}·c + {@link #MASK_OFFSET}, and with the shape
      * channel of channel 1, {@link #MASK_SCALE}·c·{@link #shapeCode} (interleaved, NHWC with
-     * {@link #maskChannels} channels), c the block-averaged coverage.
+     * {@link #maskChannels} channels), c the block-averaged coverage ({@link #latentCoverage}).
      */
-    float[] maskTargets(float[] coverage, Scene.Shape[] shapes) {
+    float[] maskTargets(float[] block, Scene.Shape[] shapes) {
         int m = maskChannels();
         int per = latentSize() * latentSize();
-        float[] block = blockCoverage(coverage, shapes.length, imageSize, latentSize());
         float[] out = new float[m * block.length];
         for (int i = 0; i < block.length; i++) {
             out[m * i] = MASK_SCALE * block[i] + MASK_OFFSET;
@@ -235,9 +238,8 @@ final class VaeTraining implements AutoCloseable {
     }
 
     /** Weights of those targets: 1 for channel 0 everywhere, {@link #SHAPE_CODE_WEIGHT} × the block's coverage for channel 1. */
-    float[] maskWeights(float[] coverage, int batch) {
+    float[] maskWeights(float[] block) {
         int m = maskChannels();
-        float[] block = blockCoverage(coverage, batch, imageSize, latentSize());
         float[] out = new float[m * block.length];
         for (int i = 0; i < block.length; i++) {
             out[m * i] = 1f;
@@ -262,11 +264,12 @@ final class VaeTraining implements AutoCloseable {
         float[] pixels = scenes.pixels();
         float[] eps = Gaussian.fill(rng, new float[batch * l * l * config.latentChannels()]);
         float[] coverage = coverage(pixels, batch);
+        float[] block = latentCoverage(coverage, batch);
         try (TFloat32 x = Tensors.of(pixels, batch, imageSize, imageSize, 3);
              TFloat32 n = Tensors.of(eps, batch, l, l, config.latentChannels());
              TFloat32 w = Tensors.of(pixelWeights(coverage), batch, imageSize, imageSize, 1);
-             TFloat32 m = Tensors.of(maskTargets(coverage, scenes.shapes()), batch, l, l, maskChannels());
-             TFloat32 mw = Tensors.of(maskWeights(coverage, batch), batch, l, l, maskChannels())) {
+             TFloat32 m = Tensors.of(maskTargets(block, scenes.shapes()), batch, l, l, maskChannels());
+             TFloat32 mw = Tensors.of(maskWeights(block), batch, l, l, maskChannels())) {
             Map<Placeholder<?>, org.tensorflow.Tensor> feeds = Map.of(forward.images(), x, forward.noise(), n,
                     forward.weights(), w, forward.mask(), m, forward.maskWeights(), mw);
             return train ? graph.step(feeds) : graph.evaluate(feeds);

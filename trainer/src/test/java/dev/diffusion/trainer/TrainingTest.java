@@ -14,15 +14,20 @@ class TrainingTest {
 
     @Test
     void vaeTrainingLowersTheReconstructionLoss() {
-        try (VaeTraining vae = new VaeTraining(ModelSizes.TINY, 11, 2e-3f, 0.99)) {
+        float[] loss = vaeLossBeforeAndAfter30Steps(ModelSizes.TINY);
+        assertTrue(loss[1] < 0.6 * loss[0], "VAE loss " + loss[0] + " -> " + loss[1]);
+    }
+
+    /** The loss on a fixed batch of 8 scenes, before and after 30 Adam steps on fresh batches. */
+    private static float[] vaeLossBeforeAndAfter30Steps(ModelSizes sizes) {
+        try (VaeTraining vae = new VaeTraining(sizes, 11, 2e-3f, 0.99)) {
             VaeTraining.Batch fixed = vae.drawBatch(new SplittableRandom(3), 8);
             float before = vae.loss(fixed, new SplittableRandom(4));
             SplittableRandom rng = new SplittableRandom(5);
             for (int i = 0; i < 30; i++) {
                 vae.step(vae.drawBatch(rng, 8), rng);
             }
-            float after = vae.loss(fixed, new SplittableRandom(4));
-            assertTrue(after < 0.6 * before, "VAE loss " + before + " -> " + after);
+            return new float[] {before, vae.loss(fixed, new SplittableRandom(4))};
         }
     }
 
@@ -189,7 +194,7 @@ class TrainingTest {
             Scene s = new Scene(Scene.Shape.SQUARE, Scene.Colour.RED, Scene.Position.CENTER, Scene.Background.GRAY, 32, 32, 13, 64);
             float[] pixels = new float[64 * 64 * 3];
             Scene.toUnit(s.render(), pixels, 0);
-            float[] m = plain.maskTargets(plain.coverage(pixels, 1), new Scene.Shape[] {Scene.Shape.SQUARE});
+            float[] m = plain.maskTargets(plain.latentCoverage(plain.coverage(pixels, 1), 1), new Scene.Shape[] {Scene.Shape.SQUARE});
             assertEquals(16 * 16, m.length);
             assertEquals(3.5f, m[8 * 16 + 8], 1e-5f);
             assertEquals(-0.5f, m[0], 1e-5f);
@@ -200,7 +205,7 @@ class TrainingTest {
                     Scene s = new Scene(Scene.Shape.SQUARE, colour, Scene.Position.CENTER, bg, 32, 32, 13, 64);
                     float[] pixels = new float[64 * 64 * 3];
                     Scene.toUnit(s.render(), pixels, 0);
-                    float[] m = vae.maskTargets(vae.coverage(pixels, 1), new Scene.Shape[] {Scene.Shape.SQUARE});
+                    float[] m = vae.maskTargets(vae.latentCoverage(vae.coverage(pixels, 1), 1), new Scene.Shape[] {Scene.Shape.SQUARE});
                     assertEquals(2 * 16 * 16, m.length);
                     assertEquals(3.5f, m[2 * (8 * 16 + 8)], 1e-5f, "block inside the shape");
                     assertEquals(-0.5f, m[0], 1e-5f, "corner block");
@@ -246,17 +251,9 @@ class TrainingTest {
 
     @Test
     void vaeTrainingWithTheShapeChannelLowersItsLoss() {
-        try (VaeTraining vae = new VaeTraining(ModelSizes.TINY.withShapeChannel(), 11, 2e-3f, 0.99)) {
-            VaeTraining.Batch fixed = vae.drawBatch(new SplittableRandom(3), 8);
-            float before = vae.loss(fixed, new SplittableRandom(4));
-            SplittableRandom rng = new SplittableRandom(5);
-            for (int i = 0; i < 30; i++) {
-                vae.step(vae.drawBatch(rng, 8), rng);
-            }
-            float after = vae.loss(fixed, new SplittableRandom(4));
-            // slower than without: the encoder's channel-1 term falls only once it tells the shapes apart
-            assertTrue(after < 0.75 * before, "VAE loss " + before + " -> " + after);
-        }
+        float[] loss = vaeLossBeforeAndAfter30Steps(ModelSizes.TINY.withShapeChannel());
+        // slower than without: the encoder's channel-1 term falls only once it tells the shapes apart
+        assertTrue(loss[1] < 0.75 * loss[0], "VAE loss " + loss[0] + " -> " + loss[1]);
     }
 
     @Test
@@ -269,9 +266,9 @@ class TrainingTest {
                 Scene s = new Scene(shapes[i], Scene.Colour.BLUE, Scene.Position.CENTER, Scene.Background.GRAY, 32, 32, 12, 64);
                 Scene.toUnit(s.render(), pixels, i * 64 * 64 * 3);
             }
-            float[] coverage = vae.coverage(pixels, 3);
-            float[] m = vae.maskTargets(coverage, shapes);
-            float[] w = vae.maskWeights(coverage, 3);
+            float[] block = vae.latentCoverage(vae.coverage(pixels, 3), 3);
+            float[] m = vae.maskTargets(block, shapes);
+            float[] w = vae.maskWeights(block);
             int inside = 2 * (8 * 16 + 8);
             int per = 2 * 16 * 16;
             assertEquals(-4f, m[inside + 1], 1e-5f, "circle");
