@@ -26,14 +26,42 @@ import java.util.SplittableRandom;
  * latents, and write a diffusers folder.
  */
 final class DemoModelTrainer {
+    /**
+     * @param maxSeconds the whole run's time limit (0: none): the U-Net phase gets what the tokenizer, the VAE
+     *                   and the encoding left of it, and stops early, saying so, when that runs out
+     * @param unetFrom   a model folder whose U-Net and text encoder the U-Net phase starts from (null: fresh
+     *                   weights): with {@code vaeFrom} the same folder, to compare changes of the recipe on a
+     *                   snapshot for a few hundred steps instead of a whole run
+     * @param warmdown   share of each phase at its end over which the learning rate falls linearly to
+     *                   {@link #FINAL_RATE_SCALE} of its value (0: constant), see {@link #rateScale}
+     */
     record Options(ModelSizes sizes, long seed, int vaeSteps, int vaeBatch, float vaeLearningRate, int datasetSize,
                    int unetSteps, int unetBatch, float unetLearningRate, double emaDecay, TensorDtype dtype,
-                   double unetMaxSeconds, int snapshotEvery, Path vaeFrom) {
+                   double maxSeconds, int snapshotEvery, Path vaeFrom, double warmdown, Path unetFrom) {
 
         static Options demo() {
-            return new Options(ModelSizes.DEMO, 1234, 2500, 16, 2e-3f, 16384, 5500, 64, 8e-4f, 0.999, TensorDtype.F16, 48 * 60, 0,
-                    null);
+            return new Options(ModelSizes.DEMO, 1234, 2000, 16, 2e-3f, 16384, 5500, 64, 8e-4f, 0.999, TensorDtype.F16, 57 * 60, 0,
+                    null, 0.3, null);
         }
+    }
+
+    /** What is left of the learning rate at the very end of a phase with a warm-down. */
+    static final double FINAL_RATE_SCALE = 0.05;
+    /** Time kept back from the U-Net phase for the held-out loss and writing the folder. */
+    static final double RESERVE_SECONDS = 30;
+
+    /**
+     * The learning-rate factor at {@code progress} (0 to 1) through a phase: 1, then over the last
+     * {@code warmdown} share a straight line down to {@link #FINAL_RATE_SCALE} ("warmup-stable-decay"
+     * without the warm-up: Adam's bias correction already keeps the first steps small). A phase cut short
+     * by the time limit measures its progress in time, so the decay still happens before it stops.
+     */
+    static double rateScale(double progress, double warmdown) {
+        if (warmdown <= 0 || progress <= 1 - warmdown) {
+            return 1;
+        }
+        double into = Math.min(1, (progress - (1 - warmdown)) / warmdown);
+        return 1 - into * (1 - FINAL_RATE_SCALE);
     }
 
     /** What a run produced: final losses (EMA weights, held-out batch) and wall times. */
@@ -57,6 +85,7 @@ final class DemoModelTrainer {
     }
 
     Result train(Path out) {
+        long start = System.nanoTime();
         ModelSizes sizes = o.sizes();
         ClipTokenizer tokenizer = learnTokenizer(o.seed());
         log.printf("tokenizer: %d tokens (%d merges learned from captions)%n", tokenizer.vocabSize(), tokenizer.merges().size());
@@ -73,21 +102,42 @@ final class DemoModelTrainer {
         float diffusionLoss;
         double unetSeconds;
         int per = latentSize * latentSize * sizes.vae().latentChannels();
-        try (DiffusionTraining diffusion = new DiffusionTraining(sizes, tokenizer, o.seed() + 3, o.unetLearningRate(),
-                o.emaDecay())) {
+        MapWeights startWeights = null;
+        if (o.unetFrom() != null) {
+            startWeights = new MapWeights();
+            try (StableDiffusionModel m = StableDiffusionModel.open(o.unetFrom())) {
+                for (Weights w : List.of(m.unet(), m.textEncoder())) {
+                    for (String key : w.keys()) {
+                        startWeights.put(key, w.info(key).shape(), w.floats(key));
+                    }
+                }
+            }
+            log.printf("unet: starting from the U-Net and text encoder of %s%n", o.unetFrom());
+        }
+        try (DiffusionTraining diffusion = new DiffusionTraining(sizes, tokenizer, o.seed() + 3,
+                o.unetLearningRate(), o.emaDecay(), startWeights)) {
+            double budget = o.maxSeconds() <= 0 ? 0 : o.maxSeconds() - (System.nanoTime() - start) / 1e9 - RESERVE_SECONDS;
+            if (o.maxSeconds() > 0) {
+                log.printf("unet: %s left of the %s limit%n", Progress.time(Math.max(0, budget)), Progress.time(o.maxSeconds()));
+            }
             Progress p = new Progress("unet", o.unetSteps(), log, 10);
             float[] batch = new float[o.unetBatch() * per];
             String[] captions = new String[o.unetBatch()];
             for (int step = 1; step <= o.unetSteps(); step++) {
+                double progress = (step - 1) / (double) o.unetSteps();
+                if (budget > 0) {
+                    progress = Math.max(progress, p.elapsedSeconds() / budget);
+                }
+                diffusion.scaleLearningRate(rateScale(progress, o.warmdown()));
                 fillBatch(rng, scenes, latents, per, batch, captions);
                 p.step(step, diffusion.step(batch, captions, latentSize, rng));
                 if (o.snapshotEvery() > 0 && step % o.snapshotEvery() == 0 && step < o.unetSteps()) {
                     Path snapshot = out.resolveSibling(out.getFileName() + "-snapshots").resolve("step-" + step);
                     write(snapshot, diffusion.averagedWeights(), vaeWeights, scaling, tokenizer);
                 }
-                if (o.unetMaxSeconds() > 0 && p.elapsedSeconds() > o.unetMaxSeconds() && step < o.unetSteps()) {
-                    log.printf("unet: time limit of %s reached: stopping at step %d of %d%n",
-                            Progress.time(o.unetMaxSeconds()), step, o.unetSteps());
+                if (o.maxSeconds() > 0 && p.elapsedSeconds() > budget && step < o.unetSteps()) {
+                    log.printf("unet: the run's time limit of %s reached: stopping at step %d of %d%n",
+                            Progress.time(o.maxSeconds()), step, o.unetSteps());
                     break;
                 }
             }
@@ -116,6 +166,7 @@ final class DemoModelTrainer {
         try (VaeTraining vae = new VaeTraining(sizes, o.seed() + 2, o.vaeLearningRate(), o.emaDecay())) {
             Progress p = new Progress("vae", o.vaeSteps(), log, 10);
             for (int step = 1; step <= o.vaeSteps(); step++) {
+                vae.scaleLearningRate(rateScale((step - 1) / (double) o.vaeSteps(), o.warmdown()));
                 p.step(step, vae.step(vae.drawBatch(rng, o.vaeBatch()), rng));
             }
             vae.useAveragedWeights();

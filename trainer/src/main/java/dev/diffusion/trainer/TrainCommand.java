@@ -10,17 +10,19 @@ import java.util.Locale;
 public final class TrainCommand {
     static final String HELP = """
             usage: ./sd train [--out DIR] [--seed N] [--vae-steps N] [--unet-steps N] [--dataset N] [--threads N]
-                       [--unet-max-minutes M] [--snapshot-every N] [--vae-from DIR]
-                       [--prediction v_prediction|epsilon] [--shape-channel]
+                       [--max-minutes M] [--warmdown F] [--snapshot-every N] [--vae-from DIR]
+                       [--unet-from DIR] [--prediction v_prediction|epsilon]
               trains the demo model (shapes world, 64x64) and writes a diffusers folder (default models/demo)
-              --unet-max-minutes M stops the U-Net phase early (and says so) when it runs past M minutes (default 48,
-                                   which keeps the whole run under 60 minutes; 0 = no limit)
+              --max-minutes M      the whole run's time limit (default 57): the U-Net phase gets what the VAE left and
+                                   stops early (and says so) when it runs out; 0 = no limit
+              --warmdown F         the learning rate falls linearly to 5 % over the last F of each phase (default 0.3;
+                                   0 = constant)
               --snapshot-every N   also writes the averaged weights every N U-Net steps to DIR-snapshots/step-N
               --vae-from DIR       takes the VAE of an existing model folder (e.g. models/demo) instead of training
                                    one: retrains the U-Net and text encoder only
+              --unet-from DIR      starts the U-Net and text encoder from that model folder's (e.g. a snapshot) instead
+                                   of fresh weights: with --vae-from DIR, compares recipe changes in a few hundred steps
               --prediction TYPE    what the U-Net learns to predict (default v_prediction; epsilon ignores position)
-              --shape-channel      experimental: a fifth latent channel that the VAE fills with which shape it is
-                                   (circle -, square +), so the U-Net learns circle vs square like a colour
             """;
 
     private TrainCommand() {}
@@ -32,20 +34,17 @@ public final class TrainCommand {
         int vaeSteps = d.vaeSteps();
         int unetSteps = d.unetSteps();
         int dataset = d.datasetSize();
-        double maxMinutes = d.unetMaxSeconds() / 60;
+        double maxMinutes = d.maxSeconds() / 60;
+        double warmdown = d.warmdown();
         int snapshotEvery = 0;
         Path vaeFrom = null;
+        Path unetFrom = null;
         ModelSizes sizes = d.sizes();
-        boolean shapeChannel = false;
         for (int i = 0; i < args.length; i++) {
             String flag = args[i];
             if (flag.equals("--help") || flag.equals("-h")) {
                 System.out.print(HELP);
                 return;
-            }
-            if (flag.equals("--shape-channel")) {
-                shapeChannel = true;
-                continue;
             }
             if (i + 1 >= args.length) {
                 throw new IllegalArgumentException(flag + " needs a value\n" + HELP);
@@ -57,20 +56,19 @@ public final class TrainCommand {
                 case "--vae-steps" -> vaeSteps = Integer.parseInt(v);
                 case "--unet-steps" -> unetSteps = Integer.parseInt(v);
                 case "--dataset" -> dataset = Integer.parseInt(v);
-                case "--unet-max-minutes" -> maxMinutes = Double.parseDouble(v);
+                case "--max-minutes" -> maxMinutes = Double.parseDouble(v);
+                case "--warmdown" -> warmdown = Double.parseDouble(v);
                 case "--snapshot-every" -> snapshotEvery = Integer.parseInt(v);
                 case "--vae-from" -> vaeFrom = Path.of(v);
+                case "--unet-from" -> unetFrom = Path.of(v);
                 case "--prediction" -> sizes = sizes.withPrediction(v);
                 case "--threads" -> System.setProperty("diffusion.threads", v);
                 default -> throw new IllegalArgumentException("unknown option " + flag + "\n" + HELP);
             }
         }
-        if (shapeChannel) {
-            sizes = sizes.withShapeChannel();
-        }
         var options = new DemoModelTrainer.Options(sizes, seed, vaeSteps, d.vaeBatch(), d.vaeLearningRate(), dataset,
                 unetSteps, d.unetBatch(), d.unetLearningRate(), d.emaDecay(), d.dtype(), maxMinutes * 60,
-                snapshotEvery, vaeFrom);
+                snapshotEvery, vaeFrom, warmdown, unetFrom);
         System.out.println("train: " + options.toString().replace("Options", "").toLowerCase(Locale.ROOT) + " -> " + out);
         long start = System.nanoTime();
         DemoModelTrainer.Result r = new DemoModelTrainer(options, System.out).train(out);

@@ -26,7 +26,6 @@ final class VaeTraining implements AutoCloseable {
 
     private final VaeConfig config;
     private final int imageSize;
-    private final boolean shapeChannel;
     private final TrainingGraph graph;
     private Forward forward;
 
@@ -44,32 +43,29 @@ final class VaeTraining implements AutoCloseable {
      * only where the shape is does not lower the U-Net's loss (on scenes of one colour the U-Net learnt
      * the position words in 400 steps; on varied scenes with position-only captions not at all). With the
      * channel, the VAE's reconstructions also got the shape right more often (100 of 100 held-out scenes,
-     * was 96), and the U-Net learnt position from full captions (85 %, was 21 %; see the README).
+     * was 96), and the U-Net learnt position from full captions (85 %, was 21 %). The coverage is scaled by
+     * the shape's {@link #shapeGain}.
      */
     static final float MASK_SCALE = 4f;
     static final float MASK_OFFSET = -0.5f;
-    /** Weight of the squared error of channels 0 and 1's means against their targets. */
+    /** Weight of the squared error of channel 0's mean against its target. */
     static final float MASK_WEIGHT = 1f;
 
     /**
-     * With {@link ModelSizes#shapeChannel} (experimental, {@code ./sd train --shape-channel}): latent
-     * channel 1, where the shape covers its block, is trained to {@code MASK_SCALE·coverage·code}, code −1
-     * for a circle, +1 for a square and 0 for a triangle (free on the background), and the VAE gets one
-     * more latent channel so three stay free for the colours. A circle and a square of one size differ
-     * only at their corners, a few latent pixels at the edge of the blob: the committed model's U-Net draws
-     * the same rounded blob for both words (its prediction does not change when "circle" is swapped for
-     * "square", at any timestep). Not yet working (see the README): at weight 1 the VAE stayed on its loss
-     * plateau for 2,500 steps (held-out loss 0.86, the committed VAE's 0.06); at {@link #SHAPE_CODE_WEIGHT}
-     * 0.05 the VAE is fine (100 / 100 / 100 / 90 %) but the code too faint for the U-Net to use after 1,000
-     * steps. On 4 channels at weight 1 the U-Net used it at once (86 % shapes after 1,000 steps).
+     * How strongly channel 0 reads each shape: its target is MASK_SCALE·coverage·gain + MASK_OFFSET. A circle
+     * and a square of one size differ only at their corners, a few latent pixels at the edge of the blob: with
+     * one gain for all shapes the U-Net drew the same rounded blob for both words (its prediction did not
+     * change when "circle" was swapped for "square", at any timestep; shape 63 %, circles and squares at
+     * chance). With these gains the two differ over the whole shape, as two colours do (a fully covered block
+     * reads 1.5 for a circle, 5.5 for a square, before scaling), and the U-Net learns which from the caption
+     * as it learns a colour. (A separate latent channel for the shape, tried before, took a channel from the
+     * colours: reconstructions lost colour, or with a fifth channel the VAE did not train.)
      */
-    static final float SHAPE_CODE_WEIGHT = 0.05f;
-
-    static float shapeCode(Scene.Shape shape) {
+    static float shapeGain(Scene.Shape shape) {
         return switch (shape) {
-            case CIRCLE -> -1f;
-            case SQUARE -> 1f;
-            case TRIANGLE -> 0f;
+            case CIRCLE -> 0.5f;
+            case SQUARE -> 1.5f;
+            case TRIANGLE -> 1f;
         };
     }
 
@@ -81,19 +77,17 @@ final class VaeTraining implements AutoCloseable {
     }
 
     private record Forward(Placeholder<TFloat32> images, Placeholder<TFloat32> noise, Placeholder<TFloat32> weights,
-                           Placeholder<TFloat32> mask, Placeholder<TFloat32> maskWeights, Operand<TFloat32> mean,
-                           Operand<TFloat32> logvar, Operand<TFloat32> loss) {}
+                           Placeholder<TFloat32> mask, Operand<TFloat32> mean, Operand<TFloat32> logvar,
+                           Operand<TFloat32> loss) {}
 
     VaeTraining(ModelSizes sizes, long seed, float learningRate, double emaDecay) {
         this.config = sizes.vae();
         this.imageSize = sizes.imageSize;
-        this.shapeChannel = sizes.shapeChannel;
-        this.graph = new TrainingGraph(nn -> (forward = build(nn, config, shapeChannel)).loss,
-                nn -> build(nn, config, shapeChannel), seed, learningRate, emaDecay);
+        this.graph = new TrainingGraph(nn -> (forward = build(nn, config)).loss, nn -> build(nn, config), seed,
+                learningRate, emaDecay);
     }
 
-    private static Forward build(Nn nn, VaeConfig config, boolean shapeChannel) {
-        int m = shapeChannel ? 2 : 1;
+    private static Forward build(Nn nn, VaeConfig config) {
         Ops tf = nn.tf;
         int c = config.latentChannels();
         Placeholder<TFloat32> images = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, config.inChannels())));
@@ -116,30 +110,17 @@ final class VaeTraining implements AutoCloseable {
         // KL(N(mean, var) || N(0, 1)) per latent element: ½(mean² + var − 1 − logvar)
         Operand<TFloat32> kl = tf.math.mean(tf.math.mul(nn.scalar(0.5), tf.math.sub(tf.math.sub(
                 tf.math.add(tf.math.square(mean), tf.math.exp(logvar)), nn.scalar(1)), logvar)), all);
-        Placeholder<TFloat32> mask = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, m)));
-        Placeholder<TFloat32> maskWeights = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, m)));
-        Operand<TFloat32> maskLoss = maskLoss(tf, mean, c, mask, maskWeights, m);
+        Placeholder<TFloat32> mask = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, 1)));
+        Operand<TFloat32> maskLoss = maskLoss(tf, mean, c, mask);
         Operand<TFloat32> loss = tf.math.add(tf.math.add(tf.math.add(l1, l2), tf.math.mul(kl, nn.scalar(KL_WEIGHT))),
                 tf.math.mul(maskLoss, nn.scalar(MASK_WEIGHT)));
-        return new Forward(images, noise, weights, mask, maskWeights, mean, logvar, loss);
+        return new Forward(images, noise, weights, mask, mean, logvar, loss);
     }
 
-    /**
-     * The loss on the first {@code m} (1 or 2) latent channels of {@code mean} ({@code channels} in all):
-     * their squared errors against {@code targets}, weighted by {@code weights}, averaged, summed over the m.
-     */
-    static Operand<TFloat32> maskLoss(Ops tf, Operand<TFloat32> mean, int channels, Operand<TFloat32> targets,
-                                      Operand<TFloat32> weights, int m) {
-        List<Output<TFloat32>> ch = tf.split(tf.constant(3), mean, (long) channels).output();
-        Operand<TFloat32> first = m == 1 ? ch.get(0) : tf.concat(List.of(ch.get(0), ch.get(1)), tf.constant(3));
-        Operand<TFloat32> errors = tf.math.sub(first, targets);
-        return tf.math.mul(tf.math.mean(tf.math.mul(weights, tf.math.square(errors)), tf.constant(new int[] {0, 1, 2, 3})),
-                tf.constant((float) m));
-    }
-
-    /** 2 latent channels have targets with the shape channel, else 1. */
-    int maskChannels() {
-        return shapeChannel ? 2 : 1;
+    /** The mean squared error of channel 0 of {@code mean} ({@code channels} in all) against {@code targets} (one channel). */
+    static Operand<TFloat32> maskLoss(Ops tf, Operand<TFloat32> mean, int channels, Operand<TFloat32> targets) {
+        Operand<TFloat32> first = tf.split(tf.constant(3), mean, (long) channels).output().get(0);
+        return tf.math.mean(tf.math.square(tf.math.sub(first, targets)), tf.constant(new int[] {0, 1, 2, 3}));
     }
 
     int latentSize() {
@@ -220,32 +201,14 @@ final class VaeTraining implements AutoCloseable {
     }
 
     /**
-     * The targets of latent channel 0, {@link #MASK_SCALE}·c + {@link #MASK_OFFSET}, and with the shape
-     * channel of channel 1, {@link #MASK_SCALE}·c·{@link #shapeCode} (interleaved, NHWC with
-     * {@link #maskChannels} channels), c the block-averaged coverage ({@link #latentCoverage}).
+     * The targets of latent channel 0: {@link #MASK_SCALE}·c·{@link #shapeGain} + {@link #MASK_OFFSET}, c the
+     * block-averaged coverage ({@link #latentCoverage}) of {@code block.length / latentSize²} images of {@code shapes}.
      */
     float[] maskTargets(float[] block, Scene.Shape[] shapes) {
-        int m = maskChannels();
         int per = latentSize() * latentSize();
-        float[] out = new float[m * block.length];
+        float[] out = new float[block.length];
         for (int i = 0; i < block.length; i++) {
-            out[m * i] = MASK_SCALE * block[i] + MASK_OFFSET;
-            if (m == 2) {
-                out[m * i + 1] = MASK_SCALE * block[i] * shapeCode(shapes[i / per]);
-            }
-        }
-        return out;
-    }
-
-    /** Weights of those targets: 1 for channel 0 everywhere, {@link #SHAPE_CODE_WEIGHT} × the block's coverage for channel 1. */
-    float[] maskWeights(float[] block) {
-        int m = maskChannels();
-        float[] out = new float[m * block.length];
-        for (int i = 0; i < block.length; i++) {
-            out[m * i] = 1f;
-            if (m == 2) {
-                out[m * i + 1] = SHAPE_CODE_WEIGHT * block[i];
-            }
+            out[i] = MASK_SCALE * block[i] * shapeGain(shapes[i / per]) + MASK_OFFSET;
         }
         return out;
     }
@@ -268,10 +231,9 @@ final class VaeTraining implements AutoCloseable {
         try (TFloat32 x = Tensors.of(pixels, batch, imageSize, imageSize, 3);
              TFloat32 n = Tensors.of(eps, batch, l, l, config.latentChannels());
              TFloat32 w = Tensors.of(pixelWeights(coverage), batch, imageSize, imageSize, 1);
-             TFloat32 m = Tensors.of(maskTargets(block, scenes.shapes()), batch, l, l, maskChannels());
-             TFloat32 mw = Tensors.of(maskWeights(block), batch, l, l, maskChannels())) {
+             TFloat32 m = Tensors.of(maskTargets(block, scenes.shapes()), batch, l, l, 1)) {
             Map<Placeholder<?>, org.tensorflow.Tensor> feeds = Map.of(forward.images(), x, forward.noise(), n,
-                    forward.weights(), w, forward.mask(), m, forward.maskWeights(), mw);
+                    forward.weights(), w, forward.mask(), m);
             return train ? graph.step(feeds) : graph.evaluate(feeds);
         }
     }
@@ -283,6 +245,11 @@ final class VaeTraining implements AutoCloseable {
              TFloat32 n = Tensors.of(new float[batch * l * l * config.latentChannels()], batch, l, l, config.latentChannels())) {
             return graph.run(Map.of(forward.images(), x, forward.noise(), n), List.of(forward.mean(), forward.logvar()));
         }
+    }
+
+    /** Multiplies the learning rate of the next steps (a schedule's factor; 1 = as constructed). */
+    void scaleLearningRate(double scale) {
+        graph.scaleLearningRate(scale);
     }
 
     void useAveragedWeights() {

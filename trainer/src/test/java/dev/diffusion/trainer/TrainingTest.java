@@ -64,6 +64,17 @@ class TrainingTest {
     }
 
     @Test
+    void learningRateIsFlatThenFallsLinearlyOverTheWarmdown() {
+        // warm-down 0.3: 1 up to 70 % of the phase, then a line to 0.05 at 100 %: 85 % → 1 − 0.5·0.95 = 0.525
+        assertEquals(1.0, DemoModelTrainer.rateScale(0.0, 0.3), 1e-12);
+        assertEquals(1.0, DemoModelTrainer.rateScale(0.7, 0.3), 1e-12);
+        assertEquals(0.525, DemoModelTrainer.rateScale(0.85, 0.3), 1e-12);
+        assertEquals(0.05, DemoModelTrainer.rateScale(1.0, 0.3), 1e-12);
+        assertEquals(0.05, DemoModelTrainer.rateScale(1.2, 0.3), 1e-12); // past the time limit: stays at the floor
+        assertEquals(1.0, DemoModelTrainer.rateScale(0.99, 0.0), 1e-12); // no warm-down: constant
+    }
+
+    @Test
     void lossWeightIsMinSnrWhenCleanAndOneOverSnrWhenNoisy() {
         // SNR = ᾱ/(1−ᾱ), γ = 5, cap 20: SNR 1 → 1; 3 → 1; 9 → 5/9; 99 → 5/99; 1/9 → 9; 1/99 → 99, capped to 20
         assertEquals(1.0, DiffusionTraining.lossWeight(0.5), 1e-12);
@@ -89,6 +100,14 @@ class TrainingTest {
             assertEquals(1f + VaeTraining.SHAPE_WEIGHT, w[24 * 64 + 24], 1e-6f);
             assertEquals(1f, w[22 * 64 + 32], 1e-6f); // one row above the square's top edge (23)
         }
+    }
+
+    @Test
+    void theAverageMovesEveryFourStepsAtFourStepsWorthOfDecay() {
+        // step 4: d = min(0.999, 5/14) = 5/14, rate 1 − (5/14)^4; late in a run d = 0.999: rate 1 − 0.999^4
+        assertEquals(1 - Math.pow(5.0 / 14.0, 4), TrainingGraph.averagingRate(4, 0.999), 1e-12);
+        assertEquals(1 - Math.pow(0.999, 4), TrainingGraph.averagingRate(40_000, 0.999), 1e-12);
+        assertEquals(0.003994003999, TrainingGraph.averagingRate(40_000, 0.999), 1e-12);
     }
 
     @Test
@@ -119,10 +138,10 @@ class TrainingTest {
             throws java.io.IOException {
         java.io.PrintStream quiet = new java.io.PrintStream(java.io.OutputStream.nullOutputStream());
         var first = new DemoModelTrainer.Options(ModelSizes.TINY, 5, 3, 4, 2e-3f, 64, 2, 4, 1e-3f, 0.99,
-                dev.diffusion.core.weights.TensorDtype.F16, 0, 0, null);
+                dev.diffusion.core.weights.TensorDtype.F16, 0, 0, null, 0.3, null);
         DemoModelTrainer.Result a = new DemoModelTrainer(first, quiet).train(dir.resolve("a"));
         var second = new DemoModelTrainer.Options(ModelSizes.TINY, 6, 3, 4, 2e-3f, 64, 2, 4, 1e-3f, 0.99,
-                dev.diffusion.core.weights.TensorDtype.F16, 0, 0, dir.resolve("a"));
+                dev.diffusion.core.weights.TensorDtype.F16, 0, 0, dir.resolve("a"), 0.3, null);
         DemoModelTrainer.Result b = new DemoModelTrainer(second, quiet).train(dir.resolve("b"));
         for (String file : new String[] {"vae/diffusion_pytorch_model.safetensors", "vae/config.json"}) {
             assertArrayEquals(java.nio.file.Files.readAllBytes(dir.resolve("a").resolve(file)),
@@ -189,97 +208,59 @@ class TrainingTest {
 
     @Test
     void maskTargetIsTheBlockAveragedCoverageWhateverTheColours() {
-        // a square of half-side 0.9·13 = 11.7 around (32, 32): pixels 20.3 .. 43.7 in x and y
-        try (VaeTraining plain = new VaeTraining(ModelSizes.TINY, 1, 1e-3f, 0.99)) { // channel 0 only
-            Scene s = new Scene(Scene.Shape.SQUARE, Scene.Colour.RED, Scene.Position.CENTER, Scene.Background.GRAY, 32, 32, 13, 64);
-            float[] pixels = new float[64 * 64 * 3];
-            Scene.toUnit(s.render(), pixels, 0);
-            float[] m = plain.maskTargets(plain.latentCoverage(plain.coverage(pixels, 1), 1), new Scene.Shape[] {Scene.Shape.SQUARE});
-            assertEquals(16 * 16, m.length);
-            assertEquals(3.5f, m[8 * 16 + 8], 1e-5f);
-            assertEquals(-0.5f, m[0], 1e-5f);
-        }
-        try (VaeTraining vae = new VaeTraining(ModelSizes.TINY.withShapeChannel(), 1, 1e-3f, 0.99)) {
+        // a square of half-side 0.9·13 = 11.7 around (32, 32): pixels 20.3 .. 43.7 in x and y; a square's gain 1.5
+        try (VaeTraining vae = new VaeTraining(ModelSizes.TINY, 1, 1e-3f, 0.99)) {
             for (Scene.Colour colour : new Scene.Colour[] {Scene.Colour.RED, Scene.Colour.YELLOW}) {
                 for (Scene.Background bg : new Scene.Background[] {Scene.Background.BLACK, Scene.Background.WHITE}) {
                     Scene s = new Scene(Scene.Shape.SQUARE, colour, Scene.Position.CENTER, bg, 32, 32, 13, 64);
                     float[] pixels = new float[64 * 64 * 3];
                     Scene.toUnit(s.render(), pixels, 0);
                     float[] m = vae.maskTargets(vae.latentCoverage(vae.coverage(pixels, 1), 1), new Scene.Shape[] {Scene.Shape.SQUARE});
-                    assertEquals(2 * 16 * 16, m.length);
-                    assertEquals(3.5f, m[2 * (8 * 16 + 8)], 1e-5f, "block inside the shape");
+                    assertEquals(16 * 16, m.length);
+                    assertEquals(4 * 1.5f - 0.5f, m[8 * 16 + 8], 1e-5f, "block inside the shape");
                     assertEquals(-0.5f, m[0], 1e-5f, "corner block");
-                    assertEquals(-0.5f, m[2 * (8 * 16 + 2)], 1e-5f, "block left of the shape (x 8..11)");
+                    assertEquals(-0.5f, m[8 * 16 + 2], 1e-5f, "block left of the shape (x 8..11)");
                     // block x 20..23, y 32..35: columns 21..23 inside; column 20 has 3 of its 4 supersamples
                     // (20.375, 20.625, 20.875 >= 20.3) inside: coverage (3 + 0.75)/4
-                    assertEquals(4 * (3.75f / 4) - 0.5f, m[2 * (8 * 16 + 5)], 2e-2f, "edge block");
-                    // channel 1: 4 × coverage × (+1 for a square)
-                    assertEquals(4f, m[2 * (8 * 16 + 8) + 1], 1e-5f, "channel 1 inside the square");
-                    assertEquals(3.75f, m[2 * (8 * 16 + 5) + 1], 2e-2f, "channel 1 at the edge");
-                    assertEquals(0f, m[1], 0f, "channel 1 on the background");
+                    assertEquals(4 * (3.75f / 4) * 1.5f - 0.5f, m[8 * 16 + 5], 3e-2f, "edge block");
                 }
             }
         }
     }
 
     @Test
-    void maskLossIsTheWeightedSquaredErrorOfChannelsZeroAndOne() {
-        // two latent pixels of 4 channels (channels 2 and 3 = 7, not part of the loss). A: channel 0 = 1 (target
-        // 1.5), channel 1 = −5 (a circle's −4). B: channel 0 = 0 (target −0.5), channel 1 = 1 (a square's +4) at
-        // weight 0.5. Weighted squares 0.25 + 1 + 0.25 + 0.5·9 = 6; mean over the 4, × 2 (summed over channels): 3
+    void maskLossIsTheSquaredErrorOfChannelZeroAlone() {
+        // two latent pixels of 4 channels (channels 1..3 = 7, not part of the loss): channel 0 = 1 against 1.5 and
+        // 0 against −2.5: squares 0.25 and 6.25, mean 3.25
         try (org.tensorflow.Graph g = new org.tensorflow.Graph(); org.tensorflow.Session session = new org.tensorflow.Session(g)) {
             org.tensorflow.op.Ops tf = org.tensorflow.op.Ops.create(g);
-            var mean = tf.constant(new float[][][][] {{{{1f, -5f, 7f, 7f}, {0f, 1f, 7f, 7f}}}});
-            var targets = tf.constant(new float[][][][] {{{{1.5f, -4f}, {-0.5f, 4f}}}});
-            var weights = tf.constant(new float[][][][] {{{{1f, 1f}, {1f, 0.5f}}}});
-            try (var result = session.runner().fetch(VaeTraining.maskLoss(tf, mean, 4, targets, weights, 2)).run()) {
-                assertEquals(3f, ((org.tensorflow.types.TFloat32) result.get(0)).getFloat(), 1e-6f);
+            var mean = tf.constant(new float[][][][] {{{{1f, 7f, 7f, 7f}, {0f, 7f, 7f, 7f}}}});
+            var targets = tf.constant(new float[][][][] {{{{1.5f}, {-2.5f}}}});
+            try (var result = session.runner().fetch(VaeTraining.maskLoss(tf, mean, 4, targets)).run()) {
+                assertEquals(3.25f, ((org.tensorflow.types.TFloat32) result.get(0)).getFloat(), 1e-6f);
             }
         }
     }
 
     @Test
-    void shapeChannelAddsALatentChannelToTheVaeAndTheUnet() {
-        ModelSizes s = ModelSizes.DEMO.withShapeChannel();
-        assertEquals(5, s.vae().latentChannels());
-        assertEquals(5, s.unet().inChannels());
-        assertEquals(5, s.unet().outChannels());
-        assertTrue(s.shapeChannel && !ModelSizes.DEMO.shapeChannel);
-        assertTrue(s.withPrediction("epsilon").shapeChannel);
-        assertEquals(4, ModelSizes.DEMO.vae().latentChannels());
-    }
-
-    @Test
-    void vaeTrainingWithTheShapeChannelLowersItsLoss() {
-        float[] loss = vaeLossBeforeAndAfter30Steps(ModelSizes.TINY.withShapeChannel());
-        // slower than without: the encoder's channel-1 term falls only once it tells the shapes apart
-        assertTrue(loss[1] < 0.75 * loss[0], "VAE loss " + loss[0] + " -> " + loss[1]);
-    }
-
-    @Test
-    void channelOneTellsCirclesFromSquaresOverTheWholeShape() {
-        // a circle of radius 12 around (32, 32): block (8, 8) = pixels 32..35 lies inside it whole
-        try (VaeTraining vae = new VaeTraining(ModelSizes.TINY.withShapeChannel(), 1, 1e-3f, 0.99)) {
+    void channelZeroTellsCirclesFromSquaresOverTheWholeShape() {
+        // a circle of radius 12 around (32, 32): block (8, 8) = pixels 32..35 lies inside each of the three shapes
+        try (VaeTraining vae = new VaeTraining(ModelSizes.TINY, 1, 1e-3f, 0.99)) {
             float[] pixels = new float[3 * 64 * 64 * 3];
             Scene.Shape[] shapes = Scene.Shape.values(); // circle, square, triangle
             for (int i = 0; i < 3; i++) {
                 Scene s = new Scene(shapes[i], Scene.Colour.BLUE, Scene.Position.CENTER, Scene.Background.GRAY, 32, 32, 12, 64);
                 Scene.toUnit(s.render(), pixels, i * 64 * 64 * 3);
             }
-            float[] block = vae.latentCoverage(vae.coverage(pixels, 3), 3);
-            float[] m = vae.maskTargets(block, shapes);
-            float[] w = vae.maskWeights(block);
-            int inside = 2 * (8 * 16 + 8);
-            int per = 2 * 16 * 16;
-            assertEquals(-4f, m[inside + 1], 1e-5f, "circle");
-            assertEquals(4f, m[per + inside + 1], 1e-5f, "square");
-            assertEquals(0f, m[2 * per + inside + 1], 0f, "triangle");
-            // channel 0 is weighted everywhere, channel 1 by coverage: 1 inside, 0 on the background
-            assertEquals(1f, w[inside], 0f);
-            assertEquals(VaeTraining.SHAPE_CODE_WEIGHT, w[inside + 1], 1e-6f);
-            assertEquals(VaeTraining.SHAPE_CODE_WEIGHT, w[2 * per + inside + 1], 1e-6f);
-            assertEquals(1f, w[0], 0f);
-            assertEquals(0f, w[1], 0f);
+            float[] m = vae.maskTargets(vae.latentCoverage(vae.coverage(pixels, 3), 3), shapes);
+            int inside = 8 * 16 + 8;
+            int per = 16 * 16;
+            assertEquals(4 * 0.5f - 0.5f, m[inside], 1e-5f, "circle");
+            assertEquals(4 * 1.5f - 0.5f, m[per + inside], 1e-5f, "square");
+            assertEquals(4 * 1f - 0.5f, m[2 * per + inside], 1e-5f, "triangle");
+            for (int i = 0; i < 3; i++) {
+                assertEquals(-0.5f, m[i * per], 0f, "background of image " + i);
+            }
         }
     }
 }
