@@ -156,6 +156,28 @@ class TrainingTest {
     }
 
     @Test
+    void continuingFromAFolderStartsFromItsUnetAndTextEncoder(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws java.io.IOException {
+        java.io.PrintStream quiet = new java.io.PrintStream(java.io.OutputStream.nullOutputStream());
+        var first = new DemoModelTrainer.Options(ModelSizes.TINY, 5, 3, 4, 2e-3f, 64, 2, 4, 1e-3f, 0.99,
+                dev.diffusion.core.weights.TensorDtype.F16, 0, 0, null, 0.3, null);
+        new DemoModelTrainer(first, quiet).train(dir.resolve("a"));
+        // no U-Net steps from a's U-Net and text encoder (same seed: same tokenizer): they come back as they went in
+        var none = new DemoModelTrainer.Options(ModelSizes.TINY, 5, 3, 4, 2e-3f, 64, 0, 4, 1e-3f, 0.99,
+                dev.diffusion.core.weights.TensorDtype.F16, 0, 0, dir.resolve("a"), 0.3, dir.resolve("a"));
+        new DemoModelTrainer(none, quiet).train(dir.resolve("b"));
+        // four steps from them (the written averages move every 4th step): trained further, so not the same
+        var four = new DemoModelTrainer.Options(ModelSizes.TINY, 5, 3, 4, 2e-3f, 64, 4, 4, 1e-3f, 0.99,
+                dev.diffusion.core.weights.TensorDtype.F16, 0, 0, dir.resolve("a"), 0.3, dir.resolve("a"));
+        new DemoModelTrainer(four, quiet).train(dir.resolve("c"));
+        for (String file : new String[] {"unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"}) {
+            byte[] a = java.nio.file.Files.readAllBytes(dir.resolve("a").resolve(file));
+            assertArrayEquals(a, java.nio.file.Files.readAllBytes(dir.resolve("b").resolve(file)), file);
+            assertFalse(java.util.Arrays.equals(a, java.nio.file.Files.readAllBytes(dir.resolve("c").resolve(file))), file);
+        }
+    }
+
+    @Test
     void vTargetIsWhatTheSamplerTurnsBackIntoTheCleanLatent() {
         // k-diffusion form of x_t: x = x0 + σ·ε with σ = √((1−ᾱ)/ᾱ); the sampler's V_PREDICTION denoiser on the
         // training target must give x0 back, and ε must come back from v at the U-Net's input x_t = √ᾱ·x
