@@ -379,7 +379,14 @@ class OrchestratorIT {
         assertEquals(JobEvent.Type.CANCELLED, last.getType());
         assertTrue(last.getCancelled().getStepsDone() >= 1 && last.getCancelled().getStepsDone() < 150, last::toString);
         assertFalse(log.stream().anyMatch(e -> e.getType() == JobEvent.Type.COMPLETED));
-        assertEquals(JobStatus.State.CANCELLED, api.get(GetRequest.newBuilder().setJobId(id).build()).getState());
+        // Get reads the orchestrator's store, which learns the final event from the events topic as this test's
+        // consumer does: it may follow the event seen here by a moment
+        JobStatus.State after = api.get(GetRequest.newBuilder().setJobId(id).build()).getState();
+        for (long until = System.nanoTime() + 10_000_000_000L; after != JobStatus.State.CANCELLED && System.nanoTime() < until; ) {
+            Thread.sleep(50);
+            after = api.get(GetRequest.newBuilder().setJobId(id).build()).getState();
+        }
+        assertEquals(JobStatus.State.CANCELLED, after);
 
         // a Generate caller that hangs up cancels its job
         GenerationJob hangUp = job("hang-up", "nobody waits for me").setSteps(150).setWidth(128).setHeight(128).build();
