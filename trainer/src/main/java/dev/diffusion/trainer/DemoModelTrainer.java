@@ -10,7 +10,6 @@ import dev.diffusion.core.weights.ModelParts;
 import dev.diffusion.core.weights.ModelWriter;
 import dev.diffusion.core.weights.StableDiffusionModel;
 import dev.diffusion.core.weights.TensorDtype;
-import dev.diffusion.core.weights.Weights;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -106,11 +105,7 @@ final class DemoModelTrainer {
         if (o.unetFrom() != null) {
             startWeights = new MapWeights();
             try (StableDiffusionModel m = StableDiffusionModel.open(o.unetFrom())) {
-                for (Weights w : List.of(m.unet(), m.textEncoder())) {
-                    for (String key : w.keys()) {
-                        startWeights.put(key, w.info(key).shape(), w.floats(key));
-                    }
-                }
+                startWeights.putAll(m.unet()).putAll(m.textEncoder());
             }
             log.printf("unet: starting from the U-Net and text encoder of %s%n", o.unetFrom());
         }
@@ -213,11 +208,7 @@ final class DemoModelTrainer {
         try (ModelSource source = ModelSource.open(folder.toString(), null);
              StableDiffusionModel model = StableDiffusionModel.open(folder);
              AutoencoderKL vae = source.vae(Precision.FP32, false, true)) {
-            MapWeights weights = new MapWeights();
-            Weights stored = model.vae();
-            for (String key : stored.keys()) {
-                weights.put(key, stored.info(key).shape(), stored.floats(key));
-            }
+            MapWeights weights = new MapWeights().putAll(model.vae());
             VaeConfig config = vae.config();
             int latentSize = imageSize / config.downscale();
             int per = latentSize * latentSize * config.latentChannels();

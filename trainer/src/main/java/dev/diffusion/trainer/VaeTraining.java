@@ -42,9 +42,8 @@ final class VaeTraining implements AutoCloseable {
      * shape's latent differs from the background in a direction that depends on both colours, so knowing
      * only where the shape is does not lower the U-Net's loss (on scenes of one colour the U-Net learnt
      * the position words in 400 steps; on varied scenes with position-only captions not at all). With the
-     * channel, the VAE's reconstructions also got the shape right more often (100 of 100 held-out scenes,
-     * was 96), and the U-Net learnt position from full captions (85 %, was 21 %). The coverage is scaled by
-     * the shape's {@link #shapeGain}.
+     * channel (one gain for all shapes), the U-Net learnt position from full captions (85 %, was 21 %). The
+     * coverage is now scaled by the shape's {@link #shapeGain}.
      */
     static final float MASK_SCALE = 4f;
     static final float MASK_OFFSET = -0.5f;

@@ -133,15 +133,20 @@ class TrainingTest {
         }
     }
 
+    /** A run of the tiny sizes: 3 VAE steps of 4, 64 scenes, {@code unetSteps} U-Net steps of 4, no time limit. */
+    private static DemoModelTrainer.Options tinyOptions(long seed, int unetSteps, java.nio.file.Path vaeFrom,
+                                                        java.nio.file.Path unetFrom) {
+        return new DemoModelTrainer.Options(ModelSizes.TINY, seed, 3, 4, 2e-3f, 64, unetSteps, 4, 1e-3f, 0.99,
+                dev.diffusion.core.weights.TensorDtype.F16, 0, 0, vaeFrom, 0.3, unetFrom);
+    }
+
     @Test
     void retrainingOnAnExistingVaeKeepsItsWeightsAndScalingExactly(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
             throws java.io.IOException {
         java.io.PrintStream quiet = new java.io.PrintStream(java.io.OutputStream.nullOutputStream());
-        var first = new DemoModelTrainer.Options(ModelSizes.TINY, 5, 3, 4, 2e-3f, 64, 2, 4, 1e-3f, 0.99,
-                dev.diffusion.core.weights.TensorDtype.F16, 0, 0, null, 0.3, null);
+        var first = tinyOptions(5, 2, null, null);
         DemoModelTrainer.Result a = new DemoModelTrainer(first, quiet).train(dir.resolve("a"));
-        var second = new DemoModelTrainer.Options(ModelSizes.TINY, 6, 3, 4, 2e-3f, 64, 2, 4, 1e-3f, 0.99,
-                dev.diffusion.core.weights.TensorDtype.F16, 0, 0, dir.resolve("a"), 0.3, null);
+        var second = tinyOptions(6, 2, dir.resolve("a"), null);
         DemoModelTrainer.Result b = new DemoModelTrainer(second, quiet).train(dir.resolve("b"));
         for (String file : new String[] {"vae/diffusion_pytorch_model.safetensors", "vae/config.json"}) {
             assertArrayEquals(java.nio.file.Files.readAllBytes(dir.resolve("a").resolve(file)),
@@ -159,16 +164,13 @@ class TrainingTest {
     void continuingFromAFolderStartsFromItsUnetAndTextEncoder(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
             throws java.io.IOException {
         java.io.PrintStream quiet = new java.io.PrintStream(java.io.OutputStream.nullOutputStream());
-        var first = new DemoModelTrainer.Options(ModelSizes.TINY, 5, 3, 4, 2e-3f, 64, 2, 4, 1e-3f, 0.99,
-                dev.diffusion.core.weights.TensorDtype.F16, 0, 0, null, 0.3, null);
+        var first = tinyOptions(5, 2, null, null);
         new DemoModelTrainer(first, quiet).train(dir.resolve("a"));
         // no U-Net steps from a's U-Net and text encoder (same seed: same tokenizer): they come back as they went in
-        var none = new DemoModelTrainer.Options(ModelSizes.TINY, 5, 3, 4, 2e-3f, 64, 0, 4, 1e-3f, 0.99,
-                dev.diffusion.core.weights.TensorDtype.F16, 0, 0, dir.resolve("a"), 0.3, dir.resolve("a"));
+        var none = tinyOptions(5, 0, dir.resolve("a"), dir.resolve("a"));
         new DemoModelTrainer(none, quiet).train(dir.resolve("b"));
         // four steps from them (the written averages move every 4th step): trained further, so not the same
-        var four = new DemoModelTrainer.Options(ModelSizes.TINY, 5, 3, 4, 2e-3f, 64, 4, 4, 1e-3f, 0.99,
-                dev.diffusion.core.weights.TensorDtype.F16, 0, 0, dir.resolve("a"), 0.3, dir.resolve("a"));
+        var four = tinyOptions(5, 4, dir.resolve("a"), dir.resolve("a"));
         new DemoModelTrainer(four, quiet).train(dir.resolve("c"));
         for (String file : new String[] {"unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"}) {
             byte[] a = java.nio.file.Files.readAllBytes(dir.resolve("a").resolve(file));

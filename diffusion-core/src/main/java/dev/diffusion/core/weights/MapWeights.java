@@ -23,6 +23,14 @@ public final class MapWeights implements Weights {
         return this;
     }
 
+    /** Copies every tensor of {@code other} (read as floats) into this map, replacing any of the same key. */
+    public MapWeights putAll(Weights other) {
+        for (String key : other.keys()) {
+            put(key, other.info(key).shape(), other.floats(key));
+        }
+        return this;
+    }
+
     @Override
     public Set<String> keys() {
         return Collections.unmodifiableSet(values.keySet());
