@@ -16,8 +16,9 @@ import org.apache.kafka.common.serialization.StringSerializer;
 import org.jboss.logging.Logger;
 
 /**
- * The one producer of an orchestrator: idempotent (acks=all, no duplicates or reordering on retries), so the events
- * of a job, all keyed by its id, reach their partition in the order they were sent.
+ * The producer of an orchestrator's non-final records: idempotent (acks=all, no duplicates or reordering on
+ * retries), so the events of a job, all keyed by its id, reach their partition in the order they were sent. Final
+ * events go through the job consumer's {@link TransactionalWriter}, together with the consumed offsets.
  */
 public final class EventPublisher implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(EventPublisher.class);
@@ -29,8 +30,7 @@ public final class EventPublisher implements AutoCloseable {
     private final boolean jsonEvents;
 
     public EventPublisher(OrchestratorConfig config) {
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, config.kafka().bootstrapServers());
+        Properties p = KafkaSettings.common(config);
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
         p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Integer.toString(16 * 1024 * 1024));
@@ -62,9 +62,9 @@ public final class EventPublisher implements AutoCloseable {
         });
     }
 
-    /** A final event: returns once the broker has it (acks=all), before the job's offset may be committed. */
-    public RecordMetadata eventAndWait(JobEvent event) {
-        return sendAndWait(eventRecord(event));
+    /** The record of an event as it goes on the events topic (key = job id, content-type header). */
+    public ProducerRecord<String, byte[]> record(JobEvent event) {
+        return eventRecord(event);
     }
 
     /** A job in protobuf binary on the jobs topic; returns where it landed. */

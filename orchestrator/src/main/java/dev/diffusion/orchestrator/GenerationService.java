@@ -81,11 +81,11 @@ public class GenerationService extends GenerationGrpc.GenerationImplBase {
     public void generate(GenerateRequest request, StreamObserver<JobEvent> out) {
         try {
             GenerationJob job = accept(request.getJob());
-            boolean known = orchestrator.store().knows(job.getJobId());
-            stream(job.getJobId(), (ServerCallStreamObserver<JobEvent>) out, true);
-            if (!known) {
+            // enqueued first: a failed enqueue leaves no store entry behind that a retry would take for the job
+            if (!orchestrator.store().knows(job.getJobId())) {
                 enqueue(job);
             }
+            stream(job.getJobId(), (ServerCallStreamObserver<JobEvent>) out, true);
         } catch (Exception e) {
             out.onError(status(e));
         }
@@ -123,7 +123,7 @@ public class GenerationService extends GenerationGrpc.GenerationImplBase {
         };
         out.setOnCancelHandler(() -> {
             orchestrator.store().unwatch(jobId, listener);
-            if (cancelJobOnHangUp && orchestrator.store().finalEvent(jobId).isEmpty()) {
+            if (cancelJobOnHangUp && !orchestrator.store().hasFinalEvent(jobId)) {
                 orchestrator.publisher().cancel(jobId);
             }
         });
@@ -142,7 +142,7 @@ public class GenerationService extends GenerationGrpc.GenerationImplBase {
             if (!store.knows(id)) {
                 throw notFound(id);
             }
-            if (store.finalEvent(id).isEmpty()) {
+            if (!store.hasFinalEvent(id)) {
                 EventPublisher.TopicPartitionOffset at = orchestrator.publisher().cancel(id);
                 store.awaitRead(at.partition(), at.offset(), READ_BACK);
             }

@@ -52,11 +52,19 @@ public final class JobRunner {
     private final ModelSpec model;
     private final Optional<Path> outputDir;
     private final Timer stepTimer;
+    private final long maxEventBytes;
 
-    public JobRunner(ModelClients clients, ModelSpec model, Optional<Path> outputDir, MeterRegistry metrics) {
+    /**
+     * @param maxEventBytes the largest event the events topic takes (its {@code max.message.bytes}, less headroom for
+     *                      the record's key and headers): a COMPLETED event above it carries the images' locations
+     *                      only (with an output dir), or the job FAILs saying why
+     */
+    public JobRunner(ModelClients clients, ModelSpec model, Optional<Path> outputDir, MeterRegistry metrics,
+                     long maxEventBytes) {
         this.clients = clients;
         this.model = model;
         this.outputDir = outputDir;
+        this.maxEventBytes = maxEventBytes;
         this.stepTimer = Timer.builder("diffusion.job.step").description("one sampling step: U-Net call, guidance, sampler")
                 .register(metrics);
     }
@@ -69,8 +77,10 @@ public final class JobRunner {
         String id = job.getJobId();
         long t0 = System.currentTimeMillis();
         emit.accept(event(id, JobEvent.Type.STARTED).build());
+        ModelClients.Interrupt interrupt = () -> stop.check() != Stop.NONE;
         try {
-            EncodeTextResponse encoded = clients.encode(request.negativePrompt(), request.prompt(), request.clipSkip());
+            EncodeTextResponse encoded = clients.encode(request.negativePrompt(), request.prompt(), request.clipSkip(),
+                    interrupt);
             for (int i = 0; i < encoded.getPromptsCount(); i++) {
                 if (encoded.getPrompts(i).getTruncated()) {
                     LOG.warnf("job %s: %s truncated to 75 tokens, dropped \"%s\"", id, i == 0 ? "negative prompt" : "prompt",
@@ -106,11 +116,12 @@ public final class JobRunner {
                         System.arraycopy(in, 0, pair, 0, n);
                         System.arraycopy(in, 0, pair, n, n);
                         float[] out = clients.predict(pair, 2, lh, lw, channels, new float[] {t, t}, context, contextLength,
-                                hidden);
+                                hidden, interrupt);
                         eps = Guidance.combine(Arrays.copyOfRange(out, 0, n), Arrays.copyOfRange(out, n, 2 * n),
                                 request.cfgScale());
                     } else {
-                        eps = clients.predict(in, 1, lh, lw, channels, new float[] {t}, condContext, contextLength, hidden);
+                        eps = clients.predict(in, 1, lh, lw, channels, new float[] {t}, condContext, contextLength, hidden,
+                                interrupt);
                     }
                     float[] denoised = loop.advance(state, eps);
                     int step = state.stepIndex();
@@ -127,7 +138,7 @@ public final class JobRunner {
                 if (stopped != null) {
                     return stopped;
                 }
-                byte[] rgb = clients.decode(loop.output(state), lh, lw, channels);
+                byte[] rgb = clients.decode(loop.output(state), lh, lw, channels, interrupt);
                 GenerationParameters parameters = StableDiffusionPipeline.parameters(request, seed, model.name());
                 Map<String, String> text = new LinkedHashMap<>();
                 text.put("parameters", parameters.format());
@@ -141,19 +152,51 @@ public final class JobRunner {
                 completed.addImages(out);
             }
             completed.setTotalMillis(System.currentTimeMillis() - t0);
-            return Optional.of(event(id, JobEvent.Type.COMPLETED).setCompleted(completed).build());
+            return Optional.of(fitted(event(id, JobEvent.Type.COMPLETED).setCompleted(completed).build()));
+        } catch (ModelClients.Stopped e) {
+            Optional<JobEvent> stopped = stopped(stop, id, 0);
+            return stopped != null ? stopped : Optional.of(failed(id, "", e.getMessage(), "ABORTED"));
+        } catch (ModelClients.ServiceFailure e) {
+            if (stop.check() == Stop.ABANDON) {
+                return Optional.empty();
+            }
+            LOG.warnf("job %s failed: %s", id, e.getMessage());
+            return Optional.of(failed(id, "", e.getMessage(), e.code().name()));
         } catch (StatusRuntimeException e) {
             if (stop.check() == Stop.ABANDON) {
                 return Optional.empty();
             }
+            // not retried: the service refused this job's input (INVALID_ARGUMENT, ...), naming its own field
+            String description = e.getStatus().getDescription() == null ? "" : e.getStatus().getDescription();
             LOG.warnf("job %s failed: %s", id, e.getStatus());
-            String reason = "model service call failed: " + e.getStatus().getCode()
-                    + (e.getStatus().getDescription() == null ? "" : ": " + e.getStatus().getDescription());
-            return Optional.of(failed(id, "", reason, e.getStatus().getCode().name()));
+            return Optional.of(failed(id, Jobs.fieldOf(description), "model service refused the job: "
+                    + e.getStatus().getCode() + (description.isEmpty() ? "" : ": " + description), e.getStatus().getCode().name()));
         } catch (RuntimeException e) {
             LOG.errorf(e, "job %s failed", id);
             return Optional.of(failed(id, "", e.toString(), "INTERNAL"));
         }
+    }
+
+    /**
+     * The COMPLETED event as it can be written: with its PNG bytes when it fits the events topic; else, when the
+     * images were written to the output dir, with their locations only; else a FAILED event that says why.
+     */
+    JobEvent fitted(JobEvent completed) {
+        if (completed.getSerializedSize() <= maxEventBytes) {
+            return completed;
+        }
+        boolean located = completed.getCompleted().getImagesList().stream().noneMatch(i -> i.getLocation().isEmpty());
+        if (located) {
+            JobEvent.Builder b = completed.toBuilder();
+            b.getCompletedBuilder().getImagesBuilderList().forEach(GeneratedImage.Builder::clearPng);
+            LOG.infof("job %s: %d bytes of images exceed the events topic's limit (%d): the event carries their locations",
+                    completed.getJobId(), completed.getSerializedSize(), maxEventBytes);
+            return b.build();
+        }
+        return failed(completed.getJobId(), "batch_count", "the images (" + completed.getSerializedSize()
+                + " bytes) do not fit in one event of the events topic (max.message.bytes allows " + maxEventBytes
+                + "); ask for fewer or smaller images, or set diffusion.jobs.output-dir so that images are written there"
+                + " and the event carries their locations", "RESOURCE_EXHAUSTED");
     }
 
     /** null to go on; the CANCELLED event, or empty for an abandoned job. */

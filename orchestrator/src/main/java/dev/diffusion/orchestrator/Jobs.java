@@ -3,6 +3,7 @@ package dev.diffusion.orchestrator;
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.sampling.RngKind;
 import dev.diffusion.core.sampling.SamplerSpec;
+import dev.diffusion.core.unet.UNetConfig;
 import dev.diffusion.proto.v1.GenerationJob;
 import java.nio.charset.StandardCharsets;
 import java.util.Set;
@@ -108,8 +109,19 @@ public final class Jobs {
         try {
             request.validate();
         } catch (IllegalArgumentException e) {
-            String first = e.getMessage().split("[ :]", 2)[0];
-            throw new InvalidJobException(REQUEST_FIELDS.contains(first) ? first : "", e.getMessage());
+            throw new InvalidJobException(fieldOf(e.getMessage()), e.getMessage());
+        }
+        if (request.clipSkip() > model.textEncoderLayers()) {
+            throw new InvalidJobException("clip_skip", "clip_skip must be 1 to " + model.textEncoderLayers()
+                    + " (the text encoder's layers), got " + request.clipSkip());
+        }
+        for (String field : new String[] {"width", "height"}) {
+            int side = field.equals("width") ? request.width() : request.height();
+            if (side > model.maxImageSide()) {
+                throw new InvalidJobException(field, field + " must be at most " + model.maxImageSide()
+                        + " for this model (the U-Net service's latent side limit " + UNetConfig.MAX_LATENT_SIDE + " x "
+                        + model.vaeDownscale() + " px), got " + side);
+            }
         }
         int multiple = model.pixelMultiple();
         if (request.width() % multiple != 0) {
@@ -121,6 +133,24 @@ public final class Jobs {
                     + request.height());
         }
         return request;
+    }
+
+    /**
+     * The GenerationJob field a validation message is about: messages of {@link GenerationRequest#validate} and of
+     * the model services start with the field's name ("steps must be ...", "clip_skip: must be ..."); the services'
+     * "latents" and "prompts" are this job's size and prompt. "" when the message names no field of a job.
+     */
+    static String fieldOf(String message) {
+        String first = message == null ? "" : message.split("[ :\\[]", 2)[0];
+        if (REQUEST_FIELDS.contains(first)) {
+            return first;
+        }
+        return switch (first) {
+            case "latents" -> "width";
+            case "prompts" -> "prompt";
+            case "init_image", "strength" -> first;
+            default -> "";
+        };
     }
 
     /** The float as written (7.5f → 7.5, not 7.5000000xyz), so the PNG metadata says what the submitter wrote. */

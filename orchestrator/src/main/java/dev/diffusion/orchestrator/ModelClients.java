@@ -5,6 +5,7 @@ import dev.diffusion.proto.v1.DecodeRequest;
 import dev.diffusion.proto.v1.DenoiserGrpc;
 import dev.diffusion.proto.v1.EncodeTextRequest;
 import dev.diffusion.proto.v1.EncodeTextResponse;
+import dev.diffusion.proto.v1.ModelInfoRequest;
 import dev.diffusion.proto.v1.PredictRequest;
 import dev.diffusion.proto.v1.TextEncoderGrpc;
 import dev.diffusion.proto.v1.VaeGrpc;
@@ -13,6 +14,8 @@ import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -20,13 +23,20 @@ import java.util.function.Supplier;
 import org.jboss.logging.Logger;
 
 /**
- * The three model services as plain blocking calls. Every call has a deadline and is retried on transient
- * failures: encode, one U-Net step and decode are pure functions of their inputs, so repeating one is safe.
+ * The three model services as plain blocking calls. Every call has a deadline and is retried: encode, one U-Net
+ * step and decode are pure functions of their inputs, so repeating one is safe. A service that is down, loading or
+ * overloaded (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED) is waited out with capped exponential
+ * back-off for {@code retry-budget-millis} (default 10 minutes: a U-Net pod restarting loads SD 1.5 for minutes);
+ * a service error (INTERNAL, UNKNOWN) is tried {@code attempts} times; bad input (INVALID_ARGUMENT, ...) fails at
+ * once. The caller's {@link Interrupt} is asked between tries, so a cancelled job stops waiting.
  */
 public final class ModelClients implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(ModelClients.class);
-    private static final Set<Status.Code> RETRIED = EnumSet.of(Status.Code.UNAVAILABLE, Status.Code.DEADLINE_EXCEEDED,
-            Status.Code.RESOURCE_EXHAUSTED, Status.Code.ABORTED, Status.Code.INTERNAL, Status.Code.UNKNOWN);
+    /** Failures of the service's availability: waited out within the budget. */
+    private static final Set<Status.Code> OUTAGE = EnumSet.of(Status.Code.UNAVAILABLE, Status.Code.DEADLINE_EXCEEDED,
+            Status.Code.RESOURCE_EXHAUSTED, Status.Code.ABORTED);
+    /** Failures inside the service: tried a few times ({@code attempts}). */
+    private static final Set<Status.Code> SERVICE_ERROR = EnumSet.of(Status.Code.INTERNAL, Status.Code.UNKNOWN);
     private static final int MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 
     private final ManagedChannel textEncoderChannel;
@@ -35,6 +45,36 @@ public final class ModelClients implements AutoCloseable {
     private final long deadlineMillis;
     private final int attempts;
     private final long backoffMillis;
+    private final long maxBackoffMillis;
+    private final long budgetMillis;
+
+    /** Asked between tries: true stops the call with {@link Stopped} (the job was cancelled or moved away). */
+    public interface Interrupt {
+        boolean stop();
+
+        Interrupt NEVER = () -> false;
+    }
+
+    /** The call was given up because its {@link Interrupt} said so. */
+    public static final class Stopped extends RuntimeException {
+        Stopped(String what) {
+            super(what + " stopped between tries", null, false, false);
+        }
+    }
+
+    /** A call that failed for good: which service, for how long, and the last status. */
+    public static final class ServiceFailure extends RuntimeException {
+        private final Status.Code code;
+
+        ServiceFailure(String message, Status.Code code, Throwable cause) {
+            super(message, cause);
+            this.code = code;
+        }
+
+        public Status.Code code() {
+            return code;
+        }
+    }
 
     public ModelClients(OrchestratorConfig.Services config) {
         this.textEncoderChannel = channel(config.textEncoder(), config.loadBalancingPolicy());
@@ -42,7 +82,9 @@ public final class ModelClients implements AutoCloseable {
         this.vaeChannel = channel(config.vae(), config.loadBalancingPolicy());
         this.deadlineMillis = config.deadlineMillis();
         this.attempts = Math.max(1, config.attempts());
-        this.backoffMillis = config.retryBackoffMillis();
+        this.backoffMillis = Math.max(1, config.retryBackoffMillis());
+        this.maxBackoffMillis = Math.max(backoffMillis, config.retryMaxBackoffMillis());
+        this.budgetMillis = config.retryBudgetMillis();
     }
 
     private static ManagedChannel channel(String target, String policy) {
@@ -55,49 +97,123 @@ public final class ModelClients implements AutoCloseable {
 
     /** Context [2, 77, D] for [negative, prompt] (uncond first), flattened. */
     public EncodeTextResponse encode(String negativePrompt, String prompt, int clipSkip) {
+        return encode(negativePrompt, prompt, clipSkip, Interrupt.NEVER);
+    }
+
+    public EncodeTextResponse encode(String negativePrompt, String prompt, int clipSkip, Interrupt interrupt) {
         EncodeTextRequest request = EncodeTextRequest.newBuilder().addAllPrompts(List.of(negativePrompt, prompt))
                 .setClipSkip(clipSkip).build();
-        return call("TextEncoder.Encode", () -> TextEncoderGrpc.newBlockingStub(textEncoderChannel)
+        return call("text-encoder", "TextEncoder.Encode", interrupt, () -> TextEncoderGrpc.newBlockingStub(textEncoderChannel)
                 .withDeadlineAfter(deadlineMillis, TimeUnit.MILLISECONDS).encode(request));
     }
 
     /** One U-Net call: latents [B, h, w, C] NHWC, B timesteps, context [B, L, D] → the model output, same shape as latents. */
     public float[] predict(float[] latentsNhwc, int batch, int h, int w, int channels, float[] timesteps, float[] context,
                            int contextLength, int hiddenSize) {
+        return predict(latentsNhwc, batch, h, w, channels, timesteps, context, contextLength, hiddenSize, Interrupt.NEVER);
+    }
+
+    public float[] predict(float[] latentsNhwc, int batch, int h, int w, int channels, float[] timesteps, float[] context,
+                           int contextLength, int hiddenSize, Interrupt interrupt) {
         PredictRequest request = PredictRequest.newBuilder()
                 .setLatents(Tensors.float32(latentsNhwc, batch, h, w, channels))
                 .addAllTimesteps(boxed(timesteps))
                 .setContext(Tensors.float32(context, batch, contextLength, hiddenSize))
                 .build();
-        return Tensors.floats(call("Denoiser.Predict", () -> DenoiserGrpc.newBlockingStub(unetChannel)
+        return Tensors.floats(call("unet", "Denoiser.Predict", interrupt, () -> DenoiserGrpc.newBlockingStub(unetChannel)
                 .withDeadlineAfter(deadlineMillis, TimeUnit.MILLISECONDS).predict(request)).getNoisePrediction(),
                 "noise_prediction");
     }
 
     /** Latent [1, h, w, C] in the U-Net's scale → RGB8 [H, W, 3]. */
     public byte[] decode(float[] latentNhwc, int h, int w, int channels) {
+        return decode(latentNhwc, h, w, channels, Interrupt.NEVER);
+    }
+
+    public byte[] decode(float[] latentNhwc, int h, int w, int channels, Interrupt interrupt) {
         DecodeRequest request = DecodeRequest.newBuilder().setLatents(Tensors.float32(latentNhwc, 1, h, w, channels)).build();
-        return Tensors.bytes(call("Vae.Decode", () -> VaeGrpc.newBlockingStub(vaeChannel)
+        return Tensors.bytes(call("vae", "Vae.Decode", interrupt, () -> VaeGrpc.newBlockingStub(vaeChannel)
                 .withDeadlineAfter(deadlineMillis, TimeUnit.MILLISECONDS).decode(request)).getImages(), "images");
     }
 
-    private <T> T call(String what, Supplier<T> call) {
+    /**
+     * Runs {@code call} until it succeeds, the failure is the request's own (thrown as it is), the budget or the
+     * tries are spent ({@link ServiceFailure} naming the service and how long it was tried), or {@code interrupt}
+     * says stop ({@link Stopped}).
+     */
+    private <T> T call(String service, String what, Interrupt interrupt, Supplier<T> call) {
+        long first = System.nanoTime();
+        long sleep = backoffMillis;
         for (int attempt = 1; ; attempt++) {
             try {
                 return call.get();
             } catch (StatusRuntimeException e) {
                 Status.Code code = e.getStatus().getCode();
-                if (!RETRIED.contains(code) || attempt >= attempts) {
-                    throw e;
+                long elapsedMillis = (System.nanoTime() - first) / 1_000_000;
+                boolean outage = OUTAGE.contains(code);
+                if (!outage && !SERVICE_ERROR.contains(code)) {
+                    throw e; // the request's own fault: repeating it gives the same answer
                 }
-                LOG.warnf("%s failed (%s), try %d of %d: %s", what, code, attempt, attempts, e.getStatus().getDescription());
+                String last = code + (e.getStatus().getDescription() == null ? "" : ": " + e.getStatus().getDescription());
+                if (outage && elapsedMillis + Math.min(sleep, maxBackoffMillis) > budgetMillis) {
+                    throw new ServiceFailure(service + " (" + what + ") did not answer for " + seconds(elapsedMillis)
+                            + " s, " + attempt + " tries (retry budget diffusion.services.retry-budget-millis = "
+                            + budgetMillis + "); last: " + last, code, e);
+                }
+                if (!outage && attempt >= attempts) {
+                    throw new ServiceFailure(service + " (" + what + ") failed " + attempt + " times (diffusion.services.attempts = "
+                            + attempts + "); last: " + last, code, e);
+                }
+                if (attempt == 1 || attempt % 10 == 0) {
+                    LOG.warnf("%s (%s) failed (%s), try %d, retrying for up to %d s in all", service, what, last, attempt,
+                            budgetMillis / 1000);
+                }
+                long until = System.nanoTime() + Math.min(sleep, maxBackoffMillis) * 1_000_000;
+                sleep = Math.min(sleep * 2, maxBackoffMillis);
                 try {
-                    Thread.sleep(backoffMillis * attempt);
+                    do {
+                        if (interrupt.stop()) {
+                            throw new Stopped(what);
+                        }
+                        Thread.sleep(Math.max(1, Math.min(200, (until - System.nanoTime()) / 1_000_000)));
+                    } while (System.nanoTime() < until);
                 } catch (InterruptedException ie) {
                     Thread.currentThread().interrupt();
-                    throw Status.CANCELLED.withDescription("interrupted").asRuntimeException();
+                    throw new Stopped(what);
+                }
+                if (interrupt.stop()) {
+                    throw new Stopped(what);
                 }
             }
+        }
+    }
+
+    private static String seconds(long millis) {
+        return String.format(java.util.Locale.ROOT, "%.1f", millis / 1000.0);
+    }
+
+    /**
+     * Asks each service for its Info (a loading service answers UNAVAILABLE); returns the services that did not
+     * answer within {@code timeoutMillis}, each with why. Empty when all three serve.
+     */
+    public Map<String, String> unreachable(long timeoutMillis) {
+        Map<String, String> down = new LinkedHashMap<>();
+        ModelInfoRequest info = ModelInfoRequest.getDefaultInstance();
+        probe(down, "text-encoder", () -> TextEncoderGrpc.newBlockingStub(textEncoderChannel)
+                .withDeadlineAfter(timeoutMillis, TimeUnit.MILLISECONDS).info(info));
+        probe(down, "unet", () -> DenoiserGrpc.newBlockingStub(unetChannel)
+                .withDeadlineAfter(timeoutMillis, TimeUnit.MILLISECONDS).info(info));
+        probe(down, "vae", () -> VaeGrpc.newBlockingStub(vaeChannel)
+                .withDeadlineAfter(timeoutMillis, TimeUnit.MILLISECONDS).info(info));
+        return down;
+    }
+
+    private static void probe(Map<String, String> down, String service, Supplier<?> info) {
+        try {
+            info.get();
+        } catch (StatusRuntimeException e) {
+            down.put(service, e.getStatus().getCode() + (e.getStatus().getDescription() == null ? ""
+                    : ": " + e.getStatus().getDescription()));
         }
     }
 

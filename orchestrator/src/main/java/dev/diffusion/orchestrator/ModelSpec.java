@@ -2,6 +2,7 @@ package dev.diffusion.orchestrator;
 
 import dev.diffusion.core.pipeline.ModelSource;
 import dev.diffusion.core.sampling.SchedulerConfig;
+import dev.diffusion.core.unet.UNetConfig;
 
 /**
  * What the orchestrator needs to know of the model the services serve, read from the model's
@@ -12,16 +13,23 @@ import dev.diffusion.core.sampling.SchedulerConfig;
  * @param vaeDownscale   pixels per latent pixel (8)
  * @param sizeMultiple   latent sides must be multiples of this for the U-Net
  * @param nativeImageSize the image side the model was trained at: the size of a job that gives none
+ * @param textEncoderLayers the text encoder's layers: the largest clip_skip
  */
 public record ModelSpec(String name, SchedulerConfig schedulerConfig, int latentChannels, int vaeDownscale,
-                        int sizeMultiple, int hiddenSize, int nativeImageSize) {
+                        int sizeMultiple, int hiddenSize, int nativeImageSize, int textEncoderLayers) {
 
     public static ModelSpec open(String model) {
         try (ModelSource source = ModelSource.open(model, null)) {
             return new ModelSpec(source.name(), source.schedulerConfig(), source.vaeConfig().latentChannels(),
                     source.vaeConfig().downscale(), source.unetConfig().sizeMultiple(),
-                    source.textEncoderConfig().hiddenSize(), source.nativeImageSize());
+                    source.textEncoderConfig().hiddenSize(), source.nativeImageSize(),
+                    source.textEncoderConfig().numHiddenLayers());
         }
+    }
+
+    /** The largest image side the U-Net service takes (its latent-side limit, in pixels). */
+    public int maxImageSide() {
+        return UNetConfig.MAX_LATENT_SIDE * vaeDownscale;
     }
 
     /** Image sides must be multiples of this. */

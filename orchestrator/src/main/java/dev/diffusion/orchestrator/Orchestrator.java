@@ -36,6 +36,7 @@ public class Orchestrator {
     private JobStore store;
     private EventPublisher publisher;
     private JobConsumer consumer;
+    private ServiceMonitor services;
 
     void onStart(@Observes StartupEvent ev) throws Exception {
         model = ModelSpec.open(config.model().path());
@@ -45,24 +46,59 @@ public class Orchestrator {
             createTopics();
         }
         clients = new ModelClients(config.services());
+        services = new ServiceMonitor(clients, config.services().probeIntervalMillis());
+        services.start();
         publisher = new EventPublisher(config);
-        store = new JobStore(config.kafka().bootstrapServers(), config.topics().jobs(), config.topics().events(),
-                config.topics().control(), config.jobs().remembered(), model.nativeImageSize());
+        store = new JobStore(KafkaSettings.common(config), config.topics().jobs(), config.topics().events(),
+                config.topics().control(), new JobStore.Limits(config.jobs().remembered(), config.jobs().storeImageBytes(),
+                config.jobs().storeWindowHours()), model.nativeImageSize());
         store.start();
         if (!store.awaitCaughtUp(Duration.ofSeconds(120))) {
             throw new IllegalStateException("the job store did not read the events topic within 120 s");
         }
-        JobRunner runner = new JobRunner(clients, model, config.jobs().outputDir().map(Path::of), metrics);
-        consumer = new JobConsumer(config, store, publisher, runner, model, metrics);
+        long maxEventBytes = maxMessageBytes(config.topics().events()) - 16 * 1024; // key, headers, batch overhead
+        JobRunner runner = new JobRunner(clients, model, config.jobs().outputDir().map(Path::of), metrics, maxEventBytes);
+        consumer = new JobConsumer(config, store, publisher, runner, model, services, metrics, transactionalId());
         consumer.start();
         LOG.infof("orchestrator consuming %s (group %s, %d jobs at once), events to %s (%s)", config.topics().jobs(),
                 config.kafka().groupId(), config.jobs().maxConcurrent(), config.topics().events(), config.events().format());
     }
 
+    /** This orchestrator's transactional.id: configured, or group + host + HTTP port (stable across its restarts). */
+    private String transactionalId() {
+        if (config.kafka().transactionalId().isPresent()) {
+            return config.kafka().transactionalId().get();
+        }
+        String host;
+        try {
+            host = java.net.InetAddress.getLocalHost().getHostName();
+        } catch (java.io.IOException e) {
+            host = "unknown-host";
+        }
+        int port = org.eclipse.microprofile.config.ConfigProvider.getConfig()
+                .getOptionalValue("quarkus.http.port", Integer.class).orElse(0);
+        return config.kafka().groupId() + "-" + host + "-" + (port > 0 ? Integer.toString(port)
+                : java.util.UUID.randomUUID().toString());
+    }
+
+    /** The topic's max.message.bytes as the broker has it (1 MiB, Kafka's default, when it cannot be read). */
+    private long maxMessageBytes(String topic) {
+        try (Admin admin = Admin.create(KafkaSettings.common(config))) {
+            org.apache.kafka.common.config.ConfigResource r = new org.apache.kafka.common.config.ConfigResource(
+                    org.apache.kafka.common.config.ConfigResource.Type.TOPIC, topic);
+            var entry = admin.describeConfigs(List.of(r)).all().get(30, java.util.concurrent.TimeUnit.SECONDS).get(r)
+                    .get("max.message.bytes");
+            long bytes = Long.parseLong(entry.value());
+            LOG.infof("topic %s takes events up to %d bytes (max.message.bytes)", topic, bytes);
+            return bytes;
+        } catch (Exception e) {
+            LOG.warnf("cannot read max.message.bytes of %s (%s): assuming 1 MiB", topic, e.toString());
+            return 1024 * 1024;
+        }
+    }
+
     private void createTopics() throws InterruptedException, ExecutionException {
-        Properties p = new Properties();
-        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, config.kafka().bootstrapServers());
-        try (Admin admin = Admin.create(p)) {
+        try (Admin admin = Admin.create(KafkaSettings.common(config))) {
             Set<String> existing = admin.listTopics().names().get();
             List<NewTopic> topics = new ArrayList<>();
             for (String name : List.of(config.topics().jobs(), config.topics().events(), config.topics().dlq(),
@@ -89,7 +125,7 @@ public class Orchestrator {
     }
 
     void onStop(@Observes ShutdownEvent ev) {
-        for (AutoCloseable c : new AutoCloseable[] {consumer, store, publisher, clients}) {
+        for (AutoCloseable c : new AutoCloseable[] {consumer, services, store, publisher, clients}) {
             if (c != null) {
                 try {
                     c.close();
@@ -116,7 +152,41 @@ public class Orchestrator {
         return config;
     }
 
+    /** "" when ready to take jobs; else why not (the readiness check's message). */
+    public String notReadyBecause() {
+        if (store == null || consumer == null) {
+            return "starting";
+        }
+        if (!store.ready()) {
+            return "the job store has not read the topics yet";
+        }
+        if (!consumer.alive()) {
+            return "the job consumer stopped";
+        }
+        if (!services.allUp()) {
+            return "taking no jobs: " + services.describe();
+        }
+        return "";
+    }
+
     public boolean ready() {
-        return store != null && store.ready() && consumer != null && consumer.alive();
+        return notReadyBecause().isEmpty();
+    }
+
+    /** "" while the threads that must run do; else which one died (the liveness check's message). */
+    public String deadBecause() {
+        if (consumer == null || store == null) {
+            return ""; // still starting: readiness says so
+        }
+        if (!consumer.alive()) {
+            return "the job consumer thread stopped";
+        }
+        if (!store.alive()) {
+            return "the job store thread stopped";
+        }
+        if (!services.alive()) {
+            return "the service monitor thread stopped";
+        }
+        return "";
     }
 }

@@ -2,6 +2,7 @@ package dev.diffusion.orchestrator;
 
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
+import java.util.Map;
 import java.util.Optional;
 
 /** Everything the orchestrator reads from {@code application.properties} / the environment, prefix {@code diffusion}. */
@@ -35,6 +36,16 @@ public interface OrchestratorConfig {
         /** Orchestrators with the same group share the partitions of the jobs topic. */
         @WithDefault("diffusion-orchestrator")
         String groupId();
+
+        /**
+         * The transactional.id of this orchestrator's final-event producer: unique per running orchestrator and the
+         * same across its restarts, so a restarted one fences its predecessor's unfinished transaction at once. Default:
+         * the group id, the host name (a pod's name) and the HTTP port.
+         */
+        Optional<String> transactionalId();
+
+        /** Passed to every Kafka client as they are: security.protocol, sasl.*, ssl.*, ... */
+        Map<String, String> properties();
     }
 
     interface Topics {
@@ -80,6 +91,20 @@ public interface OrchestratorConfig {
         /** Jobs remembered for Get/Watch (the oldest are forgotten first). */
         @WithDefault("10000")
         int remembered();
+
+        /**
+         * PNG bytes kept in memory for Get, newest first; older results are read back from the events topic when
+         * asked for, so memory stays flat however many jobs pass.
+         */
+        @WithDefault("67108864")
+        long storeImageBytes();
+
+        /**
+         * How far back the job store reads the topics at startup (and so for how long a job id is remembered as done:
+         * a record with the id of a job finished longer ago runs as a new job).
+         */
+        @WithDefault("24")
+        int storeWindowHours();
     }
 
     interface Services {
@@ -100,11 +125,23 @@ public interface OrchestratorConfig {
         @WithDefault("120000")
         long deadlineMillis();
 
-        /** Tries per call: a call is a pure function of its inputs, so a failed one is simply repeated. */
+        /** Tries per call that fails inside the service (INTERNAL, UNKNOWN): a call is a pure function of its inputs. */
         @WithDefault("4")
         int attempts();
 
+        /** First pause between tries; doubled after each, up to {@link #retryMaxBackoffMillis()}. */
         @WithDefault("250")
         long retryBackoffMillis();
+
+        @WithDefault("10000")
+        long retryMaxBackoffMillis();
+
+        /** How long a call is retried while its service is down, loading or overloaded before the job FAILs. */
+        @WithDefault("600000")
+        long retryBudgetMillis();
+
+        /** How often each service is probed (its Info method); while one does not answer, no new jobs are taken. */
+        @WithDefault("2000")
+        long probeIntervalMillis();
     }
 }

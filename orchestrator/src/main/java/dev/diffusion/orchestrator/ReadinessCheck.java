@@ -6,7 +6,11 @@ import org.eclipse.microprofile.health.HealthCheck;
 import org.eclipse.microprofile.health.HealthCheckResponse;
 import org.eclipse.microprofile.health.Readiness;
 
-/** Ready once the job store has read the topics and the job consumer runs. */
+/**
+ * Ready once the job store has read the topics, the job consumer runs and every model service answers; while one
+ * does not, the orchestrator takes no jobs from Kafka and this says which service is missing since when (Submit
+ * still accepts jobs: they wait on the jobs topic).
+ */
 @Readiness
 @ApplicationScoped
 public class ReadinessCheck implements HealthCheck {
@@ -15,6 +19,11 @@ public class ReadinessCheck implements HealthCheck {
 
     @Override
     public HealthCheckResponse call() {
-        return HealthCheckResponse.named("orchestrator").status(orchestrator.ready()).build();
+        String why = orchestrator.notReadyBecause();
+        var b = HealthCheckResponse.named("orchestrator").status(why.isEmpty());
+        if (!why.isEmpty()) {
+            b.withData("reason", why);
+        }
+        return b.build();
     }
 }

@@ -73,6 +73,36 @@ class JobsTest {
     }
 
     @Test
+    void limitsOfTheServicesAreCheckedAtSubmission() {
+        // tiny-random: a 2-layer text encoder
+        assertEquals(2, TINY.textEncoderLayers());
+        InvalidJobException e = invalid(GenerationJob.newBuilder().setClipSkip(3), 100);
+        assertEquals("clip_skip", e.field());
+        assertEquals("clip_skip must be 1 to 2 (the text encoder's layers), got 3", e.getMessage());
+        // the demo model's VAE downscales by 4: the U-Net service's 256 latent pixels are 1024 px
+        ModelSpec demo = ModelSpec.open("demo");
+        assertEquals(4, demo.vaeDownscale());
+        GenerationJob wide = Jobs.withDefaults(GenerationJob.newBuilder().setJobId("j").setWidth(1056).build(), "j", 64);
+        e = assertThrows(InvalidJobException.class, () -> Jobs.toRequest(wide, demo, 100));
+        assertEquals("width", e.field());
+        assertTrue(e.getMessage().startsWith("width must be at most 1024 for this model"), e.getMessage());
+        GenerationJob tall = Jobs.withDefaults(GenerationJob.newBuilder().setJobId("j").setHeight(2048).build(), "j", 64);
+        assertEquals("height", assertThrows(InvalidJobException.class, () -> Jobs.toRequest(tall, demo, 100)).field());
+        Jobs.toRequest(Jobs.withDefaults(GenerationJob.newBuilder().setJobId("j").setWidth(1024).setHeight(1024).build(), "j",
+                64), demo, 100);
+    }
+
+    @Test
+    void serviceMessagesNameTheJobsField() {
+        assertEquals("clip_skip", Jobs.fieldOf("clip_skip: must be 1 to 12 (0 means 1), got 13"));
+        assertEquals("steps", Jobs.fieldOf("steps must be between 1 and 150, got 151"));
+        assertEquals("width", Jobs.fieldOf("latents: height and width must be multiples of 8 and at most 256, got 300x8"));
+        assertEquals("prompt", Jobs.fieldOf("prompts[1]: too long"));
+        assertEquals("", Jobs.fieldOf("the unet is still loading"));
+        assertEquals("", Jobs.fieldOf(null));
+    }
+
+    @Test
     void jsonJobsUseTheProto3JsonMapping() throws Exception {
         RecordHeaders headers = new RecordHeaders();
         headers.add(Codec.CONTENT_TYPE, "application/json".getBytes(StandardCharsets.UTF_8));

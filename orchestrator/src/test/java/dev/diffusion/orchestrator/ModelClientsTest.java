@@ -28,6 +28,10 @@ class ModelClientsTest {
     private ModelClients clients;
 
     private void start(int attempts, long deadlineMillis) throws Exception {
+        start(attempts, deadlineMillis, 600_000);
+    }
+
+    private void start(int attempts, long deadlineMillis, long budgetMillis) throws Exception {
         server = ServerBuilder.forPort(0).addService(new DenoiserGrpc.DenoiserImplBase() {
             @Override
             public void predict(PredictRequest request, StreamObserver<PredictResponse> out) {
@@ -58,6 +62,9 @@ class ModelClientsTest {
             public long deadlineMillis() { return deadlineMillis; }
             public int attempts() { return attempts; }
             public long retryBackoffMillis() { return 10; }
+            public long retryMaxBackoffMillis() { return 80; }
+            public long retryBudgetMillis() { return budgetMillis; }
+            public long probeIntervalMillis() { return 1000; }
         });
     }
 
@@ -87,14 +94,14 @@ class ModelClientsTest {
 
     @Test
     void aCallPastItsDeadlineIsRetriedThenFails() throws Exception {
-        start(2, 1000);
+        start(2, 1000, 1500);
         for (int i = 0; i < 4; i++) {
             script.add("slow");
         }
         long t0 = System.nanoTime();
-        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, this::predict);
+        ModelClients.ServiceFailure e = assertThrows(ModelClients.ServiceFailure.class, this::predict);
         long millis = (System.nanoTime() - t0) / 1_000_000;
-        assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
+        assertEquals(Status.Code.DEADLINE_EXCEEDED, e.code());
         // two tries, each cut at its own deadline (timed on the client: on a loaded machine the first try may
         // spend its whole deadline connecting and never reach the server)
         assertTrue(millis >= 2000, millis + " ms");
@@ -107,5 +114,66 @@ class ModelClientsTest {
         StatusRuntimeException e = assertThrows(StatusRuntimeException.class, this::predict);
         assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
         assertEquals(1, calls.get());
+    }
+
+    @Test
+    void anOutageIsWaitedOutWithGrowingPauses() throws Exception {
+        start(2, 10_000, 60_000);
+        for (int i = 0; i < 8; i++) {
+            script.add("UNAVAILABLE");
+        }
+        long t0 = System.nanoTime();
+        assertArrayEquals(new float[] {1, 2, 3, 4}, predict());
+        long millis = (System.nanoTime() - t0) / 1_000_000;
+        // 8 failures, many more than attempts (2): pauses 10, 20, 40, 80, 80, 80, 80, 80 ms (doubling, capped at 80)
+        assertEquals(9, calls.get());
+        assertTrue(millis >= 470, millis + " ms");
+    }
+
+    @Test
+    void anOutageLongerThanTheBudgetFailsNamingTheServiceAndHowLong() throws Exception {
+        start(4, 10_000, 400);
+        for (int i = 0; i < 1000; i++) {
+            script.add("UNAVAILABLE");
+        }
+        ModelClients.ServiceFailure e = assertThrows(ModelClients.ServiceFailure.class, this::predict);
+        assertEquals(Status.Code.UNAVAILABLE, e.code());
+        assertTrue(e.getMessage().startsWith("unet (Denoiser.Predict) did not answer for "), e.getMessage());
+        assertTrue(e.getMessage().contains("retry-budget-millis = 400"), e.getMessage());
+        assertTrue(calls.get() >= 4 && calls.get() < 20, calls.get() + " calls");
+    }
+
+    @Test
+    void serviceErrorsAreTriedAttemptsTimes() throws Exception {
+        start(3, 10_000, 600_000);
+        for (int i = 0; i < 10; i++) {
+            script.add("INTERNAL");
+        }
+        ModelClients.ServiceFailure e = assertThrows(ModelClients.ServiceFailure.class, this::predict);
+        assertEquals(Status.Code.INTERNAL, e.code());
+        assertEquals(3, calls.get());
+    }
+
+    @Test
+    void aCancelStopsTheWaitBetweenTries() throws Exception {
+        start(4, 10_000, 600_000);
+        for (int i = 0; i < 1000; i++) {
+            script.add("UNAVAILABLE");
+        }
+        long t0 = System.nanoTime();
+        long stopAt = t0 + 300_000_000L;
+        assertThrows(ModelClients.Stopped.class, () -> clients.predict(new float[] {1, 2, 3, 4}, 1, 1, 1, 4,
+                new float[] {999}, new float[2 * 77], 77, 2, () -> System.nanoTime() > stopAt));
+        long millis = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(millis < 1500, millis + " ms");
+    }
+
+    @Test
+    void unreachableNamesTheServicesThatDoNotAnswer() throws Exception {
+        start(1, 1000);
+        // the fake serves Denoiser only: Info is UNIMPLEMENTED there, and the other two do not answer at all
+        java.util.Map<String, String> down = clients.unreachable(1000);
+        assertEquals(java.util.Set.of("text-encoder", "unet", "vae"), down.keySet());
+        assertTrue(down.get("unet").startsWith("UNIMPLEMENTED"), down.toString());
     }
 }

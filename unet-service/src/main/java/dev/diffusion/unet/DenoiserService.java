@@ -21,8 +21,7 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 /** {@code diffusion.v1.Denoiser}: checks a batch of (latent, timestep, context) samples and runs the U-Net on it. */
 @GrpcService
 public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
-    /** Latent sides above this (2048 pixels at the VAE's factor 8) are refused before any work. */
-    static final int MAX_LATENT_SIDE = 256;
+    static final int MAX_LATENT_SIDE = UNetConfig.MAX_LATENT_SIDE;
 
     @Inject
     UNetModel model;
