@@ -8,8 +8,17 @@ import dev.diffusion.proto.v1.GetRequest;
 import dev.diffusion.proto.v1.JobEvent;
 import dev.diffusion.proto.v1.JobStatus;
 import dev.diffusion.proto.v1.WatchRequest;
+import io.grpc.ChannelCredentials;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
+import io.grpc.Metadata;
+import io.grpc.TlsChannelCredentials;
+import io.grpc.stub.MetadataUtils;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.time.Duration;
@@ -63,12 +72,33 @@ public final class DiffusionClient implements AutoCloseable {
      * @param watchAttempts how many times a Watch stream is (re)opened after {@code UNAVAILABLE} before giving up
      */
     public static DiffusionClient connect(String target, Duration deadline, int watchAttempts) {
-        ManagedChannel channel = ManagedChannelBuilder.forTarget(target).usePlaintext()
+        return connect(target, deadline, watchAttempts, null, null);
+    }
+
+    /**
+     * @param trustCertificates a PEM file of the certificate(s) the orchestrator's TLS certificate is checked against;
+     *                          null for plaintext
+     * @param token             sent as {@code authorization: Bearer <token>} with every call; null for none
+     */
+    public static DiffusionClient connect(String target, Duration deadline, int watchAttempts, Path trustCertificates,
+                                          String token) {
+        ChannelCredentials credentials;
+        try {
+            credentials = trustCertificates == null ? InsecureChannelCredentials.create()
+                    : TlsChannelCredentials.newBuilder().trustManager(trustCertificates.toFile()).build();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the TLS certificates " + trustCertificates, e);
+        }
+        ManagedChannelBuilder<?> builder = Grpc.newChannelBuilder(target, credentials)
                 .maxInboundMessageSize(256 << 20)
                 .defaultServiceConfig(serviceConfig())
-                .enableRetry()
-                .build();
-        return new DiffusionClient(target, channel, deadline, watchAttempts);
+                .enableRetry();
+        if (token != null && !token.isBlank()) {
+            Metadata headers = new Metadata();
+            headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token.trim());
+            builder.intercept(MetadataUtils.newAttachHeadersInterceptor(headers));
+        }
+        return new DiffusionClient(target, builder.build(), deadline, watchAttempts);
     }
 
     /** gRPC service config: retry the idempotent unary methods on UNAVAILABLE. Numbers must be doubles. */

@@ -61,7 +61,7 @@ public final class JobConsumer implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(JobConsumer.class);
     public static final String ERROR_HEADER = "diffusion-error";
     /** Tries of a dead-letter write before the record is given up (logged as an error) so its partition moves on. */
-    static final int DEAD_LETTER_TRIES = 5;
+    public static final int DEAD_LETTER_TRIES = 5;
     private static final String METADATA_PREFIX = "done1:";
     /** The broker's offset.metadata.max.bytes default. */
     private static final int MAX_METADATA_CHARS = 4096;

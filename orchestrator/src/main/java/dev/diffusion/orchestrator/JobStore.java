@@ -284,8 +284,12 @@ public final class JobStore implements AutoCloseable {
     /** Waits until this store has read everything written (and committed) to its topics before the call. */
     public boolean awaitCaughtUp(Duration timeout) throws InterruptedException {
         Map<TopicPartition, Long> ends;
-        synchronized (endOffsets) {
-            ends = endOffsets.endOffsets(partitions, timeout);
+        try {
+            synchronized (endOffsets) {
+                ends = endOffsets.endOffsets(partitions, timeout);
+            }
+        } catch (org.apache.kafka.common.KafkaException e) {
+            return false; // the broker does not answer: the caller decides on what the store has
         }
         long deadline = System.nanoTime() + timeout.toNanos();
         synchronized (this) {

@@ -9,8 +9,15 @@ import dev.diffusion.proto.v1.ModelInfoRequest;
 import dev.diffusion.proto.v1.PredictRequest;
 import dev.diffusion.proto.v1.TextEncoderGrpc;
 import dev.diffusion.proto.v1.VaeGrpc;
+import io.grpc.ChannelCredentials;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
+import io.grpc.TlsChannelCredentials;
+import java.io.File;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.Optional;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.util.EnumSet;
@@ -77,9 +84,10 @@ public final class ModelClients implements AutoCloseable {
     }
 
     public ModelClients(OrchestratorConfig.Services config) {
-        this.textEncoderChannel = channel(config.textEncoder(), config.loadBalancingPolicy());
-        this.unetChannel = channel(config.unet(), config.loadBalancingPolicy());
-        this.vaeChannel = channel(config.vae(), config.loadBalancingPolicy());
+        ChannelCredentials credentials = credentials(config.tlsTrustCertificates());
+        this.textEncoderChannel = channel(config.textEncoder(), config.loadBalancingPolicy(), credentials);
+        this.unetChannel = channel(config.unet(), config.loadBalancingPolicy(), credentials);
+        this.vaeChannel = channel(config.vae(), config.loadBalancingPolicy(), credentials);
         this.deadlineMillis = config.deadlineMillis();
         this.attempts = Math.max(1, config.attempts());
         this.backoffMillis = Math.max(1, config.retryBackoffMillis());
@@ -87,10 +95,22 @@ public final class ModelClients implements AutoCloseable {
         this.budgetMillis = config.retryBudgetMillis();
     }
 
-    private static ManagedChannel channel(String target, String policy) {
-        return ManagedChannelBuilder.forTarget(target)
+    /** TLS checked against the given PEM certificates, or plaintext. */
+    static ChannelCredentials credentials(Optional<String> trustCertificates) {
+        if (trustCertificates.isEmpty() || trustCertificates.get().isBlank()) {
+            return InsecureChannelCredentials.create();
+        }
+        try {
+            return TlsChannelCredentials.newBuilder().trustManager(new File(trustCertificates.get())).build();
+        } catch (IOException e) {
+            throw new UncheckedIOException("diffusion.services.tls-trust-certificates: cannot read "
+                    + trustCertificates.get(), e);
+        }
+    }
+
+    private static ManagedChannel channel(String target, String policy, ChannelCredentials credentials) {
+        return Grpc.newChannelBuilder(target, credentials)
                 .defaultLoadBalancingPolicy(policy)
-                .usePlaintext()
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
                 .build();
     }

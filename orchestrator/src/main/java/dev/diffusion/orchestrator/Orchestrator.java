@@ -53,6 +53,8 @@ public class Orchestrator {
                 config.topics().control(), new JobStore.Limits(config.jobs().remembered(), config.jobs().storeImageBytes(),
                 config.jobs().storeWindowHours()), model.nativeImageSize());
         store.start();
+        metrics.gauge("diffusion.store.image.bytes", store, JobStore::imageBytesHeld);
+        metrics.gauge("diffusion.store.jobs", store, JobStore::size);
         if (!store.awaitCaughtUp(Duration.ofSeconds(120))) {
             throw new IllegalStateException("the job store did not read the events topic within 120 s");
         }

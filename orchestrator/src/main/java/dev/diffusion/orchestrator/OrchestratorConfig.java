@@ -21,6 +21,17 @@ public interface OrchestratorConfig {
 
     Services services();
 
+    Api api();
+
+    interface Api {
+        /**
+         * When set, every gRPC call to this orchestrator must carry {@code authorization: Bearer <token>}
+         * ({@code UNAUTHENTICATED} otherwise). TLS for the port: Quarkus' {@code quarkus.tls.*} key store with
+         * {@code quarkus.http.insecure-requests=disabled} (see README, "Failure behaviour").
+         */
+        Optional<String> token();
+    }
+
     interface Model {
         /** The model the services serve (same key as theirs): a diffusers folder, a .safetensors file, "demo" (the bundled
          *  demo model, the default) or "tiny-random".
@@ -120,6 +131,12 @@ public interface OrchestratorConfig {
 
         @WithDefault("round_robin")
         String loadBalancingPolicy();
+
+        /**
+         * A PEM file of the certificate(s) the model services' TLS certificates are checked against: when set, the
+         * three links use TLS (the services serve it with Quarkus' {@code quarkus.tls.*} key store).
+         */
+        Optional<String> tlsTrustCertificates();
 
         /** Deadline of one call (encode, one step, decode). */
         @WithDefault("120000")

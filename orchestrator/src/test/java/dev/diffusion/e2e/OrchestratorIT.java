@@ -403,6 +403,32 @@ class OrchestratorIT {
     }
 
     @Test
+    @Order(3)
+    void aGenerateWhoseEnqueueFailedRunsWhenRetried() throws Exception {
+        // 17 MiB of unknown fields: valid for Generate's checks, too large for the jobs topic (16 MiB): the enqueue fails
+        GenerationJob good = job("phantom", "enqueued on the second try").setSeed(3).build();
+        byte[] padding = new byte[17 << 20];
+        GenerationJob tooBig = good.toBuilder().setUnknownFields(com.google.protobuf.UnknownFieldSet.newBuilder()
+                .addField(999, com.google.protobuf.UnknownFieldSet.Field.newBuilder()
+                        .addLengthDelimited(ByteString.copyFrom(padding)).build()).build()).build();
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> {
+            Iterator<JobEvent> it = api.withDeadlineAfter(60, TimeUnit.SECONDS)
+                    .generate(GenerateRequest.newBuilder().setJob(tooBig).build());
+            while (it.hasNext()) {
+                it.next();
+            }
+        });
+        assertFalse(e.getStatus().getCode() == Status.Code.OK);
+        // the same id again, now enqueued: it must run (it was left QUEUED forever when the failed try had made a store entry)
+        Iterator<JobEvent> it = api.withDeadlineAfter(120, TimeUnit.SECONDS).generate(GenerateRequest.newBuilder().setJob(good).build());
+        JobEvent last = null;
+        while (it.hasNext()) {
+            last = it.next();
+        }
+        assertSameImages(good, last);
+    }
+
+    @Test
     @Order(4)
     void twoOrchestratorsShareThePartitionsAndACrashedJobRunsAgainWithTheSameImage() throws Exception {
         // jobs on both partitions: both orchestrators of the group work

@@ -34,15 +34,19 @@ final class ServiceProcess implements AutoCloseable {
 
     /** Starts {@code module}'s fast-jar with a small heap and the JavaCPP memory guard off, as scripts/run-service.sh does. */
     static ServiceProcess start(String module, List<String> extraProperties) throws IOException {
+        return start(module, freePort(), extraProperties);
+    }
+
+    /** As {@link #start(String, List)} on a given port (a service started again where its clients look for it). */
+    static ServiceProcess start(String module, int port, List<String> extraProperties) throws IOException {
         Path root = Path.of(System.getProperty("repo.root", ".."));
         Path jar = root.resolve(module).resolve("target/quarkus-app/quarkus-run.jar");
         if (!Files.isRegularFile(jar)) {
             throw new IllegalStateException(jar + " is missing: build the services first (./mvnw -B verify builds them)");
         }
-        int port = freePort();
         Path logDir = Path.of(System.getProperty("build.dir", "target")).resolve("service-logs");
         Files.createDirectories(logDir);
-        Path log = logDir.resolve(module + ".log");
+        Path log = logDir.resolve(module + "-" + port + ".log");
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx512m", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0",
                 "-Dquarkus.http.port=" + port, "-Dquarkus.http.host=127.0.0.1",
@@ -81,6 +85,16 @@ final class ServiceProcess implements AutoCloseable {
 
     boolean alive() {
         return process.isAlive();
+    }
+
+    long pid() {
+        return process.pid();
+    }
+
+    /** SIGKILL, as a crash or the kernel's OOM killer ends a process: no shutdown hook runs. */
+    void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(30, TimeUnit.SECONDS);
     }
 
     @Override

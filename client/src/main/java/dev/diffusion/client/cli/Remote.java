@@ -48,6 +48,8 @@ final class Remote {
               --json: one JSON object per line (proto3 JSON mapping of JobEvent / JobStatus / SubmitResponse / CancelResponse)
               --orchestrator HOST:PORT (default $SD_ORCHESTRATOR, else the address ./sd up recorded, else 127.0.0.1:8080)
               --bootstrap-servers HOST:PORT (Kafka; default $SD_KAFKA, else ./sd up's, else 127.0.0.1:9092)
+              --token TOKEN (default $SD_TOKEN): the orchestrator's bearer token (diffusion.api.token), when it has one
+              --tls-ca FILE.pem (default $SD_TLS_CA): use TLS, checking the orchestrator's certificate against FILE
               exit codes: 0 done, 1 job FAILED or rejected, 2 bad usage, 3 orchestrator/Kafka unreachable,
                           4 job CANCELLED, 5 no such job, 6 --timeout passed first (the job goes on)
             """;
@@ -55,7 +57,7 @@ final class Remote {
     static final Set<String> GENERATION_FLAGS = Set.of("--prompt", "--negative-prompt", "--width", "--height", "--steps",
             "--sampler", "--scheduler", "--cfg-scale", "--seed", "--rng", "--batch-count", "--clip-skip", "--init-image",
             "--strength", "--out");
-    static final Set<String> CONNECTION_FLAGS = Set.of("--orchestrator", "--bootstrap-servers");
+    static final Set<String> CONNECTION_FLAGS = Set.of("--orchestrator", "--bootstrap-servers", "--token", "--tls-ca");
     /** ./sd generate flags that do not apply to a job on the suite: said so, not silently dropped. */
     static final Set<String> LOCAL_ONLY = Set.of("--model", "--tokenizer", "--precision", "--threads");
 
@@ -75,6 +77,17 @@ final class Remote {
 
     private String orchestrator(Args a) {
         return a.string("--orchestrator", firstNonBlank(System.getenv("SD_ORCHESTRATOR"), state.getProperty("orchestrator"), "127.0.0.1:8080"));
+    }
+
+    /** The orchestrator's client: --token / $SD_TOKEN (bearer token), --tls-ca / $SD_TLS_CA (PEM: TLS, checked against it). */
+    private DiffusionClient connect(Args a) {
+        String token = a.string("--token", System.getenv("SD_TOKEN"));
+        String ca = a.string("--tls-ca", System.getenv("SD_TLS_CA"));
+        Path trust = ca == null || ca.isBlank() ? null : Path.of(ca);
+        if (trust != null && !Files.isRegularFile(trust)) {
+            throw new UsageException("--tls-ca: " + ca + " is not a file");
+        }
+        return DiffusionClient.connect(orchestrator(a), DiffusionClient.DEFAULT_DEADLINE, 5, trust, token);
     }
 
     private String bootstrap(Args a) {
@@ -172,7 +185,7 @@ final class Remote {
             }
         }
         String address = orchestrator(a);
-        try (DiffusionClient client = DiffusionClient.connect(address)) {
+        try (DiffusionClient client = connect(a)) {
             client.submit(withId);
             if (!wait) {
                 printSubmitted(id, json);
@@ -257,7 +270,7 @@ final class Remote {
         Path outFile = a.has("--out") ? checkOut(a.string("--out", null)) : null;
         Duration timeout = timeout(a);
         String address = orchestrator(a);
-        try (DiffusionClient client = DiffusionClient.connect(address)) {
+        try (DiffusionClient client = connect(a)) {
             JobEvent last = client.watch(id, eventPrinter(id, a.has("--json"), a.has("--quiet")), timeout);
             return finish(id, last, outFile, a.has("--json"));
         } catch (StatusRuntimeException e) {
@@ -270,7 +283,7 @@ final class Remote {
         String id = jobArg(a, "get");
         Path outFile = a.has("--out") ? checkOut(a.string("--out", null)) : null;
         String address = orchestrator(a);
-        try (DiffusionClient client = DiffusionClient.connect(address)) {
+        try (DiffusionClient client = connect(a)) {
             JobStatus s = client.get(id);
             if (a.has("--json")) {
                 out.println(JSON.print(s));
@@ -292,7 +305,7 @@ final class Remote {
         Args a = new Args(argv, CONNECTION_FLAGS, Set.of("--json", "--wait", "--quiet"));
         String id = jobArg(a, "cancel");
         String address = orchestrator(a);
-        try (DiffusionClient client = DiffusionClient.connect(address)) {
+        try (DiffusionClient client = connect(a)) {
             CancelResponse r = client.cancel(id);
             if (a.has("--json")) {
                 out.println(JSON.print(r));
@@ -425,6 +438,8 @@ final class Remote {
                     "cannot reach the orchestrator at " + address + " (" + s.getCode() + ": " + desc + ") — run ./sd up");
             case NOT_FOUND -> new Exit.Failure(Exit.NOT_FOUND, "no job with id '" + id + "' at " + address);
             case INVALID_ARGUMENT -> new Exit.Failure(Exit.FAILED, "job rejected by the orchestrator: " + desc);
+            case UNAUTHENTICATED -> new Exit.Failure(Exit.USAGE, "the orchestrator at " + address + " refused the call ("
+                    + desc + "): pass its token with --token or $SD_TOKEN");
             default -> new Exit.Failure(Exit.FAILED, s.getCode() + ": " + desc);
         };
     }

@@ -1,0 +1,429 @@
+package dev.diffusion.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.diffusion.core.nn.Precision;
+import dev.diffusion.core.pipeline.GeneratedImage;
+import dev.diffusion.core.pipeline.ProgressListener;
+import dev.diffusion.core.pipeline.StableDiffusionPipeline;
+import dev.diffusion.orchestrator.Jobs;
+import dev.diffusion.orchestrator.ModelSpec;
+import dev.diffusion.proto.v1.GenerationGrpc;
+import dev.diffusion.proto.v1.GenerationJob;
+import dev.diffusion.proto.v1.GetRequest;
+import dev.diffusion.proto.v1.JobEvent;
+import dev.diffusion.proto.v1.JobStatus;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * The delivery guarantees under real faults: the demo model's three services and two orchestrators as processes,
+ * on a broker of this test's own (scripts/kafka.sh on free ports, so it can be stopped), and processes ended with
+ * SIGKILL. Every image is compared bit for bit with the in-process pipeline; every job must have exactly one final
+ * event for a read_committed reader. Each test prints its figures.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class FaultIT {
+    static final int PARTITIONS = 4;
+    static final int JOBS = 20;
+    final String run = "fault-" + Long.toString(System.currentTimeMillis(), 36);
+    final String jobsTopic = run + ".jobs";
+    final String eventsTopic = run + ".events";
+    final String dlqTopic = run + ".jobs.dlq";
+    final Path root = Path.of(System.getProperty("repo.root", "..")).toAbsolutePath().normalize();
+    final Path buildDir = Path.of(System.getProperty("build.dir", "target")).toAbsolutePath();
+    final Path kafkaDir = buildDir.resolve(run + "-kafka");
+    final Path outputDir = buildDir.resolve(run + "-images");
+    int kafkaPort;
+    String bootstrap;
+
+    ServiceProcess text;
+    ServiceProcess unet;
+    ServiceProcess vae;
+    final ServiceProcess[] orchestrators = new ServiceProcess[2];
+    final int[] orchestratorPorts = new int[2];
+    StableDiffusionPipeline reference;
+    ModelSpec demo;
+    KafkaProducer<String, byte[]> producer;
+    OrchestratorIT.EventLog events;
+
+    @BeforeAll
+    void start() throws Exception {
+        long t0 = System.nanoTime();
+        kafkaPort = freePort();
+        bootstrap = "127.0.0.1:" + kafkaPort;
+        kafka("start");
+        // a dead-letter topic that refuses records above 20,000 bytes: one dead-letter write fails for good
+        Properties admin = new Properties();
+        admin.put("bootstrap.servers", bootstrap);
+        try (Admin a = Admin.create(admin)) {
+            a.createTopics(List.of(new NewTopic(dlqTopic, PARTITIONS, (short) 1).configs(Map.of("max.message.bytes", "20000"))))
+                    .all().get();
+        }
+        text = ServiceProcess.start("text-encoder-service", List.of("-Ddiffusion.model.path=demo"));
+        unet = ServiceProcess.start("unet-service", List.of("-Ddiffusion.model.path=demo"));
+        vae = ServiceProcess.start("vae-service", List.of("-Ddiffusion.model.path=demo"));
+        reference = StableDiffusionPipeline.load("demo", null, Precision.FP32);
+        demo = ModelSpec.open("demo");
+        for (ServiceProcess p : List.of(text, unet, vae)) {
+            p.awaitReady(Duration.ofSeconds(180));
+        }
+        for (int i = 0; i < 2; i++) {
+            orchestratorPorts[i] = freePort();
+            orchestrators[i] = startOrchestrator(i);
+            orchestrators[i].awaitReady(Duration.ofSeconds(120)); // the first creates the topics
+        }
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "120000");
+        p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "180000");
+        producer = new KafkaProducer<>(p, new StringSerializer(), new ByteArraySerializer());
+        events = new OrchestratorIT.EventLog(bootstrap, eventsTopic);
+        System.out.printf("fault: own broker on %s, 3 demo services, 2 orchestrators ready in %d ms%n", bootstrap,
+                (System.nanoTime() - t0) / 1_000_000);
+    }
+
+    private void kafka(String command) throws Exception {
+        ProcessBuilder pb = new ProcessBuilder(root.resolve("scripts/kafka.sh").toString(), command).inheritIO();
+        pb.environment().put("KAFKA_PORT", Integer.toString(kafkaPort));
+        pb.environment().put("KAFKA_CONTROLLER_PORT", Integer.toString(freePort()));
+        pb.environment().put("KAFKA_DIR", kafkaDir.toString());
+        pb.environment().put("KAFKA_HEAP", "384m");
+        assertEquals(0, pb.start().waitFor(), "scripts/kafka.sh " + command);
+    }
+
+    private ServiceProcess startOrchestrator(int i) throws IOException {
+        return ServiceProcess.start("orchestrator", orchestratorPorts[i], List.of(
+                "-Ddiffusion.model.path=demo",
+                "-Ddiffusion.kafka.bootstrap-servers=" + bootstrap,
+                "-Ddiffusion.kafka.group-id=" + run,
+                "-Ddiffusion.topics.jobs=" + jobsTopic,
+                "-Ddiffusion.topics.events=" + eventsTopic,
+                "-Ddiffusion.topics.dlq=" + dlqTopic,
+                "-Ddiffusion.topics.control=" + run + ".control",
+                "-Ddiffusion.topics.partitions=" + PARTITIONS,
+                "-Ddiffusion.jobs.max-concurrent=10",
+                "-Ddiffusion.jobs.output-dir=" + outputDir,
+                // a small image budget, so that the memory test passes it many times over
+                "-Ddiffusion.jobs.store-image-bytes=200000",
+                "-Ddiffusion.services.probe-interval-millis=500",
+                "-Ddiffusion.services.text-encoder=dns:///127.0.0.1:" + text.port,
+                "-Ddiffusion.services.unet=dns:///127.0.0.1:" + unet.port,
+                "-Ddiffusion.services.vae=dns:///127.0.0.1:" + vae.port,
+                "-Xmx256m"));
+    }
+
+    @AfterAll
+    void stop() throws Exception {
+        if (events != null) {
+            events.close();
+        }
+        if (producer != null) {
+            producer.close();
+        }
+        for (ServiceProcess p : new ServiceProcess[] {orchestrators[0], orchestrators[1], text, unet, vae}) {
+            if (p != null) {
+                p.close();
+            }
+        }
+        if (reference != null) {
+            reference.close();
+        }
+        if (kafkaPort > 0) {
+            kafka("stop");
+        }
+    }
+
+    // ------------------------------------------------------------------------------------ helpers
+
+    static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    GenerationJob job(String id, int steps, long seed) {
+        return GenerationJob.newBuilder().setJobId(run + "-" + id).setPrompt("a red circle on the left on a white background")
+                .setSteps(steps).setSeed(seed).build();
+    }
+
+    void send(GenerationJob job) throws Exception {
+        producer.send(new ProducerRecord<>(jobsTopic, job.getJobId(), job.toByteArray())).get();
+    }
+
+    List<GenerationJob> batch(String name, int count, int steps) throws Exception {
+        List<GenerationJob> jobs = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            jobs.add(job(name + "-" + i, steps, 1000 + i));
+        }
+        for (GenerationJob j : jobs) {
+            send(j);
+        }
+        return jobs;
+    }
+
+    /** The job's image equals the in-process pipeline's, byte for byte (the PNG, its parameters included). */
+    void assertSameImage(GenerationJob job, JobEvent completed) {
+        assertEquals(JobEvent.Type.COMPLETED, completed.getType(), completed::toString);
+        GenerationJob full = Jobs.withDefaults(job, job.getJobId(), demo.nativeImageSize());
+        List<GeneratedImage> want = reference.generate(Jobs.toRequest(full, demo, 10_000), ProgressListener.NONE);
+        assertArrayEquals(want.get(0).png(), completed.getCompleted().getImages(0).getPng().toByteArray(), job.getJobId());
+    }
+
+    /** Waits for every job's final event; asserts one final event each, all COMPLETED with the reference image. */
+    Map<String, Long> assertCompletedOnce(List<GenerationJob> jobs, Duration timeout) throws Exception {
+        Map<String, Long> starts = new HashMap<>();
+        for (GenerationJob j : jobs) {
+            List<JobEvent> log = events.awaitFinal(j.getJobId(), timeout);
+            Thread.sleep(0);
+            starts.put(j.getJobId(), log.stream().filter(e -> e.getType() == JobEvent.Type.STARTED).count());
+            assertSameImage(j, log.get(log.size() - 1));
+        }
+        Thread.sleep(3000); // a duplicate would be written within the transaction timeout: look again
+        for (GenerationJob j : jobs) {
+            long finals = events.get(j.getJobId()).stream().filter(e -> OrchestratorIT.isFinal(e.getType())).count();
+            assertEquals(1, finals, j.getJobId() + ": final events " + events.get(j.getJobId()).stream().map(JobEvent::getType).toList());
+        }
+        return starts;
+    }
+
+    static double metric(ServiceProcess p, String name, String labels) throws Exception {
+        String body = p.get("/q/metrics").body();
+        double sum = 0;
+        Matcher m = Pattern.compile("(?m)^" + name + "(\\{[^}]*\\})? ([0-9.eE+-]+)$").matcher(body);
+        while (m.find()) {
+            if (labels == null || (m.group(1) != null && m.group(1).contains(labels))) {
+                sum += Double.parseDouble(m.group(2));
+            }
+        }
+        return sum;
+    }
+
+    static long rssBytes(long pid) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+            if (line.startsWith("VmRSS:")) {
+                return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            }
+        }
+        return -1;
+    }
+
+    long count(String topic) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        try (KafkaConsumer<String, byte[]> c = new KafkaConsumer<>(p, new StringDeserializer(), new ByteArrayDeserializer())) {
+            List<TopicPartition> tps = c.partitionsFor(topic).stream().map(i -> new TopicPartition(i.topic(), i.partition())).toList();
+            c.assign(tps);
+            c.seekToBeginning(tps);
+            long n = 0;
+            long idle = System.nanoTime();
+            while (System.nanoTime() - idle < 3_000_000_000L) {
+                int got = c.poll(Duration.ofMillis(200)).count();
+                if (got > 0) {
+                    n += got;
+                    idle = System.nanoTime();
+                }
+            }
+            return n;
+        }
+    }
+
+    // ------------------------------------------------------------------------------------ tests
+
+    @Test
+    @Order(1)
+    void malformedRecordsGoToTheDeadLetterTopicWithoutStallingGoodJobs() throws Exception {
+        long t0 = System.nanoTime();
+        List<GenerationJob> good = new ArrayList<>();
+        for (int i = 0; i < 1000; i++) {
+            byte[] garbage = ("\u00ff\u0001not a job " + i).getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+            producer.send(new ProducerRecord<>(jobsTopic, "garbage-" + i, garbage));
+            if (i % 50 == 25) {
+                GenerationJob j = job("mixed-" + i, 8, i);
+                good.add(j);
+                if (i == 525) {
+                    // ahead of this job in its partition: a record the dead-letter topic cannot take
+                    producer.send(new ProducerRecord<>(jobsTopic, j.getJobId(), new byte[30_000]));
+                }
+                producer.send(new ProducerRecord<>(jobsTopic, j.getJobId(), j.toByteArray()));
+            }
+        }
+        producer.flush();
+        assertEquals(JOBS, good.size());
+        assertCompletedOnce(good, Duration.ofSeconds(240));
+        long dead = count(dlqTopic);
+        double skipped = metric(orchestrators[0], "diffusion_jobs_dead_letter_failed_total", null)
+                + metric(orchestrators[1], "diffusion_jobs_dead_letter_failed_total", null);
+        System.out.printf("fault: 1000 malformed + 1 too large for the dead-letter topic + %d good records: %d COMPLETED, "
+                + "%d in the dead-letter topic, %.0f skipped after %d failed writes, %.1f s%n", good.size(), good.size(), dead,
+                skipped, dev.diffusion.orchestrator.JobConsumer.DEAD_LETTER_TRIES, (System.nanoTime() - t0) / 1e9);
+        assertEquals(1000, dead);
+        assertEquals(1, skipped);
+    }
+
+    @Test
+    @Order(2)
+    void aUNetKilledMidJobAndStartedAgain20SecondsLaterLosesNothing() throws Exception {
+        GenerationJob longJob = job("unet-crash", 150, 7).toBuilder().setBatchCount(4).build();
+        send(longJob);
+        events.awaitType(longJob.getJobId(), JobEvent.Type.PROGRESS, Duration.ofSeconds(120));
+        unet.kill();
+        long killed = System.nanoTime();
+        Thread.sleep(20_000);
+        unet = ServiceProcess.start("unet-service", unet.port, List.of("-Ddiffusion.model.path=demo"));
+        unet.awaitReady(Duration.ofSeconds(180));
+        List<JobEvent> log = events.awaitFinal(longJob.getJobId(), Duration.ofSeconds(300));
+        System.out.printf("fault: U-Net SIGKILLed mid-job, back after %.1f s: job %s in %.1f s from the kill%n",
+                20.0, log.get(log.size() - 1).getType(), (System.nanoTime() - killed) / 1e9);
+        JobEvent done = log.get(log.size() - 1);
+        assertEquals(JobEvent.Type.COMPLETED, done.getType(), done::toString);
+        GenerationJob full = Jobs.withDefaults(longJob, longJob.getJobId(), demo.nativeImageSize());
+        List<GeneratedImage> want = reference.generate(Jobs.toRequest(full, demo, 10_000), ProgressListener.NONE);
+        for (int i = 0; i < 4; i++) {
+            assertArrayEquals(want.get(i).png(), done.getCompleted().getImages(i).getPng().toByteArray(), "image " + i);
+        }
+    }
+
+    @Test
+    @Order(3)
+    void aUNetDownFor90SecondsWhile20JobsAreQueuedFailsNone() throws Exception {
+        unet.kill();
+        long killed = System.nanoTime();
+        List<GenerationJob> jobs = batch("outage", JOBS, 8);
+        Thread.sleep(5_000);
+        var ready = orchestrators[0].get("/q/health/ready");
+        assertEquals(503, ready.statusCode(), ready.body());
+        assertTrue(ready.body().contains("unet unreachable"), ready.body());
+        while (System.nanoTime() - killed < 90_000_000_000L) {
+            Thread.sleep(1000);
+        }
+        for (GenerationJob j : jobs) {
+            assertTrue(events.get(j.getJobId()).stream().noneMatch(e -> OrchestratorIT.isFinal(e.getType())),
+                    j.getJobId() + " ended during the outage");
+        }
+        unet = ServiceProcess.start("unet-service", unet.port, List.of("-Ddiffusion.model.path=demo"));
+        unet.awaitReady(Duration.ofSeconds(180));
+        long back = System.nanoTime();
+        assertCompletedOnce(jobs, Duration.ofSeconds(300));
+        long failed = jobs.stream().filter(j -> events.get(j.getJobId()).stream()
+                .anyMatch(e -> e.getType() == JobEvent.Type.FAILED)).count();
+        System.out.printf("fault: U-Net down %.0f s with %d jobs queued: %d COMPLETED, %d FAILED, drained %.1f s after it was back%n",
+                (back - killed) / 1e9, JOBS, JOBS - failed, failed, (System.nanoTime() - back) / 1e9);
+        assertEquals(0, failed);
+    }
+
+    @Test
+    @Order(4)
+    void anOrchestratorKilledWith20JobsInFlightLeavesEachJobCompletedOnce() throws Exception {
+        List<GenerationJob> jobs = batch("failover", JOBS, 20);
+        for (GenerationJob j : jobs) {
+            if (events.get(j.getJobId()).stream().anyMatch(e -> e.getType() == JobEvent.Type.PROGRESS)) {
+                break;
+            }
+        }
+        events.awaitType(jobs.get(0).getJobId(), JobEvent.Type.STARTED, Duration.ofSeconds(60));
+        Thread.sleep(1500);
+        int victim = metric(orchestrators[0], "diffusion_jobs_in_flight", null) > 0 ? 0 : 1;
+        double inFlight = metric(orchestrators[victim], "diffusion_jobs_in_flight", null);
+        orchestrators[victim].kill();
+        long killed = System.nanoTime();
+        Map<String, Long> starts = assertCompletedOnce(jobs, Duration.ofSeconds(300));
+        long rerun = starts.values().stream().filter(n -> n > 1).count();
+        System.out.printf("fault: orchestrator %d SIGKILLed with %.0f jobs in flight (of %d): %d COMPLETED once each, %d run again"
+                + " elsewhere, all done %.1f s after the kill%n", victim + 1, inFlight, JOBS, JOBS, rerun,
+                (System.nanoTime() - killed) / 1e9);
+        assertTrue(inFlight > 0);
+        assertTrue(rerun > 0, "the killed orchestrator's jobs ran again on the other one");
+        orchestrators[victim] = startOrchestrator(victim);
+        orchestrators[victim].awaitReady(Duration.ofSeconds(120));
+    }
+
+    @Test
+    @Order(5)
+    void theBrokerStoppedFor30SecondsLosesAndDuplicatesNothing() throws Exception {
+        List<GenerationJob> jobs = batch("broker", JOBS, 20);
+        events.awaitType(jobs.get(0).getJobId(), JobEvent.Type.PROGRESS, Duration.ofSeconds(60));
+        kafka("stop");
+        long stopped = System.nanoTime();
+        Thread.sleep(30_000);
+        kafka("start");
+        long back = System.nanoTime();
+        assertCompletedOnce(jobs, Duration.ofSeconds(400));
+        System.out.printf("fault: broker stopped %.0f s during %d jobs: %d COMPLETED, 0 lost, 0 duplicated, all done %.1f s after"
+                + " it was back%n", (back - stopped) / 1e9, JOBS, JOBS, (System.nanoTime() - back) / 1e9);
+        for (ServiceProcess o : orchestrators) {
+            assertEquals(200, o.get("/q/health/live").statusCode());
+        }
+    }
+
+    @Test
+    @Order(6)
+    void memoryStaysFlatOver200Jobs() throws Exception {
+        ServiceProcess o = orchestrators[0];
+        // the other orchestrator stops: all 200 jobs go through this one
+        orchestrators[1].close();
+        orchestrators[1] = null;
+        List<GenerationJob> warm = batch("warm", 20, 8);
+        assertCompletedOnce(warm, Duration.ofSeconds(300));
+        long rssBefore = rssBytes(o.pid());
+        double heapBefore = metric(o, "jvm_memory_used_bytes", "area=\"heap\"");
+        long t0 = System.nanoTime();
+        List<GenerationJob> jobs = batch("memory", 200, 8);
+        for (GenerationJob j : jobs) {
+            assertEquals(JobEvent.Type.COMPLETED, events.awaitFinal(j.getJobId(), Duration.ofSeconds(600))
+                    .stream().filter(e -> OrchestratorIT.isFinal(e.getType())).findFirst().orElseThrow().getType());
+        }
+        long rssAfter = rssBytes(o.pid());
+        double heapAfter = metric(o, "jvm_memory_used_bytes", "area=\"heap\"");
+        double held = metric(o, "diffusion_store_image_bytes", null);
+        System.out.printf("fault: 200 demo jobs in %.1f s; orchestrator RSS %.1f -> %.1f MiB, heap used %.1f -> %.1f MiB, "
+                        + "PNG bytes held by the job store %.0f (budget 200000)%n", (System.nanoTime() - t0) / 1e9,
+                rssBefore / 1048576.0, rssAfter / 1048576.0, heapBefore / 1048576.0, heapAfter / 1048576.0, held);
+        assertTrue(held <= 200_000, held + " bytes");
+        assertTrue(rssAfter - rssBefore < 64L << 20, "RSS grew " + (rssAfter - rssBefore) / 1048576 + " MiB");
+        // the first job's PNG left memory long ago: Get reads it back from the events topic
+        ManagedChannel ch = ManagedChannelBuilder.forAddress("127.0.0.1", o.port).usePlaintext().build();
+        try {
+            JobStatus s = GenerationGrpc.newBlockingStub(ch).get(GetRequest.newBuilder().setJobId(jobs.get(0).getJobId()).build());
+            assertEquals(JobStatus.State.COMPLETED, s.getState());
+            assertSameImage(jobs.get(0), s.getLastEvent());
+        } finally {
+            ch.shutdownNow();
+        }
+    }
+}
