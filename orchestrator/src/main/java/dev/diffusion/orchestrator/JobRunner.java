@@ -5,7 +5,7 @@ import dev.diffusion.core.image.GenerationParameters;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.pipeline.StableDiffusionPipeline;
-import dev.diffusion.core.sampling.Guidance;
+import dev.diffusion.core.sampling.GuidedSampling;
 import dev.diffusion.core.sampling.LatentShape;
 import dev.diffusion.core.sampling.SamplerState;
 import dev.diffusion.core.sampling.SamplingLoop;
@@ -33,10 +33,10 @@ import java.util.function.Consumer;
 import org.jboss.logging.Logger;
 
 /**
- * The sampling loop of one job over the three services, step for step the loop of
- * {@link StableDiffusionPipeline#generate} (same SamplingLoop, same guidance, same [uncond, cond] U-Net batch), so
- * that its image equals the in-process pipeline's bit for bit. The sampler state lives here, per job; the services
- * hold none.
+ * One job over the three services: encode the prompts (and the init image, for img2img), then per image the
+ * {@link GuidedSampling} loop that {@link StableDiffusionPipeline} runs too, with the U-Net service as its predictor,
+ * then decode — so its image equals the in-process pipeline's bit for bit. The sampler state lives here, per job; the
+ * services hold none.
  */
 public final class JobRunner {
     private static final Logger LOG = Logger.getLogger(JobRunner.class);
@@ -93,52 +93,43 @@ public final class JobRunner {
             int lh = request.height() / model.vaeDownscale();
             int lw = request.width() / model.vaeDownscale();
             int channels = model.latentChannels();
-            int n = lh * lw * channels;
-            boolean guided = request.cfgScale() != 1.0;
-            float[] condContext = Arrays.copyOfRange(context, context.length / 2, context.length);
+            float[] initLatent = request.initImage() == null ? null
+                    : clients.encodeImage(request.initImage().rgb(), request.height(), request.width(), interrupt)
+                            .mode(model.scalingFactor(), model.shiftFactor());
+            GuidedSampling.BatchPredictor unet = (latents, shape, timesteps, ctx) -> clients.predict(latents, shape.batch(),
+                    shape.height(), shape.width(), shape.channels(), timesteps, ctx, contextLength, hidden, interrupt);
             Completed.Builder completed = Completed.newBuilder();
             for (int image = 0; image < request.batchCount(); image++) {
                 long seed = request.seed() + image;
                 SamplingLoop loop = StableDiffusionPipeline.samplingLoop(request, model.schedulerConfig());
-                SamplerState state = loop.start(request.rng(), seed, LatentShape.nhwc(1, channels, lh, lw));
-                int total = loop.schedule().steps();
-                while (!loop.done(state)) {
-                    Optional<JobEvent> stopped = stopped(stop, id, state.stepIndex());
-                    if (stopped != null) {
-                        return stopped;
+                SamplerState state = StableDiffusionPipeline.startState(request, loop, seed, initLatent,
+                        LatentShape.nhwc(1, channels, lh, lw));
+                int imageIndex = image;
+                Stop[] stoppedBy = {Stop.NONE};
+                float[] latent = new GuidedSampling(loop, unet, context, request.cfgScale()).run(state, new GuidedSampling.Observer() {
+                    @Override
+                    public boolean proceed(SamplerState s) {
+                        stoppedBy[0] = stop.check();
+                        return stoppedBy[0] == Stop.NONE;
                     }
-                    long s0 = System.currentTimeMillis();
-                    float[] in = loop.modelInput(state);
-                    float t = (float) loop.timestep(state);
-                    float[] eps;
-                    if (guided) {
-                        float[] pair = new float[2 * n];
-                        System.arraycopy(in, 0, pair, 0, n);
-                        System.arraycopy(in, 0, pair, n, n);
-                        float[] out = clients.predict(pair, 2, lh, lw, channels, new float[] {t, t}, context, contextLength,
-                                hidden, interrupt);
-                        eps = Guidance.combine(Arrays.copyOfRange(out, 0, n), Arrays.copyOfRange(out, n, 2 * n),
-                                request.cfgScale());
-                    } else {
-                        eps = clients.predict(in, 1, lh, lw, channels, new float[] {t}, condContext, contextLength, hidden,
-                                interrupt);
+
+                    @Override
+                    public void onStep(GuidedSampling.Step step) {
+                        stepTimer.record(step.nanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
+                        Progress.Builder progress = Progress.newBuilder().setStep(step.number()).setTotalSteps(step.total())
+                                .setImageIndex(imageIndex).setImageCount(request.batchCount())
+                                .setStepMillis(step.nanos() / 1_000_000);
+                        if (job.getPreviewEvery() > 0 && step.number() % job.getPreviewEvery() == 0) {
+                            progress.setPreviewPng(ByteString.copyFrom(LatentPreview.png(step.denoised(), lh, lw, channels)));
+                        }
+                        emit.accept(event(id, JobEvent.Type.PROGRESS).setProgress(progress).build());
                     }
-                    float[] denoised = loop.advance(state, eps);
-                    int step = state.stepIndex();
-                    stepTimer.record(System.currentTimeMillis() - s0, java.util.concurrent.TimeUnit.MILLISECONDS);
-                    Progress.Builder progress = Progress.newBuilder().setStep(step).setTotalSteps(total)
-                            .setImageIndex(image).setImageCount(request.batchCount())
-                            .setStepMillis(System.currentTimeMillis() - s0);
-                    if (job.getPreviewEvery() > 0 && step % job.getPreviewEvery() == 0) {
-                        progress.setPreviewPng(ByteString.copyFrom(LatentPreview.png(denoised, lh, lw, channels)));
-                    }
-                    emit.accept(event(id, JobEvent.Type.PROGRESS).setProgress(progress).build());
+                });
+                if (latent == null) {
+                    return stoppedBy[0] == Stop.ABANDON ? Optional.empty()
+                            : Optional.of(cancelled(id, "cancelled by request", state.stepIndex()));
                 }
-                Optional<JobEvent> stopped = stopped(stop, id, state.stepIndex());
-                if (stopped != null) {
-                    return stopped;
-                }
-                byte[] rgb = clients.decode(loop.output(state), lh, lw, channels, interrupt);
+                byte[] rgb = clients.decode(latent, lh, lw, channels, interrupt);
                 GenerationParameters parameters = StableDiffusionPipeline.parameters(request, seed, model.name());
                 Map<String, String> text = new LinkedHashMap<>();
                 text.put("parameters", parameters.format());

@@ -1,5 +1,6 @@
 package dev.diffusion.orchestrator;
 
+import dev.diffusion.core.image.Png;
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.sampling.RngKind;
 import dev.diffusion.core.sampling.SamplerSpec;
@@ -31,11 +32,12 @@ public final class Jobs {
         if (b.getJobId().isEmpty()) {
             b.setJobId(fallbackId);
         }
+        int[] imageSize = pngSize(b.getInitImage().toByteArray());
         if (b.getWidth() == 0) {
-            b.setWidth(side);
+            b.setWidth(imageSize != null ? imageSize[0] : side);
         }
         if (b.getHeight() == 0) {
-            b.setHeight(side);
+            b.setHeight(imageSize != null ? imageSize[1] : side);
         }
         if (b.getSteps() == 0) {
             b.setSteps(20);
@@ -61,6 +63,19 @@ public final class Jobs {
         return b.build();
     }
 
+    /** img2img's strength when a job with an init image gives none (A1111's and diffusers' default). */
+    static final double DEFAULT_STRENGTH = 0.75;
+
+    /** Width and height from a PNG's IHDR chunk, or null when the bytes are not a PNG: an img2img job's default size. */
+    static int[] pngSize(byte[] png) {
+        byte[] signature = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+        if (png.length < 24 || !java.util.Arrays.equals(java.util.Arrays.copyOf(png, 8), signature)) {
+            return null;
+        }
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(png);
+        return new int[] {b.getInt(16), b.getInt(20)};
+    }
+
     /** A 32-bit seed (as A1111 shows them) that depends on the job id only. */
     public static long seedOf(String jobId) {
         return UUID.nameUUIDFromBytes(jobId.getBytes(StandardCharsets.UTF_8)).getLeastSignificantBits() & 0xFFFF_FFFFL;
@@ -74,9 +89,6 @@ public final class Jobs {
         if (!job.getModel().isEmpty() && !job.getModel().equals(model.name())) {
             throw new InvalidJobException("model", "model '" + job.getModel() + "' is not served here; this orchestrator serves '"
                     + model.name() + "'");
-        }
-        if (!job.getInitImage().isEmpty()) {
-            throw new InvalidJobException("init_image", "init_image: img2img is not supported by this orchestrator yet");
         }
         if (!job.getOutputFormat().isEmpty() && !job.getOutputFormat().equalsIgnoreCase("png")) {
             throw new InvalidJobException("output_format", "output_format must be 'png', got '" + job.getOutputFormat() + "'");
@@ -106,6 +118,15 @@ public final class Jobs {
         GenerationRequest request = new GenerationRequest(job.getPrompt(), job.getNegativePrompt(), job.getWidth(),
                 job.getHeight(), job.getSteps(), job.getSampler(), job.getScheduler().isEmpty() ? null : job.getScheduler(),
                 cfgScale(job.getCfgScale()), job.getSeed(), job.getBatchCount(), job.getClipSkip(), rng);
+        if (!job.getInitImage().isEmpty()) {
+            Png.Image image;
+            try {
+                image = Png.decode(job.getInitImage().toByteArray());
+            } catch (Exception e) {
+                throw new InvalidJobException("init_image", "init_image must be a PNG image: " + e.getMessage());
+            }
+            request = request.withInitImage(image, job.hasStrength() ? cfgScale(job.getStrength()) : DEFAULT_STRENGTH);
+        }
         try {
             request.validate();
         } catch (IllegalArgumentException e) {

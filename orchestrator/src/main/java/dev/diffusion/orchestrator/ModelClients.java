@@ -4,6 +4,9 @@ import dev.diffusion.proto.Tensors;
 import dev.diffusion.proto.v1.DecodeRequest;
 import dev.diffusion.proto.v1.DenoiserGrpc;
 import dev.diffusion.proto.v1.EncodeTextRequest;
+import dev.diffusion.core.vae.Moments;
+import dev.diffusion.proto.v1.EncodeImageRequest;
+import dev.diffusion.proto.v1.EncodeImageResponse;
 import dev.diffusion.proto.v1.EncodeTextResponse;
 import dev.diffusion.proto.v1.ModelInfoRequest;
 import dev.diffusion.proto.v1.PredictRequest;
@@ -143,6 +146,15 @@ public final class ModelClients implements AutoCloseable {
         return Tensors.floats(call("unet", "Denoiser.Predict", interrupt, () -> DenoiserGrpc.newBlockingStub(unetChannel)
                 .withDeadlineAfter(deadlineMillis, TimeUnit.MILLISECONDS).predict(request)).getNoisePrediction(),
                 "noise_prediction");
+    }
+
+    /** img2img: an RGB8 image [H, W, 3] → the VAE encoder's moments (unscaled; the caller takes their mode). */
+    public Moments encodeImage(byte[] rgb, int height, int width, Interrupt interrupt) {
+        EncodeImageRequest request = EncodeImageRequest.newBuilder().setImages(Tensors.uint8(rgb, 1, height, width, 3)).build();
+        EncodeImageResponse r = call("vae", "Vae.Encode", interrupt, () -> VaeGrpc.newBlockingStub(vaeChannel)
+                .withDeadlineAfter(deadlineMillis, TimeUnit.MILLISECONDS).encode(request));
+        int[] s = Tensors.shape(r.getMean(), "mean", 4);
+        return new Moments(Tensors.floats(r.getMean(), "mean"), Tensors.floats(r.getLogvar(), "logvar"), s[0], s[1], s[2], s[3]);
     }
 
     /** Latent [1, h, w, C] in the U-Net's scale → RGB8 [H, W, 3]. */

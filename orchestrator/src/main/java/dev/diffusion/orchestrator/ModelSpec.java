@@ -14,16 +14,19 @@ import dev.diffusion.core.unet.UNetConfig;
  * @param sizeMultiple   latent sides must be multiples of this for the U-Net
  * @param nativeImageSize the image side the model was trained at: the size of a job that gives none
  * @param textEncoderLayers the text encoder's layers: the largest clip_skip
+ * @param scalingFactor, shiftFactor the VAE's latent scaling (img2img: encoder moments → the U-Net's latents)
  */
 public record ModelSpec(String name, SchedulerConfig schedulerConfig, int latentChannels, int vaeDownscale,
-                        int sizeMultiple, int hiddenSize, int nativeImageSize, int textEncoderLayers) {
+                        int sizeMultiple, int hiddenSize, int nativeImageSize, int textEncoderLayers, double scalingFactor,
+                        double shiftFactor) {
 
     public static ModelSpec open(String model) {
         try (ModelSource source = ModelSource.open(model, null)) {
             return new ModelSpec(source.name(), source.schedulerConfig(), source.vaeConfig().latentChannels(),
                     source.vaeConfig().downscale(), source.unetConfig().sizeMultiple(),
                     source.textEncoderConfig().hiddenSize(), source.nativeImageSize(),
-                    source.textEncoderConfig().numHiddenLayers());
+                    source.textEncoderConfig().numHiddenLayers(), source.vaeConfig().scalingFactor(),
+                    source.vaeConfig().shiftFactor());
         }
     }
 

@@ -127,12 +127,7 @@ public class VaeService extends VaeGrpc.VaeImplBase {
     /** UINT8 RGB to [-1, 1] (x / 127.5 - 1), or FLOAT32 checked to be finite and in [-1, 1]. */
     private static float[] pixels(EncodeImageRequest request) {
         if (request.getImages().getDtype() == DType.UINT8) {
-            byte[] rgb = Tensors.bytes(request.getImages(), "images");
-            float[] x = new float[rgb.length];
-            for (int i = 0; i < rgb.length; i++) {
-                x[i] = (rgb[i] & 0xFF) / 127.5f - 1.0f;
-            }
-            return x;
+            return AutoencoderKL.fromRgb8(Tensors.bytes(request.getImages(), "images"));
         }
         float[] x = Tensors.requireFinite(Tensors.floats(request.getImages(), "images"), "images");
         for (int i = 0; i < x.length; i++) {

@@ -4,7 +4,7 @@ import dev.diffusion.core.clip.ClipTextModel;
 import dev.diffusion.core.image.GenerationParameters;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.nn.Precision;
-import dev.diffusion.core.sampling.Guidance;
+import dev.diffusion.core.sampling.GuidedSampling;
 import dev.diffusion.core.sampling.LatentShape;
 import dev.diffusion.core.sampling.NoiseSchedule;
 import dev.diffusion.core.sampling.RngKind;
@@ -139,35 +139,18 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     /** The sampling loop of a request under a model's scheduler config (the orchestrator has the config, not the model). */
     public static SamplingLoop samplingLoop(GenerationRequest request, SchedulerConfig schedulerConfig) {
-        SamplerSpec spec = request.samplerSpec();
-        NoiseSchedule table = NoiseSchedule.of(schedulerConfig);
-        SigmaSchedule schedule = SigmaSchedule.forSampler(spec, schedulerConfig, table, request.steps());
-        if (request.initImage() != null) {
-            // img2img: the full schedule for `steps`, entered at the step that leaves stepsToRun() to go
-            schedule = schedule.fromStep(request.steps() - request.stepsToRun());
-        }
-        return new SamplingLoop(spec.kind().create(), schedule, schedulerConfig.predictionType());
+        SamplingLoop loop = SamplingLoop.of(request.samplerSpec(), request.steps(), schedulerConfig);
+        // img2img: the full schedule for `steps`, entered at the step that leaves stepsToRun() to go
+        return request.initImage() != null ? loop.fromStep(request.steps() - request.stepsToRun()) : loop;
     }
 
     /**
-     * The starting state of one image: seeded noise at the schedule's first sigma, or for img2img
-     * the encoded init image plus that noise (x = z + σ_start·n, the k-diffusion form of
-     * "noise to strength").
+     * The starting state of one image: seeded noise at the schedule's first sigma, or for img2img the encoded init
+     * image plus that noise ({@link SamplingLoop#startFrom}).
      */
-    public SamplerState startState(GenerationRequest request, SamplingLoop loop, long seed, float[] initLatent, int lh, int lw) {
-        LatentShape shape = LatentShape.nhwc(1, latentChannels(), lh, lw);
-        if (initLatent == null) {
-            return loop.start(request.rng(), seed, shape);
-        }
-        SamplerState state = SamplerState.create(request.rng(), seed, shape);
-        float[] noise = state.nextNoise();
-        float sigma = (float) loop.schedule().initNoiseSigma();
-        float[] x = new float[noise.length];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = initLatent[i] + sigma * noise[i];
-        }
-        state.setX(x);
-        return state;
+    public static SamplerState startState(GenerationRequest request, SamplingLoop loop, long seed, float[] initLatent,
+                                          LatentShape shape) {
+        return initLatent == null ? loop.start(request.rng(), seed, shape) : loop.startFrom(request.rng(), seed, shape, initLatent);
     }
 
     /**
@@ -176,14 +159,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * stream (A1111 samples from torch's global generator, which cannot be reproduced anyway).
      */
     public float[] encodeImage(Png.Image image) {
-        int w = image.width();
-        int h = image.height();
-        float[] pixels = new float[w * h * 3];
-        byte[] rgb = image.rgb();
-        for (int i = 0; i < pixels.length; i++) {
-            pixels[i] = (rgb[i] & 0xff) / 127.5f - 1f;
-        }
-        var moments = vae.encode(pixels, 1, h, w);
+        var moments = vae.encode(AutoencoderKL.fromRgb8(image.rgb()), 1, image.height(), image.width());
         return moments.mode(vae.config().scalingFactor(), vae.config().shiftFactor());
     }
 
@@ -245,38 +221,17 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     public float[] sample(GenerationRequest request, float[] context, long seed, float[] initLatent, int lh, int lw,
                           int imageIndex, ProgressListener listener) {
         SamplingLoop loop = samplingLoop(request);
-        SamplerState state = startState(request, loop, seed, initLatent, lh, lw);
-        int total = loop.schedule().steps();
-        boolean guided = request.cfgScale() != 1.0;
-        int n = lh * lw * latentChannels();
-        while (!loop.done(state)) {
-            long s0 = System.nanoTime();
-            int step = state.stepIndex() + 1;
-            double sigma = loop.sigma(state);
-            float[] xIn = state.x().clone();
-            float[] in = loop.modelInput(state);
-            float t = (float) loop.timestep(state);
-            float[] eps;
-            float[] uncond = null;
-            float[] cond;
-            if (guided) {
-                float[] pair = new float[2 * n];
-                System.arraycopy(in, 0, pair, 0, n);
-                System.arraycopy(in, 0, pair, n, n);
-                float[] out = predictNoise(pair, 2, lh, lw, new float[] {t, t}, context);
-                uncond = java.util.Arrays.copyOfRange(out, 0, n);
-                cond = java.util.Arrays.copyOfRange(out, n, 2 * n);
-                eps = Guidance.combine(uncond, cond, request.cfgScale());
-            } else {
-                int d = context.length / 2;
-                cond = predictNoise(in, 1, lh, lw, new float[] {t}, java.util.Arrays.copyOfRange(context, d, 2 * d));
-                eps = cond;
+        SamplerState state = startState(request, loop, seed, initLatent, LatentShape.nhwc(1, latentChannels(), lh, lw));
+        GuidedSampling sampling = new GuidedSampling(loop, (latents, shape, timesteps, ctx) ->
+                predictNoise(latents, shape.batch(), shape.height(), shape.width(), timesteps, ctx), context, request.cfgScale());
+        return sampling.run(state, new GuidedSampling.Observer() {
+            @Override
+            public void onStep(GuidedSampling.Step s) {
+                listener.onStepTrace(new ProgressListener.StepTrace(imageIndex, s.number(), s.sigma(), s.timestep(), s.x(),
+                        s.uncond(), s.cond(), s.denoised()));
+                listener.onStep(imageIndex, s.number(), s.total(), s.nanos() / 1_000_000);
             }
-            float[] denoised = loop.advance(state, eps);
-            listener.onStepTrace(new ProgressListener.StepTrace(imageIndex, step, sigma, t, xIn, uncond, cond, denoised));
-            listener.onStep(imageIndex, state.stepIndex(), total, (System.nanoTime() - s0) / 1_000_000);
-        }
-        return loop.output(state);
+        });
     }
 
     /** The settings as A1111 writes them into the PNG. */

@@ -17,12 +17,4 @@ public final class Guidance {
         }
         return out;
     }
-
-    /** A predictor doing CFG on top of a pair predictor; scale 1 returns the conditional prediction. */
-    public static NoisePredictor classifierFree(PairNoisePredictor model, double scale) {
-        return (x, t) -> {
-            PairNoisePredictor.Pair p = model.predict(x, t);
-            return combine(p.uncond(), p.cond(), scale);
-        };
-    }
 }

@@ -2,12 +2,9 @@ package dev.diffusion.core.sampling;
 
 /**
  * Drives a sampler over a schedule. Immutable and shareable across jobs; each job's progress is its
- * {@link SamplerState}. Two ways to use it:
- * <ul>
- * <li>in process: {@link #start} then {@link #run}, which calls the predictor once per step;</li>
- * <li>step by step (orchestrator, remote U-Net): {@link #timestep} and {@link #modelInput} give the
- * U-Net's inputs, {@link #advance} takes its (guided) output; {@link #output} at the end.</li>
- * </ul>
+ * {@link SamplerState}: {@link #start} (or {@link #startFrom} for img2img), then per step {@link #timestep} and
+ * {@link #modelInput} give the U-Net's inputs and {@link #advance} takes its (guided) output; {@link #output} at the
+ * end. {@link GuidedSampling} is the loop over these.
  */
 public final class SamplingLoop {
     private final Sampler sampler;
@@ -20,12 +17,16 @@ public final class SamplingLoop {
         this.predictionType = predictionType;
     }
 
-    /** Sampler and schedule for a user's sampler name and step count, from the model's scheduler config. */
-    public static SamplingLoop of(String samplerName, int steps, SchedulerConfig config) {
-        SamplerSpec spec = SamplerSpec.parse(samplerName);
+    /** Sampler and schedule for a sampler and step count, from the model's scheduler config. */
+    public static SamplingLoop of(SamplerSpec spec, int steps, SchedulerConfig config) {
         NoiseSchedule table = NoiseSchedule.of(config);
         return new SamplingLoop(spec.kind().create(), SigmaSchedule.forSampler(spec, config, table, steps),
                 config.predictionType());
+    }
+
+    /** The same loop entered at step {@code first} of its schedule (img2img: the steps that strength leaves). */
+    public SamplingLoop fromStep(int first) {
+        return new SamplingLoop(sampler, schedule.fromStep(first), predictionType);
     }
 
     public Sampler sampler() {
@@ -50,6 +51,22 @@ public final class SamplingLoop {
         float scale = (float) schedule.initNoiseSigma();
         for (int i = 0; i < x.length; i++) {
             x[i] *= scale;
+        }
+        state.setX(x);
+        return state;
+    }
+
+    /**
+     * img2img: the init image's latent plus the seed's first noise draw at the schedule's first sigma (x = z + σ·n,
+     * k-diffusion's "noise to strength"); ancestral steps continue the same streams.
+     */
+    public SamplerState startFrom(RngKind rng, long seed, LatentShape shape, float[] initLatent) {
+        SamplerState state = SamplerState.create(rng, seed, shape);
+        float[] noise = state.nextNoise();
+        float sigma = (float) schedule.initNoiseSigma();
+        float[] x = new float[noise.length];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = initLatent[i] + sigma * noise[i];
         }
         state.setX(x);
         return state;
@@ -87,17 +104,6 @@ public final class SamplingLoop {
         sampler.step(state.x(), denoised, sigma, schedule.sigma(i + 1), state);
         state.advanceStep();
         return denoised;
-    }
-
-    /** Runs the remaining steps; returns {@link #output}. */
-    public float[] run(NoisePredictor model, SamplerState state, StepCallback callback) {
-        int total = schedule.steps();
-        while (!done(state)) {
-            float[] out = model.predict(modelInput(state), timestep(state));
-            float[] denoised = advance(state, out);
-            callback.onStep(state.stepIndex(), total, state.x(), denoised);
-        }
-        return output(state);
     }
 
     /**

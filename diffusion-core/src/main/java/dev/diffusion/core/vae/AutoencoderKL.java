@@ -137,6 +137,15 @@ public final class AutoencoderKL implements AutoCloseable {
         return out;
     }
 
+    /** RGB8 → the encoder's input range [-1, 1]: x / 127.5 − 1 (so 0 → −1, 255 → 1). */
+    public static float[] fromRgb8(byte[] rgb) {
+        float[] x = new float[rgb.length];
+        for (int i = 0; i < rgb.length; i++) {
+            x[i] = (rgb[i] & 0xFF) / 127.5f - 1.0f;
+        }
+        return x;
+    }
+
     private static void checkShape(String what, float[] values, int batch, int h, int w, int c) {
         if (batch < 1 || h < 1 || w < 1) {
             throw new IllegalArgumentException(what + ": batch and sizes must be positive, got [" + batch + ", " + h + ", " + w + "]");

@@ -33,22 +33,22 @@ class FixtureSamplingTest {
         SamplingLoop loop = new SamplingLoop(new EulerSampler(),
                 SigmaSchedule.karras(NoiseSchedule.sd15(), 6), PredictionType.EPSILON);
         SamplerState state = loop.start(RngKind.PHILOX, 1234, LatentShape.nchw(1, 4, 32, 32));
-        PairNoisePredictor recordedUnet = (scaled, t) -> {
+        Loops.Pair recordedUnet = (scaled, t) -> {
             int k = state.stepIndex() + 1;
-            return new PairNoisePredictor.Pair(Fixtures.f32(Fixtures.DPMPP, "step" + k + "_eps_uncond"),
-                    Fixtures.f32(Fixtures.DPMPP, "step" + k + "_eps_cond"));
+            return new float[][] {Fixtures.f32(Fixtures.DPMPP, "step" + k + "_eps_uncond"),
+                    Fixtures.f32(Fixtures.DPMPP, "step" + k + "_eps_cond")};
         };
-        float[] x0 = loop.run(Guidance.classifierFree(recordedUnet, 6.0), state, StepCallback.NONE);
+        float[] x0 = Loops.runGuided(loop, recordedUnet, 6.0, state, GuidedSampling.Observer.NONE);
         assertTrue(Fixtures.relDiff(x0, Fixtures.f32(Fixtures.DPMPP, "x0_b0")) > 1e-3);
     }
 
     private static void replay(String testCase, String samplerName, int steps, double cfg, long seed) {
-        SamplingLoop loop = SamplingLoop.of(samplerName, steps, SchedulerConfig.sd15());
+        SamplingLoop loop = Loops.of(samplerName, steps, SchedulerConfig.sd15());
         SamplerState state = loop.start(RngKind.PHILOX, seed, LatentShape.nchw(1, 4, 32, 32));
         List<Fixtures.Step> recorded = Fixtures.steps(testCase);
         List<String> report = new ArrayList<>();
 
-        PairNoisePredictor recordedUnet = (scaled, t) -> {
+        Loops.Pair recordedUnet = (scaled, t) -> {
             int k = state.stepIndex() + 1;
             assertEquals(recorded.get(k - 1).t(), t, 2e-4, "timestep of step " + k);
             // The input the U-Net saw: the recorded x_K times c_in.
@@ -58,19 +58,24 @@ class FixtureSamplingTest {
                 expectedIn[i] *= (float) cIn;
             }
             check(report, "step" + k + " U-Net input", scaled, expectedIn);
-            return new PairNoisePredictor.Pair(Fixtures.f32(testCase, "step" + k + "_eps_uncond"),
-                    Fixtures.f32(testCase, "step" + k + "_eps_cond"));
+            return new float[][] {Fixtures.f32(testCase, "step" + k + "_eps_uncond"),
+                    Fixtures.f32(testCase, "step" + k + "_eps_cond")};
         };
-        StepCallback callback = (step, total, x, denoised) -> {
-            assertEquals(steps, total);
-            check(report, "step" + step + "_denoised", denoised, Fixtures.f32(testCase, "step" + step + "_denoised"));
-            if (step < total) {
-                check(report, "step" + (step + 1) + "_x", x, Fixtures.f32(testCase, "step" + (step + 1) + "_x"));
+        GuidedSampling.Observer callback = new GuidedSampling.Observer() {
+            @Override
+            public void onStep(GuidedSampling.Step s) {
+                int step = s.number();
+                assertEquals(steps, s.total());
+                check(report, "step" + step + "_denoised", s.denoised(), Fixtures.f32(testCase, "step" + step + "_denoised"));
+                if (step < s.total()) {
+                    // the latent after the step: the state's
+                    check(report, "step" + (step + 1) + "_x", state.x(), Fixtures.f32(testCase, "step" + (step + 1) + "_x"));
+                }
             }
         };
 
         check(report, "step1_x", state.x(), Fixtures.f32(testCase, "step1_x"));
-        float[] x0 = loop.run(Guidance.classifierFree(recordedUnet, cfg), state, callback);
+        float[] x0 = Loops.runGuided(loop, recordedUnet, cfg, state, callback);
         check(report, "x0_b0", x0, Fixtures.f32(testCase, "x0_b0"));
 
         assertEquals(3 * steps + 1, report.size(), "every tensor was compared");

@@ -59,7 +59,7 @@ class GaussianOracleTest {
             exact[i] = MU + (x[i] - MU) * S / startStd;
         }
         state.setX(x);
-        NoisePredictor oracle = (scaled, t) -> {
+        Loops.Eps oracle = (scaled, t) -> {
             double sigma = loop.sigma(state);
             double cIn = PredictionType.cIn(sigma);
             float[] out = new float[scaled.length];
@@ -72,7 +72,7 @@ class GaussianOracleTest {
             }
             return out;
         };
-        return new Result(loop.run(oracle, state, StepCallback.NONE), exact);
+        return new Result(Loops.run(loop, oracle, state), exact);
     }
 
     @Test

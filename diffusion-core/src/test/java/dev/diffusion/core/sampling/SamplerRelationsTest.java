@@ -88,8 +88,22 @@ class SamplerRelationsTest {
         float[] c = {2f, -2f, 1f};
         assertArrayEquals(new float[] {8f, -2f, 7f}, Guidance.combine(u, c, 7), 0);
         assertArrayEquals(c, Guidance.combine(u, c, 1), 0);
-        NoisePredictor guided = Guidance.classifierFree((x, t) -> new PairNoisePredictor.Pair(u, c), 6);
-        assertArrayEquals(new float[] {7f, -2f, 6f}, guided.predict(new float[3], 500), 0);
+        // through the production loop's guided call: the pair's two outputs combined at scale 6
+        SamplingLoop loop = Loops.of("Euler", 1, SchedulerConfig.sd15());
+        float[] eps = new float[3];
+        Loops.runGuided(loop, (x, t) -> new float[][] {u, c}, 6, loop.start(RngKind.PHILOX, 0, LatentShape.nchw(1, 1, 1, 3)),
+                new GuidedSampling.Observer() {
+                    @Override
+                    public void onStep(GuidedSampling.Step s) {
+                        assertArrayEquals(u, s.uncond(), 0);
+                        assertArrayEquals(c, s.cond(), 0);
+                        // epsilon prediction: denoised = x - sigma * eps, so the guided eps = (x - denoised) / sigma
+                        for (int i = 0; i < 3; i++) {
+                            eps[i] = (float) ((s.x()[i] - s.denoised()[i]) / s.sigma());
+                        }
+                    }
+                });
+        assertArrayEquals(new float[] {7f, -2f, 6f}, eps, 1e-3f);
     }
 
     @Test
@@ -112,11 +126,11 @@ class SamplerRelationsTest {
         // set_alpha_to_one = false: the last step ends at alpha_bar_0, and the output is that latent in
         // the model's scale: sqrt(a0) x0 + sqrt(1 - a0) eps.
         NoiseSchedule sd = NoiseSchedule.sd15();
-        SamplingLoop loop = SamplingLoop.of("DDIM", 10, SchedulerConfig.sd15());
+        SamplingLoop loop = Loops.of("DDIM", 10, SchedulerConfig.sd15());
         assertEquals(sd.sigma(0), loop.schedule().sigma(10));
         SamplerState state = loop.start(RngKind.PHILOX, 0, SHAPE);
         float[] eps = ramp(64, 1);
-        float[] out = loop.run((x, t) -> eps, state, StepCallback.NONE);
+        float[] out = Loops.run(loop, (x, t) -> eps, state);
         // With a constant eps prediction the last step's x0 = x - sigma eps; check the output's scale.
         double a0 = sd.alphaCumprod(0);
         float[] xVe = state.x();

@@ -73,11 +73,11 @@ class SamplerSpecTest {
     @Test
     void defaultSchedulesPerSampler() {
         SchedulerConfig sd = SchedulerConfig.sd15();
-        assertEquals(999, SamplingLoop.of("Euler", 4, sd).schedule().timestep(0));
-        assertEquals(666, SamplingLoop.of("Euler a", 4, sd).schedule().timestep(1));
-        assertEquals(14.61466, SamplingLoop.of("DPM++ 2M Karras", 6, sd).schedule().sigma(0), 1e-5);
-        assertEquals(3.16861, SamplingLoop.of("dpmpp_2m_karras", 4, sd).schedule().sigma(1), 1e-5);
-        assertEquals(751, SamplingLoop.of("DDIMScheduler", 4, sd).schedule().timestep(0));
-        assertEquals(1, SamplingLoop.of("DDPM", 4, sd).schedule().timestep(3));
+        assertEquals(999, Loops.of("Euler", 4, sd).schedule().timestep(0));
+        assertEquals(666, Loops.of("Euler a", 4, sd).schedule().timestep(1));
+        assertEquals(14.61466, Loops.of("DPM++ 2M Karras", 6, sd).schedule().sigma(0), 1e-5);
+        assertEquals(3.16861, Loops.of("dpmpp_2m_karras", 4, sd).schedule().sigma(1), 1e-5);
+        assertEquals(751, Loops.of("DDIMScheduler", 4, sd).schedule().timestep(0));
+        assertEquals(1, Loops.of("DDPM", 4, sd).schedule().timestep(3));
     }
 }

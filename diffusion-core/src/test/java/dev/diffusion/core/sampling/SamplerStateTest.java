@@ -20,7 +20,7 @@ class SamplerStateTest {
     private static final LatentShape SHAPE = LatentShape.nchw(1, 4, 8, 8);
 
     /** A deterministic stand-in for a U-Net: a fixed function of (input, t), the same for each 4x8x8 image. */
-    private static final NoisePredictor TOY = (x, t) -> {
+    private static final Loops.Eps TOY = (x, t) -> {
         float[] out = new float[x.length];
         for (int i = 0; i < x.length; i++) {
             out[i] = (float) (0.9 * x[i] + 0.1 * Math.sin(i % 256 + t / 100.0));
@@ -30,7 +30,7 @@ class SamplerStateTest {
 
     @Test
     void ancestralNoiseContinuesThePhiloxStreamAfterTheInitialNoise() {
-        SamplingLoop loop = SamplingLoop.of("Euler a", 5, SchedulerConfig.sd15());
+        SamplingLoop loop = Loops.of("Euler a", 5, SchedulerConfig.sd15());
         SamplerState state = loop.start(RngKind.PHILOX, 42, SHAPE);
         float[] initial = new PhiloxGenerator(42).randn(SHAPE.size());
         for (int i = 0; i < initial.length; i++) {
@@ -56,17 +56,17 @@ class SamplerStateTest {
     void aResumedJobFinishesExactlyAsAnUninterruptedOne() throws Exception {
         for (String name : new String[] {"Euler a", "DPM++ 2M Karras", "DDPM", "Euler"}) {
             for (RngKind rng : RngKind.values()) {
-                SamplingLoop loop = SamplingLoop.of(name, 8, SchedulerConfig.sd15());
-                float[] whole = loop.run(TOY, loop.start(rng, 5, SHAPE), StepCallback.NONE);
+                SamplingLoop loop = Loops.of(name, 8, SchedulerConfig.sd15());
+                float[] whole = Loops.run(loop, TOY, loop.start(rng, 5, SHAPE));
 
                 SamplerState first = loop.start(rng, 5, SHAPE);
                 for (int i = 0; i < 3; i++) {
-                    loop.advance(first, TOY.predict(loop.modelInput(first), loop.timestep(first)));
+                    loop.advance(first, TOY.predict(loop.modelInput(first), (float) loop.timestep(first)));
                 }
                 SamplerState.Snapshot snap = roundTrip(first.snapshot());
                 assertEquals(3, snap.stepIndex());
                 SamplerState resumed = SamplerState.restore(snap);
-                float[] out = loop.run(TOY, resumed, StepCallback.NONE);
+                float[] out = Loops.run(loop, TOY, resumed);
                 assertArrayEquals(whole, out, name + " " + rng);
             }
         }
@@ -74,20 +74,20 @@ class SamplerStateTest {
 
     @Test
     void dpmpp2mRemembersThePreviousDenoised() {
-        SamplingLoop loop = SamplingLoop.of("DPM++ 2M", 4, SchedulerConfig.sd15());
+        SamplingLoop loop = Loops.of("DPM++ 2M", 4, SchedulerConfig.sd15());
         SamplerState state = loop.start(RngKind.PHILOX, 1, SHAPE);
         assertNull(state.snapshot().previousDenoised());
-        float[] denoised = loop.advance(state, TOY.predict(loop.modelInput(state), loop.timestep(state)));
+        float[] denoised = loop.advance(state, TOY.predict(loop.modelInput(state), (float) loop.timestep(state)));
         assertArrayEquals(denoised, state.snapshot().previousDenoised());
         assertEquals(loop.schedule().sigma(0), state.previousSigma());
     }
 
     @Test
     void interleavedJobsDoNotDisturbEachOther() {
-        SamplingLoop loop = SamplingLoop.of("Euler a", 6, SchedulerConfig.sd15());
+        SamplingLoop loop = Loops.of("Euler a", 6, SchedulerConfig.sd15());
         List<float[]> alone = new ArrayList<>();
         for (long seed = 0; seed < 4; seed++) {
-            alone.add(loop.run(TOY, loop.start(RngKind.PHILOX, seed, SHAPE), StepCallback.NONE));
+            alone.add(Loops.run(loop, TOY, loop.start(RngKind.PHILOX, seed, SHAPE)));
         }
         List<SamplerState> jobs = new ArrayList<>();
         for (long seed = 0; seed < 4; seed++) {
@@ -95,7 +95,7 @@ class SamplerStateTest {
         }
         while (!loop.done(jobs.get(0))) {
             for (SamplerState job : jobs) {
-                loop.advance(job, TOY.predict(loop.modelInput(job), loop.timestep(job)));
+                loop.advance(job, TOY.predict(loop.modelInput(job), (float) loop.timestep(job)));
             }
         }
         for (int j = 0; j < 4; j++) {
@@ -107,24 +107,25 @@ class SamplerStateTest {
     @Test
     void aBatchIsItsImagesRunAlone() {
         // Image i of a batch uses seed + i, for the initial noise and for every ancestral draw.
-        SamplingLoop loop = SamplingLoop.of("Euler a", 5, SchedulerConfig.sd15());
-        float[] batch = loop.run(TOY, loop.start(RngKind.PHILOX, 100, LatentShape.nhwc(3, 4, 8, 8)),
-                StepCallback.NONE);
+        SamplingLoop loop = Loops.of("Euler a", 5, SchedulerConfig.sd15());
+        float[] batch = Loops.run(loop, TOY, loop.start(RngKind.PHILOX, 100, LatentShape.nhwc(3, 4, 8, 8)));
         for (int b = 0; b < 3; b++) {
-            float[] one = loop.run(TOY, loop.start(RngKind.PHILOX, 100 + b, LatentShape.nhwc(1, 4, 8, 8)),
-                    StepCallback.NONE);
+            float[] one = Loops.run(loop, TOY, loop.start(RngKind.PHILOX, 100 + b, LatentShape.nhwc(1, 4, 8, 8)));
             assertArrayEquals(one, Arrays.copyOfRange(batch, b * 256, (b + 1) * 256));
         }
     }
 
     @Test
     void callbackSeesEveryStep() {
-        SamplingLoop loop = SamplingLoop.of("Euler", 5, SchedulerConfig.sd15());
+        SamplingLoop loop = Loops.of("Euler", 5, SchedulerConfig.sd15());
         List<Integer> seen = new ArrayList<>();
-        loop.run(TOY, loop.start(RngKind.PHILOX, 1, SHAPE), (step, total, x, denoised) -> {
-            assertEquals(5, total);
-            assertEquals(SHAPE.size(), denoised.length);
-            seen.add(step);
+        Loops.run(loop, TOY, loop.start(RngKind.PHILOX, 1, SHAPE), new GuidedSampling.Observer() {
+            @Override
+            public void onStep(GuidedSampling.Step s) {
+                assertEquals(5, s.total());
+                assertEquals(SHAPE.size(), s.denoised().length);
+                seen.add(s.number());
+            }
         });
         assertEquals(List.of(1, 2, 3, 4, 5), seen);
     }

@@ -1,0 +1,124 @@
+package dev.diffusion.core.sampling;
+
+/**
+ * The denoising loop, written once for the in-process pipeline and the orchestrator: per step, the U-Net on the
+ * [uncond, cond] pair of the current latents (one batched call), classifier-free guidance, the sampler step, then
+ * the observer (progress, previews, traces); before each step the observer may stop it (cancel). The U-Net is a
+ * {@link BatchPredictor}: TensorFlow in this process, or the U-Net service over gRPC. The sampler state is the
+ * caller's, one per job.
+ */
+public final class GuidedSampling {
+    /**
+     * The U-Net over a batch: latents in {@code shape} (the layout of the sampler state), one timestep per sample,
+     * the context [batch, L, D] flattened; returns the model output (ε or v), same size as the latents.
+     */
+    @FunctionalInterface
+    public interface BatchPredictor {
+        float[] predict(float[] latents, LatentShape shape, float[] timesteps, float[] context);
+    }
+
+    /** Sees each step; may stop the loop before a step. */
+    public interface Observer {
+        Observer NONE = new Observer() {};
+
+        /** Asked before each step: false stops sampling ({@link #run} returns null). */
+        default boolean proceed(SamplerState state) {
+            return true;
+        }
+
+        default void onStep(Step step) {}
+    }
+
+    /**
+     * One finished step (the arrays belong to the observer).
+     *
+     * @param number   1 to total
+     * @param x        the latent entering the step (unscaled)
+     * @param uncond   the U-Net output for the negative prompt (null without guidance)
+     * @param cond     the U-Net output for the prompt
+     * @param denoised the denoised estimate after guidance
+     */
+    public record Step(int number, int total, double sigma, double timestep, float[] x, float[] uncond, float[] cond,
+                       float[] denoised, long nanos) {}
+
+    private final SamplingLoop loop;
+    private final BatchPredictor unet;
+    private final float[] context;
+    private final double cfgScale;
+
+    /**
+     * @param context  [2, L, D] flattened: the negative prompt's embedding, then the prompt's
+     * @param cfgScale guidance scale; 1 runs the conditional prediction alone (half the U-Net work)
+     */
+    public GuidedSampling(SamplingLoop loop, BatchPredictor unet, float[] context, double cfgScale) {
+        if (context.length % 2 != 0) {
+            throw new IllegalArgumentException("context must hold the [uncond, cond] pair, got " + context.length + " floats");
+        }
+        this.loop = loop;
+        this.unet = unet;
+        this.context = context;
+        this.cfgScale = cfgScale;
+    }
+
+    public SamplingLoop loop() {
+        return loop;
+    }
+
+    /** Runs the state's remaining steps; the final latent ({@link SamplingLoop#output}), or null when stopped. */
+    public float[] run(SamplerState state, Observer observer) {
+        LatentShape shape = state.shape();
+        int batch = shape.batch();
+        int n = shape.size();
+        int half = context.length / 2;
+        boolean guided = cfgScale != 1.0;
+        // the batch's context: the negative prompt for each sample, then the prompt for each (or the prompt alone)
+        float[] batchContext = new float[(guided ? 2 : 1) * batch * half];
+        for (int b = 0; b < batch; b++) {
+            if (guided) {
+                System.arraycopy(context, 0, batchContext, b * half, half);
+                System.arraycopy(context, half, batchContext, (batch + b) * half, half);
+            } else {
+                System.arraycopy(context, half, batchContext, b * half, half);
+            }
+        }
+        LatentShape pairShape = new LatentShape(2 * batch, shape.channels(), shape.height(), shape.width(), shape.layout());
+        int total = loop.schedule().steps();
+        while (!loop.done(state)) {
+            if (!observer.proceed(state)) {
+                return null;
+            }
+            long s0 = System.nanoTime();
+            double sigma = loop.sigma(state);
+            float[] xIn = state.x().clone();
+            float[] in = loop.modelInput(state);
+            float t = (float) loop.timestep(state);
+            float[] uncond = null;
+            float[] cond;
+            float[] out;
+            if (guided) {
+                float[] pair = new float[2 * n];
+                System.arraycopy(in, 0, pair, 0, n);
+                System.arraycopy(in, 0, pair, n, n);
+                float[] both = unet.predict(pair, pairShape, filled(2 * batch, t), batchContext);
+                uncond = java.util.Arrays.copyOfRange(both, 0, n);
+                cond = java.util.Arrays.copyOfRange(both, n, 2 * n);
+                out = Guidance.combine(uncond, cond, cfgScale);
+            } else {
+                cond = unet.predict(in, shape, filled(batch, t), batchContext);
+                out = cond;
+            }
+            float[] denoised = loop.advance(state, out);
+            observer.onStep(new Step(state.stepIndex(), total, sigma, t, xIn, uncond, cond, denoised, System.nanoTime() - s0));
+        }
+        if (!observer.proceed(state)) {
+            return null;
+        }
+        return loop.output(state);
+    }
+
+    private static float[] filled(int count, float t) {
+        float[] ts = new float[count];
+        java.util.Arrays.fill(ts, t);
+        return ts;
+    }
+}
