@@ -429,6 +429,34 @@ class OrchestratorIT {
     }
 
     @Test
+    @Order(3)
+    void img2imgThroughKafkaAndGrpcEqualsThePipeline() throws Exception {
+        byte[] rgb = new byte[64 * 64 * 3];
+        for (int i = 0; i < rgb.length; i++) {
+            rgb[i] = (byte) ((i / 3) % 64 * 4 + (i % 3) * 40); // a gradient, different per channel
+        }
+        ByteString init = ByteString.copyFrom(Png.encodeRgb(64, 64, rgb, Map.of()));
+        // over Kafka: strength 0.6 of 5 steps runs floor(3.0) = 3 steps per image; a batch of 2 (seeds 21, 22)
+        GenerationJob kafka = job("i2i-kafka", "a blue square").setInitImage(init).setStrength(0.6f).setSteps(5).setSeed(21)
+                .setBatchCount(2).build();
+        send(kafka.getJobId(), kafka.toByteArray(), false);
+        // over gRPC, without width/height (the init image's size) or strength (0.75: 3 of 4 steps), Euler a
+        GenerationJob grpc = GenerationJob.newBuilder().setJobId("i2i-grpc-" + run).setPrompt("a green circle")
+                .setInitImage(init).setSteps(4).setSampler("Euler a").setSeed(8).build();
+        api.submit(grpc);
+        assertSameImages(kafka, assertLifecycle(events.awaitFinal(kafka.getJobId(), Duration.ofSeconds(120)), 3, 2));
+        JobEvent done = assertLifecycle(events.awaitFinal(grpc.getJobId(), Duration.ofSeconds(120)), 3, 1);
+        assertSameImages(grpc.toBuilder().setWidth(64).setHeight(64).build(), done);
+        assertEquals("0.75", GenerationParameters.parse(done.getCompleted().getImages(0).getParameters()).settings()
+                .get("Denoising strength"));
+        // a broken init image is refused up front, naming the field
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> api.submit(grpc.toBuilder()
+                .setJobId("i2i-bad-" + run).setInitImage(ByteString.copyFromUtf8("not a png")).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().startsWith("init_image must be a PNG image"), e.getStatus().getDescription());
+    }
+
+    @Test
     @Order(4)
     void twoOrchestratorsShareThePartitionsAndACrashedJobRunsAgainWithTheSameImage() throws Exception {
         // jobs on both partitions: both orchestrators of the group work
