@@ -126,13 +126,6 @@ public final class ModelSource implements AutoCloseable {
             if (Files.isRegularFile(beside)) {
                 return ClipTokenizer.fromBpeGz(beside);
             }
-            String shared = System.getProperty("sd.shared.dir");
-            if (shared != null) {
-                Path vocab = Path.of(shared, "fixtures/clip/bpe_simple_vocab_16e6.txt.gz");
-                if (Files.isRegularFile(vocab)) {
-                    return ClipTokenizer.fromBpeGz(vocab);
-                }
-            }
             throw new IllegalArgumentException(model.path() + " is a single-file checkpoint and carries no tokenizer: pass "
                     + "--tokenizer with a diffusers tokenizer/ folder or CLIP's bpe_simple_vocab_16e6.txt.gz "
                     + "(or put that file beside the checkpoint)");
