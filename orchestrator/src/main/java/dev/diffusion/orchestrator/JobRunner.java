@@ -53,6 +53,7 @@ public final class JobRunner {
     private final Optional<Path> outputDir;
     private final Timer stepTimer;
     private final long maxEventBytes;
+    private final LatentPreview preview;
 
     /**
      * @param maxEventBytes the largest event the events topic takes (its {@code max.message.bytes}, less headroom for
@@ -65,6 +66,7 @@ public final class JobRunner {
         this.model = model;
         this.outputDir = outputDir;
         this.maxEventBytes = maxEventBytes;
+        this.preview = new LatentPreview(clients);
         this.stepTimer = Timer.builder("diffusion.job.step").description("one sampling step: U-Net call, guidance, sampler")
                 .register(metrics);
     }
@@ -120,7 +122,7 @@ public final class JobRunner {
                                 .setImageIndex(imageIndex).setImageCount(request.batchCount())
                                 .setStepMillis(step.nanos() / 1_000_000);
                         if (job.getPreviewEvery() > 0 && step.number() % job.getPreviewEvery() == 0) {
-                            progress.setPreviewPng(ByteString.copyFrom(LatentPreview.png(step.denoised(), lh, lw, channels)));
+                            preview.png(step.denoised(), lh, lw).ifPresent(png -> progress.setPreviewPng(ByteString.copyFrom(png)));
                         }
                         emit.accept(event(id, JobEvent.Type.PROGRESS).setProgress(progress).build());
                     }

@@ -1,38 +1,53 @@
 package dev.diffusion.orchestrator;
 
 import dev.diffusion.core.image.Png;
+import dev.diffusion.core.vae.LatentRgbMap;
+import dev.diffusion.proto.v1.ModelInfo;
+import io.grpc.StatusRuntimeException;
 import java.util.Map;
+import java.util.Optional;
+import org.jboss.logging.Logger;
 
 /**
- * A cheap preview of a latent without the VAE: each latent pixel becomes one RGB pixel through a fixed linear map
- * of the 4 SD 1.x latent channels (the "approximate cheap" factors A1111 uses for live previews). The image is
- * 1/8 of the output size; it costs microseconds, so it can go into PROGRESS events.
+ * Previews in PROGRESS events: one RGB pixel per latent pixel through the served model's own latent → RGB map
+ * ({@link LatentRgbMap}, fitted by the VAE service to its decoder and read once from its Info). Microseconds per
+ * preview; while the VAE service cannot be asked, previews are left out rather than wrong.
  */
 public final class LatentPreview {
-    // rows: latent channel; columns: R, G, B
-    private static final double[][] FACTORS = {
-        {0.298, 0.207, 0.208},
-        {0.187, 0.286, 0.173},
-        {-0.158, 0.189, 0.264},
-        {-0.184, -0.271, -0.473},
-    };
+    private static final Logger LOG = Logger.getLogger(LatentPreview.class);
 
-    private LatentPreview() {}
+    private final ModelClients clients;
+    private volatile LatentRgbMap map;
 
-    /** {@code latentNhwc} [1, h, w, C] (the denoised estimate reads best) → PNG of w×h pixels. */
-    public static byte[] png(float[] latentNhwc, int h, int w, int channels) {
-        byte[] rgb = new byte[h * w * 3];
-        int used = Math.min(channels, FACTORS.length);
-        for (int p = 0; p < h * w; p++) {
-            for (int c = 0; c < 3; c++) {
-                double v = 0;
-                for (int k = 0; k < used; k++) {
-                    v += latentNhwc[p * channels + k] * FACTORS[k][c];
+    public LatentPreview(ModelClients clients) {
+        this.clients = clients;
+    }
+
+    /** The map, fetched from the VAE service the first time; empty while it cannot be had. */
+    Optional<LatentRgbMap> map() {
+        LatentRgbMap m = map;
+        if (m == null) {
+            try {
+                ModelInfo info = clients.vaeInfo(2000);
+                if (info.getLatentRgbMapCount() == 0) {
+                    return Optional.empty();
                 }
-                double u = Math.max(0, Math.min(1, (v + 1) / 2));
-                rgb[p * 3 + c] = (byte) (int) (u * 255);
+                float[] flat = new float[info.getLatentRgbMapCount()];
+                for (int i = 0; i < flat.length; i++) {
+                    flat[i] = info.getLatentRgbMap(i);
+                }
+                m = LatentRgbMap.ofFlat(flat);
+                map = m;
+            } catch (StatusRuntimeException | IllegalArgumentException e) {
+                LOG.debugf("no preview map yet: %s", e.toString());
+                return Optional.empty();
             }
         }
-        return Png.encodeRgb(w, h, rgb, Map.of());
+        return Optional.of(m);
+    }
+
+    /** {@code latentNhwc} [1, h, w, C] (the denoised estimate reads best) → PNG of w×h pixels, if a map is at hand. */
+    public Optional<byte[]> png(float[] latentNhwc, int h, int w) {
+        return map().map(m -> Png.encodeRgb(w, h, m.rgb8(latentNhwc, h, w), Map.of()));
     }
 }

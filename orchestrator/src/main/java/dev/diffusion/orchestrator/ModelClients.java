@@ -8,6 +8,7 @@ import dev.diffusion.core.vae.Moments;
 import dev.diffusion.proto.v1.EncodeImageRequest;
 import dev.diffusion.proto.v1.EncodeImageResponse;
 import dev.diffusion.proto.v1.EncodeTextResponse;
+import dev.diffusion.proto.v1.ModelInfo;
 import dev.diffusion.proto.v1.ModelInfoRequest;
 import dev.diffusion.proto.v1.PredictRequest;
 import dev.diffusion.proto.v1.TextEncoderGrpc;
@@ -155,6 +156,12 @@ public final class ModelClients implements AutoCloseable {
                 .withDeadlineAfter(deadlineMillis, TimeUnit.MILLISECONDS).encode(request));
         int[] s = Tensors.shape(r.getMean(), "mean", 4);
         return new Moments(Tensors.floats(r.getMean(), "mean"), Tensors.floats(r.getLogvar(), "logvar"), s[0], s[1], s[2], s[3]);
+    }
+
+    /** The VAE service's Info (one try, short deadline: it serves previews, which may be skipped). */
+    public ModelInfo vaeInfo(long timeoutMillis) {
+        return VaeGrpc.newBlockingStub(vaeChannel).withDeadlineAfter(timeoutMillis, TimeUnit.MILLISECONDS)
+                .info(ModelInfoRequest.getDefaultInstance());
     }
 
     /** Latent [1, h, w, C] in the U-Net's scale → RGB8 [H, W, 3]. */

@@ -2,6 +2,7 @@ package dev.diffusion.vae;
 
 import dev.diffusion.core.pipeline.ModelSource;
 import dev.diffusion.core.vae.AutoencoderKL;
+import dev.diffusion.core.vae.LatentRgbMap;
 import dev.diffusion.service.PartModel;
 import jakarta.enterprise.context.ApplicationScoped;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
@@ -9,7 +10,8 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 /** The VAE of {@code diffusion.model.path} (decoder, and encoder unless {@code diffusion.vae.encoder=false}), loaded at startup. */
 @ApplicationScoped
 public class VaeModel extends PartModel<VaeModel.Loaded> {
-    public record Loaded(AutoencoderKL vae, String name) {
+    /** @param previewMap the latent → RGB map fitted to this decoder (previews in progress events) */
+    public record Loaded(AutoencoderKL vae, String name, LatentRgbMap previewMap) {
     }
 
     @ConfigProperty(name = "diffusion.vae.encoder", defaultValue = "true")
@@ -21,6 +23,7 @@ public class VaeModel extends PartModel<VaeModel.Loaded> {
 
     @Override
     protected Loaded build(ModelSource source) {
-        return new Loaded(source.vae(settings.parsedPrecision(), true, withEncoder), source.name());
+        AutoencoderKL vae = source.vae(settings.parsedPrecision(), true, withEncoder);
+        return new Loaded(vae, source.name(), LatentRgbMap.fit(vae));
     }
 }
