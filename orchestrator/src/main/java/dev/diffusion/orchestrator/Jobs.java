@@ -4,7 +4,6 @@ import dev.diffusion.core.image.Png;
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.sampling.RngKind;
 import dev.diffusion.core.sampling.SamplerSpec;
-import dev.diffusion.core.unet.UNetConfig;
 import dev.diffusion.proto.v1.GenerationJob;
 import java.nio.charset.StandardCharsets;
 import java.util.Set;
@@ -135,14 +134,6 @@ public final class Jobs {
         if (request.clipSkip() > model.textEncoderLayers()) {
             throw new InvalidJobException("clip_skip", "clip_skip must be 1 to " + model.textEncoderLayers()
                     + " (the text encoder's layers), got " + request.clipSkip());
-        }
-        for (String field : new String[] {"width", "height"}) {
-            int side = field.equals("width") ? request.width() : request.height();
-            if (side > model.maxImageSide()) {
-                throw new InvalidJobException(field, field + " must be at most " + model.maxImageSide()
-                        + " for this model (the U-Net service's latent side limit " + UNetConfig.MAX_LATENT_SIDE + " x "
-                        + model.vaeDownscale() + " px), got " + side);
-            }
         }
         int multiple = model.pixelMultiple();
         if (request.width() % multiple != 0) {

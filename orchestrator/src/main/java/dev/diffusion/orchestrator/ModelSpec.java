@@ -2,7 +2,6 @@ package dev.diffusion.orchestrator;
 
 import dev.diffusion.core.pipeline.ModelSource;
 import dev.diffusion.core.sampling.SchedulerConfig;
-import dev.diffusion.core.unet.UNetConfig;
 
 /**
  * What the orchestrator needs to know of the model the services serve, read from the model's
@@ -28,11 +27,6 @@ public record ModelSpec(String name, SchedulerConfig schedulerConfig, int latent
                     source.textEncoderConfig().numHiddenLayers(), source.vaeConfig().scalingFactor(),
                     source.vaeConfig().shiftFactor());
         }
-    }
-
-    /** The largest image side the U-Net service takes (its latent-side limit, in pixels). */
-    public int maxImageSide() {
-        return UNetConfig.MAX_LATENT_SIDE * vaeDownscale;
     }
 
     /** Image sides must be multiples of this. */

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.diffusion.core.pipeline.GenerationRequest;
+import dev.diffusion.core.pipeline.ModelSource;
 import dev.diffusion.core.sampling.RngKind;
 import dev.diffusion.proto.v1.GenerationJob;
 import org.apache.kafka.common.header.internals.RecordHeaders;
@@ -79,17 +80,17 @@ class JobsTest {
         InvalidJobException e = invalid(GenerationJob.newBuilder().setClipSkip(3), 100);
         assertEquals("clip_skip", e.field());
         assertEquals("clip_skip must be 1 to 2 (the text encoder's layers), got 3", e.getMessage());
-        // the demo model's VAE downscales by 4: the U-Net service's 256 latent pixels are 1024 px
-        ModelSpec demo = ModelSpec.open("demo");
-        assertEquals(4, demo.vaeDownscale());
-        GenerationJob wide = Jobs.withDefaults(GenerationJob.newBuilder().setJobId("j").setWidth(1056).build(), "j", 64);
-        e = assertThrows(InvalidJobException.class, () -> Jobs.toRequest(wide, demo, 100));
-        assertEquals("width", e.field());
-        assertTrue(e.getMessage().startsWith("width must be at most 1024 for this model"), e.getMessage());
-        GenerationJob tall = Jobs.withDefaults(GenerationJob.newBuilder().setJobId("j").setHeight(2048).build(), "j", 64);
-        assertEquals("height", assertThrows(InvalidJobException.class, () -> Jobs.toRequest(tall, demo, 100)).field());
-        Jobs.toRequest(Jobs.withDefaults(GenerationJob.newBuilder().setJobId("j").setWidth(1024).setHeight(1024).build(), "j",
-                64), demo, 100);
+        // sizes: the U-Net service takes latents up to GenerationRequest.MAX_SIZE / the VAE's downscale (ModelSource's
+        // maxLatentSide), so a size that passes Submit passes the service: the largest image, 2048, for both models
+        for (String name : new String[] {"demo", "tiny-random"}) {
+            ModelSpec spec = ModelSpec.open(name);
+            try (ModelSource source = ModelSource.open(name, null)) {
+                assertEquals(GenerationRequest.MAX_SIZE, source.maxLatentSide() * spec.vaeDownscale(), name);
+            }
+            Jobs.toRequest(Jobs.withDefaults(GenerationJob.newBuilder().setJobId("j").setWidth(2048).setHeight(2048).build(), "j",
+                    64), spec, 100);
+        }
+        assertEquals("width", invalid(GenerationJob.newBuilder().setWidth(2056), 100).field());
     }
 
     @Test

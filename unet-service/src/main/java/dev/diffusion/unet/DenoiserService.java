@@ -21,8 +21,6 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 /** {@code diffusion.v1.Denoiser}: checks a batch of (latent, timestep, context) samples and runs the U-Net on it. */
 @GrpcService
 public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
-    static final int MAX_LATENT_SIDE = UNetConfig.MAX_LATENT_SIDE;
-
     @Inject
     UNetModel model;
     @Inject
@@ -60,9 +58,10 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
                         + request.getLatents().getShapeList());
             }
             int multiple = config.sizeMultiple();
-            if (h % multiple != 0 || w % multiple != 0 || h > MAX_LATENT_SIDE || w > MAX_LATENT_SIDE) {
+            int maxSide = loaded.maxLatentSide();
+            if (h % multiple != 0 || w % multiple != 0 || h > maxSide || w > maxSide) {
                 throw new IllegalArgumentException("latents: height and width must be multiples of " + multiple
-                        + " and at most " + MAX_LATENT_SIDE + ", got " + h + "x" + w);
+                        + " and at most " + maxSide + ", got " + h + "x" + w);
             }
             float[] latents = Tensors.requireFinite(Tensors.floats(request.getLatents(), "latents"), "latents");
             if (request.getTimestepsCount() != batch) {
@@ -101,7 +100,7 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
             UNetModel.Loaded loaded = model.get();
             UNetConfig config = loaded.unet().config();
             return ModelInfo.newBuilder().setModel(loaded.name()).setPrecision(settings.precision())
-                    .setContextLength(77).setHiddenSize(config.crossAttentionDim()).setLatentChannels(config.inChannels())
+                    .setContextLength(loaded.contextLength()).setHiddenSize(config.crossAttentionDim()).setLatentChannels(config.inChannels())
                     .setSizeMultiple(config.sizeMultiple()).setNumTrainTimesteps(loaded.scheduler().numTrainTimesteps())
                     .setMaxBatch(maxBatch).setLoadMillis(model.loadMillis()).build();
         }));

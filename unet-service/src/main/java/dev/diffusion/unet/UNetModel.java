@@ -9,8 +9,12 @@ import jakarta.enterprise.context.ApplicationScoped;
 /** The U-Net of {@code diffusion.model.path}, loaded at startup (and nothing else of the model). */
 @ApplicationScoped
 public class UNetModel extends PartModel<UNetModel.Loaded> {
-    /** The U-Net and the training schedule's length (timesteps are checked against it). */
-    public record Loaded(UNet2DConditionModel unet, SchedulerConfig scheduler, String name) {
+    /**
+     * The U-Net, the training schedule (timesteps are checked against its length), and the model's limits: the
+     * largest latent side ({@link ModelSource#maxLatentSide}) and the text encoder's context length.
+     */
+    public record Loaded(UNet2DConditionModel unet, SchedulerConfig scheduler, String name, int maxLatentSide,
+                         int contextLength) {
     }
 
     public UNetModel() {
@@ -19,6 +23,7 @@ public class UNetModel extends PartModel<UNetModel.Loaded> {
 
     @Override
     protected Loaded build(ModelSource source) {
-        return new Loaded(source.unet(settings.parsedPrecision()), source.schedulerConfig(), source.name());
+        return new Loaded(source.unet(settings.parsedPrecision()), source.schedulerConfig(), source.name(),
+                source.maxLatentSide(), source.contextLength());
     }
 }

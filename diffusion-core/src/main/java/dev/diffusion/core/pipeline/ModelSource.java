@@ -134,6 +134,20 @@ public final class ModelSource implements AutoCloseable {
         }
     }
 
+    /**
+     * The largest latent side the U-Net service takes: the largest image a request may ask for
+     * ({@link GenerationRequest#MAX_SIZE}) at this model's VAE downscale, so every size that passes a request's
+     * checks passes the service's.
+     */
+    public int maxLatentSide() {
+        return GenerationRequest.MAX_SIZE / vaeConfig().downscale();
+    }
+
+    /** Tokens per prompt window the text encoder produces (77 for CLIP). */
+    public int contextLength() {
+        return textEncoderConfig().maxPositionEmbeddings();
+    }
+
     public ClipTextConfig textEncoderConfig() {
         if (model == null) {
             return ClipTextConfig.fromJson(json(TINY_CLIP));

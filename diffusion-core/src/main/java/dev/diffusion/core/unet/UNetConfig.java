@@ -34,9 +34,6 @@ public record UNetConfig(
         int downsamplePadding,
         int timeEmbeddingDim) {
 
-    /** Latent sides above this (2048 pixels at the VAE's factor 8) are refused by the U-Net service before any work. */
-    public static final int MAX_LATENT_SIDE = 256;
-
     public static final String CROSS_ATTN_DOWN = "CrossAttnDownBlock2D";
     public static final String DOWN = "DownBlock2D";
     public static final String CROSS_ATTN_UP = "CrossAttnUpBlock2D";
