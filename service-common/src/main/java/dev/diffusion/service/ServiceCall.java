@@ -21,13 +21,35 @@ public final class ServiceCall {
 
     private final CallMetrics metrics;
     private final Semaphore slots;
+    private final int maxBatch;
 
     public ServiceCall(CallMetrics metrics, int concurrentComputations) {
+        this(metrics, concurrentComputations, 8);
+    }
+
+    public ServiceCall(CallMetrics metrics, int concurrentComputations, int maxBatch) {
         if (concurrentComputations < 1) {
             throw new IllegalArgumentException("concurrent computations must be >= 1, got " + concurrentComputations);
         }
         this.metrics = metrics;
         this.slots = new Semaphore(concurrentComputations, true);
+        this.maxBatch = maxBatch;
+    }
+
+    /**
+     * The calls of one model service, set by {@code diffusion.<part>.max-batch} (default 8: the most samples one call
+     * takes) and {@code diffusion.<part>.concurrent-computations} (default 1), with metrics tagged {@code part}.
+     */
+    public static ServiceCall forPart(String part, io.micrometer.core.instrument.MeterRegistry registry) {
+        org.eclipse.microprofile.config.Config config = org.eclipse.microprofile.config.ConfigProvider.getConfig();
+        int maxBatch = config.getOptionalValue("diffusion." + part + ".max-batch", Integer.class).orElse(8);
+        int concurrent = config.getOptionalValue("diffusion." + part + ".concurrent-computations", Integer.class).orElse(1);
+        return new ServiceCall(new CallMetrics(registry, part), concurrent, maxBatch);
+    }
+
+    /** The most samples one call takes. */
+    public int maxBatch() {
+        return maxBatch;
     }
 
     /**

@@ -9,7 +9,6 @@ import dev.diffusion.proto.v1.ModelInfo;
 import dev.diffusion.proto.v1.ModelInfoRequest;
 import dev.diffusion.proto.v1.PromptTokens;
 import dev.diffusion.proto.v1.TextEncoderGrpc;
-import dev.diffusion.service.CallMetrics;
 import dev.diffusion.service.ModelSettings;
 import dev.diffusion.service.ServiceCall;
 import io.grpc.stub.StreamObserver;
@@ -18,7 +17,6 @@ import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
 import jakarta.annotation.PostConstruct;
 import jakarta.inject.Inject;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 /** {@code diffusion.v1.TextEncoder}: tokenizes a batch of prompts and runs CLIP on it. */
 @GrpcService
@@ -29,16 +27,12 @@ public class TextEncoderService extends TextEncoderGrpc.TextEncoderImplBase {
     ModelSettings settings;
     @Inject
     MeterRegistry registry;
-    @ConfigProperty(name = "diffusion.text-encoder.max-batch", defaultValue = "8")
-    int maxBatch;
-    @ConfigProperty(name = "diffusion.text-encoder.concurrent-computations", defaultValue = "1")
-    int concurrentComputations;
 
     private ServiceCall call;
 
     @PostConstruct
     void init() {
-        call = new ServiceCall(new CallMetrics(registry, "text-encoder"), concurrentComputations);
+        call = ServiceCall.forPart("text-encoder", registry);
     }
 
     @Override
@@ -47,8 +41,8 @@ public class TextEncoderService extends TextEncoderGrpc.TextEncoderImplBase {
         call.unary("Encode", response, () -> {
             TextEncoderModel.Loaded loaded = model.get();
             int batch = request.getPromptsCount();
-            if (batch < 1 || batch > maxBatch) {
-                throw new IllegalArgumentException("prompts: need 1 to " + maxBatch
+            if (batch < 1 || batch > call.maxBatch()) {
+                throw new IllegalArgumentException("prompts: need 1 to " + call.maxBatch()
                         + " prompts (diffusion.text-encoder.max-batch), got " + batch);
             }
             int layers = loaded.textEncoder().config().numHiddenLayers();
@@ -85,7 +79,7 @@ public class TextEncoderService extends TextEncoderGrpc.TextEncoderImplBase {
             TextEncoderModel.Loaded loaded = model.get();
             return ModelInfo.newBuilder().setModel(loaded.name()).setPrecision(settings.precision())
                     .setContextLength(loaded.tokenizer().contextLength()).setHiddenSize(loaded.textEncoder().hiddenSize())
-                    .setMaxBatch(maxBatch).setLoadMillis(model.loadMillis()).build();
+                    .setMaxBatch(call.maxBatch()).setLoadMillis(model.loadMillis()).build();
         }));
     }
 }

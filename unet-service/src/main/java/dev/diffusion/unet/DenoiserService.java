@@ -7,7 +7,6 @@ import dev.diffusion.proto.v1.ModelInfo;
 import dev.diffusion.proto.v1.ModelInfoRequest;
 import dev.diffusion.proto.v1.PredictRequest;
 import dev.diffusion.proto.v1.PredictResponse;
-import dev.diffusion.service.CallMetrics;
 import dev.diffusion.service.ModelSettings;
 import dev.diffusion.service.ServiceCall;
 import io.grpc.stub.StreamObserver;
@@ -16,7 +15,6 @@ import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
 import jakarta.annotation.PostConstruct;
 import jakarta.inject.Inject;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 /** {@code diffusion.v1.Denoiser}: checks a batch of (latent, timestep, context) samples and runs the U-Net on it. */
 @GrpcService
@@ -27,16 +25,12 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
     ModelSettings settings;
     @Inject
     MeterRegistry registry;
-    @ConfigProperty(name = "diffusion.unet.max-batch", defaultValue = "8")
-    int maxBatch;
-    @ConfigProperty(name = "diffusion.unet.concurrent-computations", defaultValue = "1")
-    int concurrentComputations;
 
     private ServiceCall call;
 
     @PostConstruct
     void init() {
-        call = new ServiceCall(new CallMetrics(registry, "unet"), concurrentComputations);
+        call = ServiceCall.forPart("unet", registry);
     }
 
     @Override
@@ -49,9 +43,9 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
             int batch = ls[0];
             int h = ls[1];
             int w = ls[2];
-            if (batch > maxBatch) {
+            if (batch > call.maxBatch()) {
                 throw new IllegalArgumentException("latents: batch " + batch + " is above the limit diffusion.unet.max-batch = "
-                        + maxBatch);
+                        + call.maxBatch());
             }
             if (ls[3] != config.inChannels()) {
                 throw new IllegalArgumentException("latents: must have " + config.inChannels() + " channels (NHWC), got shape "
@@ -102,7 +96,7 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
             return ModelInfo.newBuilder().setModel(loaded.name()).setPrecision(settings.precision())
                     .setContextLength(loaded.contextLength()).setHiddenSize(config.crossAttentionDim()).setLatentChannels(config.inChannels())
                     .setSizeMultiple(config.sizeMultiple()).setNumTrainTimesteps(loaded.scheduler().numTrainTimesteps())
-                    .setMaxBatch(maxBatch).setLoadMillis(model.loadMillis()).build();
+                    .setMaxBatch(call.maxBatch()).setLoadMillis(model.loadMillis()).build();
         }));
     }
 }

@@ -16,7 +16,6 @@ import dev.diffusion.proto.v1.EncodeImageResponse;
 import dev.diffusion.proto.v1.ModelInfo;
 import dev.diffusion.proto.v1.ModelInfoRequest;
 import dev.diffusion.proto.v1.VaeGrpc;
-import dev.diffusion.service.CallMetrics;
 import dev.diffusion.service.ModelSettings;
 import dev.diffusion.service.ServiceCall;
 import io.grpc.Status;
@@ -26,7 +25,6 @@ import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
 import jakarta.annotation.PostConstruct;
 import jakarta.inject.Inject;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 /** {@code diffusion.v1.Vae}: latents to RGB8 images (Decode), images to latents (Encode, for img2img). */
 @GrpcService
@@ -37,16 +35,12 @@ public class VaeService extends VaeGrpc.VaeImplBase {
     ModelSettings settings;
     @Inject
     MeterRegistry registry;
-    @ConfigProperty(name = "diffusion.vae.max-batch", defaultValue = "8")
-    int maxBatch;
-    @ConfigProperty(name = "diffusion.vae.concurrent-computations", defaultValue = "1")
-    int concurrentComputations;
 
     private ServiceCall call;
 
     @PostConstruct
     void init() {
-        call = new ServiceCall(new CallMetrics(registry, "vae"), concurrentComputations);
+        call = ServiceCall.forPart("vae", registry);
     }
 
     @Override
@@ -139,9 +133,9 @@ public class VaeService extends VaeGrpc.VaeImplBase {
     }
 
     private void checkBatch(String field, int batch) {
-        if (batch > maxBatch) {
+        if (batch > call.maxBatch()) {
             throw new IllegalArgumentException(field + ": batch " + batch + " is above the limit diffusion.vae.max-batch = "
-                    + maxBatch);
+                    + call.maxBatch());
         }
     }
 
@@ -152,7 +146,7 @@ public class VaeService extends VaeGrpc.VaeImplBase {
             VaeConfig config = loaded.vae().config();
             return ModelInfo.newBuilder().setModel(loaded.name()).setPrecision(settings.precision())
                     .setLatentChannels(config.latentChannels()).setVaeDownscale(config.downscale())
-                    .setScalingFactor((float) config.scalingFactor()).setMaxBatch(maxBatch)
+                    .setScalingFactor((float) config.scalingFactor()).setMaxBatch(call.maxBatch())
                     .setLoadMillis(model.loadMillis()).addAllLatentRgbMap(boxed(loaded.previewMap().flat())).build();
         }));
     }
