@@ -8,7 +8,7 @@ import com.google.protobuf.util.JsonFormat;
 import dev.diffusion.client.DiffusionClient;
 import dev.diffusion.client.KafkaEvents;
 import dev.diffusion.client.KafkaJobSubmitter;
-import dev.diffusion.core.cli.GenerateCommand;
+import dev.diffusion.core.cli.GenerationOptions;
 import dev.diffusion.core.cli.UsageException;
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.proto.v1.CancelResponse;
@@ -54,9 +54,7 @@ final class Remote {
                           4 job CANCELLED, 5 no such job, 6 --timeout passed first (the job goes on)
             """;
 
-    static final Set<String> GENERATION_FLAGS = Set.of("--prompt", "--negative-prompt", "--width", "--height", "--steps",
-            "--sampler", "--scheduler", "--cfg-scale", "--seed", "--rng", "--batch-count", "--clip-skip", "--init-image",
-            "--strength", "--out");
+    static final Set<String> GENERATION_FLAGS = GenerationOptions.FLAGS;
     static final Set<String> CONNECTION_FLAGS = Set.of("--orchestrator", "--bootstrap-servers", "--token", "--tls-ca");
     /** ./sd generate flags that do not apply to a job on the suite: said so, not silently dropped. */
     static final Set<String> LOCAL_ONLY = Set.of("--model", "--tokenizer", "--precision", "--threads");
@@ -145,7 +143,7 @@ final class Remote {
             job = unchecked(a);
             outFile = Path.of(a.string("--out", "output.png"));
         } else {
-            GenerateCommand.Options o = GenerateCommand.parse(a.only(GENERATION_FLAGS));
+            GenerationOptions o = GenerationOptions.parse(a.only(GENERATION_FLAGS));
             job = checked(o.request(), a);
             outFile = o.out();
         }

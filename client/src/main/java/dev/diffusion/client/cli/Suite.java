@@ -2,7 +2,7 @@ package dev.diffusion.client.cli;
 
 import dev.diffusion.core.cli.Args;
 import dev.diffusion.core.cli.UsageException;
-import dev.diffusion.core.pipeline.ModelSource;
+import dev.diffusion.core.pipeline.ModelNames;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -170,8 +170,8 @@ final class Suite {
         if (!a.positional().isEmpty()) {
             throw new UsageException("unexpected argument '" + a.positional().get(0) + "' (see ./sd help)");
         }
-        String model = a.string("--model", ModelSource.DEMO); // tiny-random names the built-in random model
-        if (!ModelSource.exists(model)) {
+        String model = a.string("--model", ModelNames.DEMO); // tiny-random names the built-in random model
+        if (!ModelNames.exists(model)) {
             throw new UsageException("--model: " + model + " does not exist");
         }
         String tokenizer = a.string("--tokenizer", null);

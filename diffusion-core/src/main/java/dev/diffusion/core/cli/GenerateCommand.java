@@ -1,13 +1,12 @@
 package dev.diffusion.core.cli;
 
-import dev.diffusion.core.image.Png;
 import dev.diffusion.core.nn.Precision;
 import dev.diffusion.core.pipeline.GeneratedImage;
+import dev.diffusion.core.pipeline.ModelNames;
 import dev.diffusion.core.pipeline.ModelSource;
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.pipeline.ProgressListener;
 import dev.diffusion.core.pipeline.StableDiffusionPipeline;
-import dev.diffusion.core.sampling.RngKind;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -15,6 +14,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 /** {@code ./sd generate}: text to image in this JVM. Every value is checked before any work. */
 public final class GenerateCommand {
@@ -44,9 +45,9 @@ public final class GenerateCommand {
               --quiet                 no per-step progress
             """;
 
-    private static final Set<String> VALUE_FLAGS = Set.of("--model", "--tokenizer", "--prompt", "--negative-prompt",
-            "--width", "--height", "--steps", "--sampler", "--scheduler", "--cfg-scale", "--seed", "--rng",
-            "--batch-count", "--clip-skip", "--precision", "--threads", "--out", "--init-image", "--strength");
+    /** The request's flags ({@link GenerationOptions#FLAGS}) and those of this JVM. */
+    private static final Set<String> VALUE_FLAGS = Stream.concat(GenerationOptions.FLAGS.stream(),
+            Stream.of("--model", "--tokenizer", "--precision", "--threads")).collect(Collectors.toUnmodifiableSet());
     private static final Set<String> SWITCHES = Set.of("--quiet");
 
     private final PrintStream out;
@@ -72,63 +73,16 @@ public final class GenerateCommand {
         return Files.isRegularFile(demo.resolve("model_index.json")) ? demo : ModelSource.demoFolder();
     }
 
-    /** Parses and checks the generate options; also the client's check of a remote job before it is sent. */
+    /**
+     * Parses and checks the generate options: those of the request ({@link GenerationOptions}, shared with
+     * {@code ./sd submit}), then those of this JVM.
+     */
     public static Options parse(String[] argv) {
         Args a = new Args(argv, VALUE_FLAGS, SWITCHES);
         if (!a.positional().isEmpty()) {
             throw new UsageException("unexpected argument '" + a.positional().get(0) + "' (values follow their flag, e.g. --prompt \"a cat\")");
         }
-        if (!a.has("--prompt")) {
-            throw new UsageException("--prompt is required");
-        }
-        String prompt = a.string("--prompt", "");
-        if (prompt.length() > GenerationRequest.MAX_PROMPT_CHARS) {
-            throw new UsageException("--prompt is " + prompt.length() + " characters; the limit is " + GenerationRequest.MAX_PROMPT_CHARS);
-        }
-        Png.Image init = null;
-        if (a.has("--init-image")) {
-            Path file = Path.of(a.string("--init-image", null));
-            try {
-                init = Png.decode(Files.readAllBytes(file));
-            } catch (IOException e) {
-                throw new UsageException("--init-image: cannot read " + file + " (" + e.getMessage() + ")");
-            } catch (IllegalArgumentException e) {
-                throw new UsageException("--init-image: " + file + ": " + e.getMessage());
-            }
-        } else if (a.has("--strength")) {
-            throw new UsageException("--strength needs --init-image");
-        }
-        int width = size(a, "--width", init == null ? 512 : init.width());
-        int height = size(a, "--height", init == null ? 512 : init.height());
-        if (init != null && (init.width() != width || init.height() != height)) {
-            throw new UsageException("--init-image is " + init.width() + "x" + init.height() + " but --width/--height ask for "
-                    + width + "x" + height + "; resize the image or drop --width/--height");
-        }
-        double strength = a.decimal("--strength", 0.75, 0, 1);
-        if (init != null && strength <= 0) {
-            throw new UsageException("--strength must be greater than 0 and at most 1, got " + strength);
-        }
-        int steps = a.integer("--steps", 20, 1, GenerationRequest.MAX_STEPS);
-        double cfg = a.decimal("--cfg-scale", 7.0, 0, GenerationRequest.MAX_CFG);
-        long seed = a.longValue("--seed", 42);
-        if (seed == -1) {
-            seed = new java.security.SecureRandom().nextLong() & 0xffffffffL;
-        } else if (seed < 0) {
-            throw new UsageException("--seed must be 0 or more (or -1 for a random seed), got " + seed);
-        }
-        int batchCount = a.integer("--batch-count", 1, 1, GenerationRequest.MAX_BATCH_COUNT);
-        int clipSkip = a.integer("--clip-skip", 1, 1, 12);
-        String sampler = a.string("--sampler", "euler");
-        String scheduler = a.string("--scheduler", null);
-        if (scheduler != null && !scheduler.equalsIgnoreCase("discrete") && !scheduler.equalsIgnoreCase("karras")) {
-            throw new UsageException("--scheduler must be discrete or karras, got '" + scheduler + "'");
-        }
-        RngKind rng;
-        try {
-            rng = RngKind.parse(a.string("--rng", "philox"));
-        } catch (IllegalArgumentException e) {
-            throw new UsageException("--rng: " + e.getMessage());
-        }
+        GenerationOptions g = GenerationOptions.parse(a);
         Precision precision;
         try {
             precision = Precision.parse(a.string("--precision", "fp32"));
@@ -136,40 +90,17 @@ public final class GenerateCommand {
             throw new UsageException("--" + e.getMessage());
         }
         int threads = a.integer("--threads", Runtime.getRuntime().availableProcessors(), 1, 1024);
-        Path outFile = Path.of(a.string("--out", "output.png"));
-        if (!outFile.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".png")) {
-            throw new UsageException("--out must name a .png file, got '" + outFile + "'");
-        }
-        Path parent = outFile.toAbsolutePath().getParent();
-        if (parent != null && !Files.isDirectory(parent)) {
-            throw new UsageException("--out: folder " + parent + " does not exist");
-        }
-        // "tiny-random" names the built-in random model and "demo" (the default) the bundled demo model, as in ModelSource
-        String model = a.string("--model", ModelSource.DEMO);
-        if (!ModelSource.exists(model)) {
+        // "tiny-random" names the built-in random model and "demo" (the default) the bundled demo model (ModelNames)
+        String model = a.string("--model", ModelNames.DEMO);
+        if (!ModelNames.exists(model)) {
             throw new UsageException("--model: " + model + " does not exist");
         }
         Path tokenizer = a.has("--tokenizer") ? Path.of(a.string("--tokenizer", null)) : null;
         if (tokenizer != null && !Files.exists(tokenizer)) {
             throw new UsageException("--tokenizer: " + tokenizer + " does not exist");
         }
-        GenerationRequest request = new GenerationRequest(prompt, a.string("--negative-prompt", ""), width, height, steps,
-                sampler, scheduler, cfg, seed, batchCount, clipSkip, rng, init, init == null ? 1.0 : strength);
-        try {
-            request.samplerSpec();
-        } catch (IllegalArgumentException e) {
-            throw new UsageException("--sampler: " + e.getMessage());
-        }
-        return new Options(model, tokenizer, request, precision, threads, outFile, a.has("--quiet"), a.has("--width"),
-                a.has("--height"));
-    }
-
-    private static int size(Args a, String flag, int def) {
-        int v = a.integer(flag, def, GenerationRequest.MIN_SIZE, GenerationRequest.MAX_SIZE);
-        if (v % 8 != 0) {
-            throw new UsageException(flag + " must be a multiple of 8, got " + v);
-        }
-        return v;
+        return new Options(model, tokenizer, g.request(), precision, threads, g.out(), a.has("--quiet"), g.widthGiven(),
+                g.heightGiven());
     }
 
     int run(String[] argv) {

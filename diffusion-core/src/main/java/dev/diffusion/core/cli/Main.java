@@ -17,6 +17,19 @@ public final class Main {
             return argv.length == 0 ? 2 : 0;
         }
         String[] rest = java.util.Arrays.copyOfRange(argv, 1, argv.length);
+        if (java.util.Arrays.asList(rest).contains("--help") || java.util.Arrays.asList(rest).contains("-h")) {
+            switch (argv[0]) {
+                case "generate" -> {
+                    out.print(GenerateCommand.HELP);
+                    return 0;
+                }
+                case "bench" -> {
+                    out.print(BenchCommand.HELP);
+                    return 0;
+                }
+                default -> { } // an unknown command is said so below
+            }
+        }
         try {
             return switch (argv[0]) {
                 case "generate" -> new GenerateCommand(out, err).run(rest);

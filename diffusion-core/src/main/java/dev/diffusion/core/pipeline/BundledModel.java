@@ -19,7 +19,7 @@ import java.util.stream.Stream;
  */
 final class BundledModel {
     /** The name that selects it (as {@code --model} or {@code diffusion.model.path}). */
-    static final String DEMO = "demo";
+    static final String DEMO = ModelNames.DEMO;
 
     private static final String RESOURCE_ROOT = "/dev/diffusion/models/demo/";
 

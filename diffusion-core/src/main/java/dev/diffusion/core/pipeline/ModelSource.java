@@ -27,12 +27,12 @@ import java.nio.file.Path;
  */
 public final class ModelSource implements AutoCloseable {
     /** The model name that selects the tiny built-in random model (seeded: identical in every process). */
-    public static final String TINY_RANDOM = "tiny-random";
+    public static final String TINY_RANDOM = ModelNames.TINY_RANDOM;
     /**
      * The model name that selects the demo model bundled in this jar (the repository's {@code models/demo}):
      * the default model of {@code ./sd generate} and of the services.
      */
-    public static final String DEMO = BundledModel.DEMO;
+    public static final String DEMO = ModelNames.DEMO;
 
     private static final long TINY_SEED = 0;
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -77,11 +77,6 @@ public final class ModelSource implements AutoCloseable {
                     + DEMO + " or " + TINY_RANDOM + ")");
         }
         return new ModelSource(spec, StableDiffusionModel.open(path), tokenizerOverride);
-    }
-
-    /** Whether {@code spec} names a model {@link #open} can find: {@value #DEMO}, {@value #TINY_RANDOM} or an existing path. */
-    public static boolean exists(String spec) {
-        return spec.equals(DEMO) || spec.equals(TINY_RANDOM) || Files.exists(Path.of(spec));
     }
 
     /** The bundled demo model as a diffusers folder (unpacked from this jar once per process). */

@@ -18,7 +18,20 @@ public interface NoiseGenerator {
 
     /**
      * Where the stream stands, as one number: Philox's offset (one per draw); for the CPU stream the
-     * number of values drawn so far. {@link RngKind#create(long, long)} restores it.
+     * number of values drawn so far. {@link #create(RngKind, long, long)} restores it.
      */
     long position();
+
+    /** A fresh stream of {@code kind} for {@code seed}. */
+    static NoiseGenerator create(RngKind kind, long seed) {
+        return create(kind, seed, 0);
+    }
+
+    /** A stream of {@code kind} for {@code seed} positioned as {@link #position()} reported it. */
+    static NoiseGenerator create(RngKind kind, long seed, long position) {
+        return switch (kind) {
+            case PHILOX -> new PhiloxGenerator(seed, position);
+            case CPU -> TorchCpuGenerator.atPosition(seed, position);
+        };
+    }
 }

@@ -12,4 +12,19 @@ public interface Sampler {
     String name();
 
     void step(float[] x, float[] denoised, double sigma, double sigmaNext, SamplerState state);
+
+    /** The sampler of {@code kind} (stateless, shareable); {@code eta} matters only for DDIM. */
+    static Sampler create(SamplerKind kind, double eta) {
+        return switch (kind) {
+            case EULER -> new EulerSampler();
+            case EULER_ANCESTRAL -> new EulerAncestralSampler();
+            case DPMPP_2M -> new DpmPp2mSampler();
+            case DDIM -> new DdimSampler(eta);
+            case DDPM -> new DdpmSampler();
+        };
+    }
+
+    static Sampler create(SamplerKind kind) {
+        return create(kind, 0.0);
+    }
 }

@@ -27,7 +27,7 @@ public final class SamplerState {
     public static SamplerState create(RngKind rng, long seed, LatentShape shape) {
         NoiseGenerator[] gens = new NoiseGenerator[shape.batch()];
         for (int b = 0; b < gens.length; b++) {
-            gens[b] = rng.create(seed + b);
+            gens[b] = NoiseGenerator.create(rng, seed + b);
         }
         return new SamplerState(shape, gens);
     }
@@ -109,7 +109,7 @@ public final class SamplerState {
     public static SamplerState restore(Snapshot s) {
         NoiseGenerator[] gens = new NoiseGenerator[s.seeds().length];
         for (int b = 0; b < gens.length; b++) {
-            gens[b] = s.rng().create(s.seeds()[b], s.rngPositions()[b]);
+            gens[b] = NoiseGenerator.create(s.rng(), s.seeds()[b], s.rngPositions()[b]);
         }
         SamplerState state = new SamplerState(s.shape(), gens);
         state.stepIndex = s.stepIndex();

@@ -20,7 +20,7 @@ public final class SamplingLoop {
     /** Sampler and schedule for a sampler and step count, from the model's scheduler config. */
     public static SamplingLoop of(SamplerSpec spec, int steps, SchedulerConfig config) {
         NoiseSchedule table = NoiseSchedule.of(config);
-        return new SamplingLoop(spec.kind().create(), SigmaSchedule.forSampler(spec, config, table, steps),
+        return new SamplingLoop(Sampler.create(spec.kind()), SigmaSchedule.forSampler(spec, config, table, steps),
                 config.predictionType());
     }
 

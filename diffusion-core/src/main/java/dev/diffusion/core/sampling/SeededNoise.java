@@ -16,7 +16,7 @@ public final class SeededNoise {
         int perImage = channels * height * width;
         float[] out = new float[batch * perImage];
         for (int b = 0; b < batch; b++) {
-            float[] one = rng.create(seed + b).randn(perImage);
+            float[] one = NoiseGenerator.create(rng, seed + b).randn(perImage);
             System.arraycopy(one, 0, out, b * perImage, perImage);
         }
         return out;

@@ -75,6 +75,14 @@ class GenerateCommandTest {
     }
 
     @Test
+    void helpOfACommandPrintsItsOptions() {
+        Outcome o = run("generate", "--help");
+        assertEquals(0, o.code(), o.err());
+        assertEquals(GenerateCommand.HELP, o.out());
+        assertEquals(BenchCommand.HELP, run("bench", "-h").out());
+    }
+
+    @Test
     void numberedNamesUseTheStem() {
         assertEquals(Path.of("/tmp/x/fox-3.png"), GenerateCommand.numbered(Path.of("/tmp/x/fox.png"), 3));
     }

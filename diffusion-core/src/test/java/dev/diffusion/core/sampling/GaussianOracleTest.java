@@ -119,7 +119,7 @@ class GaussianOracleTest {
     @Test
     void everySamplerEndsWithTheDataMeanAndVariance() {
         for (SamplerKind kind : SamplerKind.values()) {
-            Sampler sampler = kind == SamplerKind.DDIM ? new DdimSampler(1.0) : kind.create();
+            Sampler sampler = kind == SamplerKind.DDIM ? new DdimSampler(1.0) : Sampler.create(kind);
             long seed = 10 + kind.ordinal();
             Result few = run(sampler, SigmaSchedule.karras(SD, 25), PredictionType.EPSILON, seed);
             Result many = run(sampler, SigmaSchedule.karras(SD, 400), PredictionType.EPSILON, seed);

@@ -46,7 +46,7 @@ class PhiloxGeneratorTest {
         assertTrue(Fixtures.maxAbsDiff(first, second) > 0.5, "a new draw gives new numbers");
         // The counter of element i does not depend on the draw's size: a prefix is the same.
         assertArrayEquals(first, java.util.Arrays.copyOf(new PhiloxGenerator(42).randn(1000), 100));
-        assertArrayEquals(second, RngKind.PHILOX.create(42, 1).randn(100));
+        assertArrayEquals(second, NoiseGenerator.create(RngKind.PHILOX, 42, 1).randn(100));
     }
 
     @Test

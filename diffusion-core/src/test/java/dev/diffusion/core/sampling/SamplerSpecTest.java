@@ -53,7 +53,7 @@ class SamplerSpecTest {
                 SamplerSpec spec = new SamplerSpec(kind, karras);
                 assertEquals(spec, SamplerSpec.parse(spec.canonicalName()));
                 assertEquals(spec, SamplerSpec.parse(spec.a1111Name()));
-                assertEquals(kind.canonicalName(), kind.create().name());
+                assertEquals(kind.canonicalName(), Sampler.create(kind).name());
             }
         }
         assertEquals("dpmpp_2m_karras", SamplerSpec.parse("DPM++ 2M Karras").canonicalName());

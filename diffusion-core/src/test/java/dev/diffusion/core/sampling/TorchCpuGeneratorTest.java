@@ -44,7 +44,7 @@ class TorchCpuGeneratorTest {
         assertEquals(1.3873f, y[39], 6e-5f);
         // 40 + 16 uniforms for x (16 redrawn for the tail), 16 for w, 56 for y.
         assertEquals(128, g.position());
-        assertArrayEquals(y, RngKind.CPU.create(0, 72).randn(40));
+        assertArrayEquals(y, NoiseGenerator.create(RngKind.CPU, 0, 72).randn(40));
     }
 
     @Test

@@ -1,6 +1,6 @@
 package dev.diffusion.core.sampling;
 
-/** The samplers this package implements, by canonical (ComfyUI-style) name. */
+/** The samplers diffusion-core implements ({@code Sampler.create}), by canonical (ComfyUI-style) name. */
 public enum SamplerKind {
     EULER("euler"),
     EULER_ANCESTRAL("euler_ancestral"),
@@ -25,20 +25,5 @@ public enum SamplerKind {
             case DDIM -> eta > 0;
             default -> false;
         };
-    }
-
-    /** A sampler instance (stateless, shareable); {@code eta} matters only for DDIM. */
-    public Sampler create(double eta) {
-        return switch (this) {
-            case EULER -> new EulerSampler();
-            case EULER_ANCESTRAL -> new EulerAncestralSampler();
-            case DPMPP_2M -> new DpmPp2mSampler();
-            case DDIM -> new DdimSampler(eta);
-            case DDPM -> new DdpmSampler();
-        };
-    }
-
-    public Sampler create() {
-        return create(0.0);
     }
 }

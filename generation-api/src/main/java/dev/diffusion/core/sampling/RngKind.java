@@ -2,7 +2,7 @@ package dev.diffusion.core.sampling;
 
 import java.util.Locale;
 
-/** Which random stream seeded noise comes from. */
+/** Which random stream seeded noise comes from (the streams: {@code NoiseGenerator.create} in diffusion-core). */
 public enum RngKind {
     /**
      * Philox 4x32-10 with Box-Muller, as A1111's "NV" generator and stable-diffusion.cpp's
@@ -11,19 +11,6 @@ public enum RngKind {
     PHILOX,
     /** torch's CPU generator (mt19937), as ComfyUI and diffusers on CPU seed their noise. */
     CPU;
-
-    /** A fresh stream for {@code seed}. */
-    public NoiseGenerator create(long seed) {
-        return create(seed, 0);
-    }
-
-    /** A stream for {@code seed} positioned as {@link NoiseGenerator#position()} reported it. */
-    public NoiseGenerator create(long seed, long position) {
-        return switch (this) {
-            case PHILOX -> new PhiloxGenerator(seed, position);
-            case CPU -> TorchCpuGenerator.atPosition(seed, position);
-        };
-    }
 
     /** "philox", "cuda", "nv", "gpu" -> PHILOX; "cpu", "torch", "mt19937" -> CPU (case-insensitive). */
     public static RngKind parse(String name) {

@@ -1,0 +1,121 @@
+package dev.diffusion.core.cli;
+
+import dev.diffusion.core.image.Png;
+import dev.diffusion.core.pipeline.GenerationRequest;
+import dev.diffusion.core.sampling.RngKind;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.util.Locale;
+import java.util.Set;
+
+/**
+ * The options of {@code ./sd generate} that make one {@link GenerationRequest} (and its {@code --out}), parsed and
+ * checked in one place: by {@code ./sd generate} (diffusion-core's {@code GenerateCommand}, which adds the options
+ * of its own JVM: model, precision, threads) and by {@code ./sd submit} before a job is sent. Each limit is the
+ * request's ({@link GenerationRequest#MAX_STEPS}, ...); a refusal is a {@link UsageException} naming the flag.
+ *
+ * @param widthGiven  whether {@code --width} was given (else the model's native size applies, or the init image's)
+ * @param heightGiven whether {@code --height} was given
+ */
+public record GenerationOptions(GenerationRequest request, Path out, boolean widthGiven, boolean heightGiven) {
+
+    /** The flags parsed here, all taking a value. */
+    public static final Set<String> FLAGS = Set.of("--prompt", "--negative-prompt", "--width", "--height", "--steps",
+            "--sampler", "--scheduler", "--cfg-scale", "--seed", "--rng", "--batch-count", "--clip-skip", "--init-image",
+            "--strength", "--out");
+
+    /** Sizes before the model is known (a size not given is replaced by the model's native size where it runs). */
+    private static final int DEFAULT_SIDE = 512;
+    /** A1111 numbering: 1 = last CLIP layer; SD 1.x's text encoder has 12. */
+    private static final int MAX_CLIP_SKIP = 12;
+
+    /** Parses {@code argv}, which holds only {@link #FLAGS}. */
+    public static GenerationOptions parse(String[] argv) {
+        Args a = new Args(argv, FLAGS, Set.of());
+        if (!a.positional().isEmpty()) {
+            throw new UsageException("unexpected argument '" + a.positional().get(0) + "' (values follow their flag, e.g. --prompt \"a cat\")");
+        }
+        return parse(a);
+    }
+
+    /** Reads and checks {@link #FLAGS} from {@code a} (a parser that may know other flags too). */
+    public static GenerationOptions parse(Args a) {
+        if (!a.has("--prompt")) {
+            throw new UsageException("--prompt is required");
+        }
+        String prompt = a.string("--prompt", "");
+        if (prompt.length() > GenerationRequest.MAX_PROMPT_CHARS) {
+            throw new UsageException("--prompt is " + prompt.length() + " characters; the limit is " + GenerationRequest.MAX_PROMPT_CHARS);
+        }
+        Png.Image init = null;
+        if (a.has("--init-image")) {
+            Path file = Path.of(a.string("--init-image", null));
+            try {
+                init = Png.decode(Files.readAllBytes(file));
+            } catch (IOException e) {
+                throw new UsageException("--init-image: cannot read " + file + " (" + e.getMessage() + ")");
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--init-image: " + file + ": " + e.getMessage());
+            }
+        } else if (a.has("--strength")) {
+            throw new UsageException("--strength needs --init-image");
+        }
+        int width = size(a, "--width", init == null ? DEFAULT_SIDE : init.width());
+        int height = size(a, "--height", init == null ? DEFAULT_SIDE : init.height());
+        if (init != null && (init.width() != width || init.height() != height)) {
+            throw new UsageException("--init-image is " + init.width() + "x" + init.height() + " but --width/--height ask for "
+                    + width + "x" + height + "; resize the image or drop --width/--height");
+        }
+        double strength = a.decimal("--strength", 0.75, 0, 1);
+        if (init != null && strength <= 0) {
+            throw new UsageException("--strength must be greater than 0 and at most 1, got " + strength);
+        }
+        int steps = a.integer("--steps", 20, 1, GenerationRequest.MAX_STEPS);
+        double cfg = a.decimal("--cfg-scale", 7.0, 0, GenerationRequest.MAX_CFG);
+        long seed = a.longValue("--seed", 42);
+        if (seed == -1) {
+            seed = new SecureRandom().nextLong() & 0xffffffffL;
+        } else if (seed < 0) {
+            throw new UsageException("--seed must be 0 or more (or -1 for a random seed), got " + seed);
+        }
+        int batchCount = a.integer("--batch-count", 1, 1, GenerationRequest.MAX_BATCH_COUNT);
+        int clipSkip = a.integer("--clip-skip", 1, 1, MAX_CLIP_SKIP);
+        String sampler = a.string("--sampler", "euler");
+        String scheduler = a.string("--scheduler", null);
+        if (scheduler != null && !scheduler.equalsIgnoreCase("discrete") && !scheduler.equalsIgnoreCase("karras")) {
+            throw new UsageException("--scheduler must be discrete or karras, got '" + scheduler + "'");
+        }
+        RngKind rng;
+        try {
+            rng = RngKind.parse(a.string("--rng", "philox"));
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--rng: " + e.getMessage());
+        }
+        Path outFile = Path.of(a.string("--out", "output.png"));
+        if (!outFile.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".png")) {
+            throw new UsageException("--out must name a .png file, got '" + outFile + "'");
+        }
+        Path parent = outFile.toAbsolutePath().getParent();
+        if (parent != null && !Files.isDirectory(parent)) {
+            throw new UsageException("--out: folder " + parent + " does not exist");
+        }
+        GenerationRequest request = new GenerationRequest(prompt, a.string("--negative-prompt", ""), width, height, steps,
+                sampler, scheduler, cfg, seed, batchCount, clipSkip, rng, init, init == null ? 1.0 : strength);
+        try {
+            request.samplerSpec();
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--sampler: " + e.getMessage());
+        }
+        return new GenerationOptions(request, outFile, a.has("--width"), a.has("--height"));
+    }
+
+    private static int size(Args a, String flag, int def) {
+        int v = a.integer(flag, def, GenerationRequest.MIN_SIZE, GenerationRequest.MAX_SIZE);
+        if (v % 8 != 0) {
+            throw new UsageException(flag + " must be a multiple of 8, got " + v);
+        }
+        return v;
+    }
+}

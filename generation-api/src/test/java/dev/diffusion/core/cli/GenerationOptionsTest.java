@@ -1,0 +1,88 @@
+package dev.diffusion.core.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.diffusion.core.image.Png;
+import dev.diffusion.core.pipeline.GenerationRequest;
+import dev.diffusion.core.sampling.RngKind;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The request's options as ./sd submit checks them (./sd generate's GenerateCommandTest runs the same parser). */
+class GenerationOptionsTest {
+
+    private static void refused(String expected, String... argv) {
+        UsageException e = assertThrows(UsageException.class, () -> GenerationOptions.parse(argv));
+        assertEquals(expected, e.getMessage());
+    }
+
+    @Test
+    void limitsAreTheRequestsAndRefusalsNameTheFlag() {
+        refused("--prompt is required");
+        refused("--steps must be between 1 and " + GenerationRequest.MAX_STEPS + ", got " + (GenerationRequest.MAX_STEPS + 1),
+                "--prompt", "x", "--steps", Integer.toString(GenerationRequest.MAX_STEPS + 1));
+        refused("--height must be between " + GenerationRequest.MIN_SIZE + " and " + GenerationRequest.MAX_SIZE + ", got 4096",
+                "--prompt", "x", "--height", "4096");
+        refused("--width must be a multiple of 8, got 100", "--prompt", "x", "--width", "100");
+        refused("--batch-count must be between 1 and " + GenerationRequest.MAX_BATCH_COUNT + ", got 65",
+                "--prompt", "x", "--batch-count", "65");
+        refused("--cfg-scale must be between 0.0 and " + GenerationRequest.MAX_CFG + ", got 31", "--prompt", "x", "--cfg-scale", "31");
+        refused("--scheduler must be discrete or karras, got 'cosine'", "--prompt", "x", "--scheduler", "cosine");
+        refused("--strength needs --init-image", "--prompt", "x", "--strength", "0.5");
+        refused("--out must name a .png file, got 'out.jpg'", "--prompt", "x", "--out", "out.jpg");
+        refused("unexpected argument 'cat' (values follow their flag, e.g. --prompt \"a cat\")", "--prompt", "x", "cat");
+        // the options of generate's own JVM are not the request's: ./sd submit says so before it gets here
+        refused("unknown option --model (see ./sd help)", "--prompt", "x", "--model", "demo");
+        UsageException sampler = assertThrows(UsageException.class, () -> GenerationOptions.parse(new String[] {"--prompt", "x", "--sampler", "heun"}));
+        assertTrue(sampler.getMessage().startsWith("--sampler: unknown sampler 'heun'; accepted: [Euler, Euler a, DPM++ 2M"),
+                sampler.getMessage());
+        UsageException rng = assertThrows(UsageException.class, () -> GenerationOptions.parse(new String[] {"--prompt", "x", "--rng", "mt"}));
+        assertTrue(rng.getMessage().startsWith("--rng: unknown RNG 'mt'"), rng.getMessage());
+    }
+
+    @Test
+    void defaultsAreTheRequestDefaults() {
+        GenerationOptions o = GenerationOptions.parse(new String[] {"--prompt", "a cat"});
+        assertEquals(GenerationRequest.of("a cat"), o.request());
+        assertEquals(Path.of("output.png"), o.out());
+        assertFalse(o.widthGiven());
+        assertFalse(o.heightGiven());
+    }
+
+    @Test
+    void everyFlagReachesTheRequest(@TempDir Path dir) {
+        Path out = dir.resolve("fox.png");
+        GenerationOptions o = GenerationOptions.parse(new String[] {"--prompt", "a fox", "--negative-prompt", "dark",
+                "--width", "640", "--height=384", "--steps", "30", "--sampler", "DPM++ 2M", "--scheduler", "Karras",
+                "--cfg-scale", "5.5", "--seed", "7", "--rng", "cpu", "--batch-count", "3", "--clip-skip", "2",
+                "--out", out.toString()});
+        assertEquals(new GenerationRequest("a fox", "dark", 640, 384, 30, "DPM++ 2M", "Karras", 5.5, 7, 3, 2, RngKind.CPU),
+                o.request());
+        assertEquals("dpmpp_2m_karras", o.request().samplerSpec().canonicalName());
+        assertEquals(out, o.out());
+        assertTrue(o.widthGiven() && o.heightGiven());
+    }
+
+    @Test
+    void initImageSetsTheSizeAndStrength(@TempDir Path dir) throws Exception {
+        Path init = dir.resolve("init.png");
+        Files.write(init, Png.encodeRgb(64, 48, new byte[64 * 48 * 3], Map.of()));
+        GenerationOptions o = GenerationOptions.parse(new String[] {"--prompt", "x", "--init-image", init.toString()});
+        assertEquals(64, o.request().width());
+        assertEquals(48, o.request().height());
+        assertEquals(0.75, o.request().strength());
+        assertEquals(15, o.request().stepsToRun());
+        refused("--init-image is 64x48 but --width/--height ask for 64x64; resize the image or drop --width/--height",
+                "--prompt", "x", "--init-image", init.toString(), "--height", "64");
+        refused("--strength must be greater than 0 and at most 1, got 0.0", "--prompt", "x", "--init-image", init.toString(),
+                "--strength", "0");
+        assertNull(GenerationOptions.parse(new String[] {"--prompt", "x"}).request().initImage());
+    }
+}
