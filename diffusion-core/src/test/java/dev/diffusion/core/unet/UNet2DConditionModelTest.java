@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.diffusion.core.nn.Precision;
 import dev.diffusion.core.weights.MapWeights;
 import java.util.Arrays;
-import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -18,9 +17,9 @@ import org.junit.jupiter.api.Test;
 class UNet2DConditionModelTest {
     /** Two blocks (one with cross-attention), one resnet per block, 2 heads, 8 groups, 16-wide context. */
     static UNetConfig tiny() {
-        return new UNetConfig(4, 4, new int[] {32, 64}, 1,
-                List.of("CrossAttnDownBlock2D", "DownBlock2D"), List.of("UpBlock2D", "CrossAttnUpBlock2D"),
-                16, new int[] {2, 2}, new int[] {1, 1}, 8, 1e-5, true, 0, false, 1, 128);
+        return UNetConfig.builder().blockOutChannels(32, 64).layersPerBlock(1)
+                .downBlockTypes(UNetConfig.CROSS_ATTN_DOWN, UNetConfig.DOWN).upBlockTypes(UNetConfig.UP, UNetConfig.CROSS_ATTN_UP)
+                .crossAttentionDim(16).attentionHeads(2).normNumGroups(8).build();
     }
 
     private static final int CTX = 5;
