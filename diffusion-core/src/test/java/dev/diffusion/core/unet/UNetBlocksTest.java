@@ -2,9 +2,8 @@ package dev.diffusion.core.unet;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.diffusion.core.testing.TestWeights;
 import dev.diffusion.core.weights.MapWeights;
-import java.util.LinkedHashMap;
-import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -37,9 +36,7 @@ class UNetBlocksTest {
     private void checkResnet(int cin, int cout, String convs) {
         int b = 2, h = 4, w = 6, temb = 12, groups = 4;
         double eps = 1e-5;
-        Map<String, long[]> keys = new LinkedHashMap<>();
-        UNetKeys.resnet(keys, "r", cin, cout, temb);
-        MapWeights weights = UNetKeys.random(keys, 7);
+        MapWeights weights = TestWeights.random(7, nn -> new ResnetBlock2D(nn, "r", cin, cout, temb, groups, eps));
         float[] x = gaussian(b * h * w * cin, 1);
         float[] t = gaussian(b * temb, 2);
 
@@ -68,9 +65,7 @@ class UNetBlocksTest {
     @Test
     void basicTransformerBlockMatchesReference() {
         int b = 2, l = 6, dim = 8, heads = 2, lc = 5, cd = 6;
-        Map<String, long[]> keys = new LinkedHashMap<>();
-        UNetKeys.basicBlock(keys, "t", dim, cd);
-        MapWeights weights = UNetKeys.random(keys, 11);
+        MapWeights weights = TestWeights.random(11, nn -> new BasicTransformerBlock(nn, "t", dim, heads, dim / heads, cd));
         float[] x = gaussian(b * l * dim, 3);
         float[] ctx = gaussian(b * lc * cd, 4);
 
@@ -86,9 +81,7 @@ class UNetBlocksTest {
     void transformer2dWithConvAndWithLinearProjectionMatchesReference() {
         for (boolean linear : new boolean[] {false, true}) {
             int b = 2, h = 2, w = 3, ch = 8, heads = 2, lc = 4, cd = 6, groups = 4;
-            Map<String, long[]> keys = new LinkedHashMap<>();
-            UNetKeys.transformer(keys, "s", ch, 1, cd, linear);
-            MapWeights weights = UNetKeys.random(keys, 13);
+            MapWeights weights = TestWeights.random(13, nn -> new Transformer2DModel(nn, "s", ch, heads, 1, cd, groups, linear));
             float[] x = gaussian(b * h * w * ch, 5);
             float[] ctx = gaussian(b * lc * cd, 6);
 

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import dev.diffusion.core.nn.Conv2d;
 import dev.diffusion.core.nn.NnTestSupport;
 import dev.diffusion.core.nn.Precision;
+import dev.diffusion.core.testing.TestWeights;
 import dev.diffusion.core.weights.MapWeights;
 import java.util.Arrays;
 import java.util.Random;
@@ -23,8 +24,7 @@ class VaeLayersTest {
     void resnetBlockWithShortcutMatchesReference() {
         int b = 2, h = 5, w = 6, cin = 8, cout = 16, groups = 4;
         Random rnd = new Random(7);
-        MapWeights mw = new MapWeights();
-        VaeTestSupport.resnet(mw, rnd, "r", cin, cout);
+        MapWeights mw = TestWeights.random(7, 0.2, nn -> new ResnetBlock2D(nn, "r", cin, cout, groups, EPS));
         float[] x = VaeTestSupport.gauss(rnd, b * h * w * cin, 1.5, 0.3);
         float[] got = NnTestSupport.run(mw, Precision.FP32, new long[] {b, h, w, cin}, x,
                 nn -> new ResnetBlock2D(nn, "r", cin, cout, groups, EPS)::apply);
@@ -36,8 +36,7 @@ class VaeLayersTest {
     void resnetBlockWithoutShortcutMatchesReference() {
         int b = 1, h = 4, w = 3, c = 8, groups = 4;
         Random rnd = new Random(8);
-        MapWeights mw = new MapWeights();
-        VaeTestSupport.resnet(mw, rnd, "r", c, c);
+        MapWeights mw = TestWeights.random(8, 0.2, nn -> new ResnetBlock2D(nn, "r", c, c, groups, EPS));
         float[] x = VaeTestSupport.gauss(rnd, b * h * w * c, 1.0, 0);
         float[] got = NnTestSupport.run(mw, Precision.FP32, new long[] {b, h, w, c}, x,
                 nn -> new ResnetBlock2D(nn, "r", c, c, groups, EPS)::apply);
@@ -48,8 +47,7 @@ class VaeLayersTest {
     void midBlockAttentionMatchesReference() {
         int b = 2, h = 4, w = 5, c = 16, groups = 4;
         Random rnd = new Random(9);
-        MapWeights mw = new MapWeights();
-        VaeTestSupport.attention(mw, rnd, "a", c);
+        MapWeights mw = TestWeights.random(9, 0.2, nn -> new MidBlockAttention(nn, "a", c, groups, EPS));
         float[] x = VaeTestSupport.gauss(rnd, b * h * w * c, 1.0, 0.2);
         float[] got = NnTestSupport.run(mw, Precision.FP32, new long[] {b, h, w, c}, x,
                 nn -> new MidBlockAttention(nn, "a", c, groups, EPS)::apply);
