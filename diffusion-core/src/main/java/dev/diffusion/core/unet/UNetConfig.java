@@ -78,6 +78,10 @@ public record UNetConfig(
                         + " is not divisible by its " + attentionHeads[i] + " attention heads");
             }
         }
+        if (downsamplePadding != 0 && downsamplePadding != 1) {
+            throw new IllegalArgumentException("downsample_padding must be 0 (pad right and bottom by one) or 1, got "
+                    + downsamplePadding);
+        }
         if (layersPerBlock < 1 || inChannels < 1 || outChannels < 1 || crossAttentionDim < 1 || timeEmbeddingDim < 1) {
             throw new IllegalArgumentException("layers_per_block, in/out_channels, cross_attention_dim and the time embedding dim must be positive");
         }
@@ -225,6 +229,7 @@ public record UNetConfig(
             return this;
         }
 
+        /** 1 (SD 1.x): symmetric padding 1; 0: diffusers' asymmetric (0, 1, 0, 1) pad, see {@code Downsample2D}. */
         public Builder downsamplePadding(int v) {
             downsamplePadding = v;
             return this;

@@ -74,6 +74,19 @@ class UNet2DConditionModelTest {
     }
 
     @Test
+    void downsamplePaddingZeroRunsAtEverySizeAndDiffersFromPaddingOne() {
+        UNetConfig padZero = tiny().toBuilder().downsamplePadding(0).build();
+        float[] x = UNetBlocksTest.gaussian(8 * 16 * 4, 71);
+        float[] ctx = UNetBlocksTest.gaussian(CTX * 16, 72);
+        try (UNet2DConditionModel m = new UNet2DConditionModel(padZero, randomWeights(1234), Precision.FP32)) {
+            float[] eps = m.predict(x, 1, 8, 16, new float[] {500}, ctx, CTX);
+            assertEquals(8 * 16 * 4, eps.length);
+            float[] padOne = model.predict(x, 1, 8, 16, new float[] {500}, ctx, CTX);
+            assertTrue(RefMath.relativeError(eps, padOne) > 1e-3, "downsample padding has no effect");
+        }
+    }
+
+    @Test
     void batchOfTwoWithOwnTimestepsEqualsTwoSingleRuns() {
         int h = 8, w = 8;
         float[] x = UNetBlocksTest.gaussian(2 * h * w * 4, 21);

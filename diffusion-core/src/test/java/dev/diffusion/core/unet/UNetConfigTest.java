@@ -92,4 +92,14 @@ class UNetConfigTest {
         assertEquals(0, UNetConfig.sd15().toJson().path("freq_shift").asInt());
         assertTrue(UNetConfig.sd15().toJson().path("freq_shift").isIntegralNumber(), "an integer, as diffusers writes it");
     }
+
+    @Test
+    void downsamplePaddingOtherThanZeroOrOneIsRefused() throws Exception {
+        ObjectNode n = (ObjectNode) JSON.readTree(SD15_JSON);
+        n.put("downsample_padding", 0);
+        assertEquals(0, UNetConfig.fromJson(n).downsamplePadding());
+        n.put("downsample_padding", 2);
+        var e = assertThrows(IllegalArgumentException.class, () -> UNetConfig.fromJson(n));
+        assertTrue(e.getMessage().contains("downsample_padding"), e.getMessage());
+    }
 }
