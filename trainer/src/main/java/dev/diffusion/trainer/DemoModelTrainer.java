@@ -244,7 +244,7 @@ final class DemoModelTrainer {
         for (String key : unetAndText.keys()) {
             (key.startsWith("text_model.") ? text : unet).put(key, unetAndText.info(key).shape(), unetAndText.floats(key));
         }
-        ModelParts parts = new ModelParts(unet, vaeWeights, text, sizes.unetConfig, sizes.vaeConfigWithScaling(scaling),
+        ModelParts parts = new ModelParts(unet, vaeWeights, text, sizes.unetConfig(), sizes.vaeConfigWithScaling(scaling),
                 sizes.textEncoderConfig(tokenizer.vocabSize()), sizes.schedulerConfig, null, null);
         ModelWriter.writeDiffusersFolder(out, parts, o.dtype());
         try {

@@ -2,6 +2,7 @@ package dev.diffusion.trainer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.diffusion.core.clip.ClipTextConfig;
 import dev.diffusion.core.sampling.SchedulerConfig;
 import dev.diffusion.core.unet.UNetConfig;
@@ -49,12 +50,10 @@ final class ModelSizes {
 
     /** The bundled demo model. */
     static final ModelSizes DEMO = new ModelSizes(64,
-            """
-            {"_class_name": "UNet2DConditionModel", "in_channels": 4, "out_channels": 4, "sample_size": 16,
-             "block_out_channels": [32, 64, 64, 64], "layers_per_block": 1,
-             "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
-             "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
-             "cross_attention_dim": 64, "attention_head_dim": 4, "norm_num_groups": 8}""",
+            UNetConfig.builder().blockOutChannels(32, 64, 64, 64).layersPerBlock(1)
+                    .downBlockTypes(UNetConfig.DOWN, UNetConfig.CROSS_ATTN_DOWN, UNetConfig.CROSS_ATTN_DOWN, UNetConfig.CROSS_ATTN_DOWN)
+                    .upBlockTypes(UNetConfig.CROSS_ATTN_UP, UNetConfig.CROSS_ATTN_UP, UNetConfig.CROSS_ATTN_UP, UNetConfig.UP)
+                    .crossAttentionDim(64).attentionHeads(4).normNumGroups(8).build(),
             """
             {"_class_name": "AutoencoderKL", "in_channels": 3, "out_channels": 3, "latent_channels": 4, "sample_size": 64,
              "block_out_channels": [8, 16, 32], "layers_per_block": 1, "norm_num_groups": 2,
@@ -66,12 +65,9 @@ final class ModelSizes {
 
     /** A much smaller model of the same structure, for tests. */
     static final ModelSizes TINY = new ModelSizes(64,
-            """
-            {"_class_name": "UNet2DConditionModel", "in_channels": 4, "out_channels": 4, "sample_size": 16,
-             "block_out_channels": [16, 32], "layers_per_block": 1,
-             "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
-             "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"],
-             "cross_attention_dim": 32, "attention_head_dim": 2, "norm_num_groups": 8}""",
+            UNetConfig.builder().blockOutChannels(16, 32).layersPerBlock(1)
+                    .downBlockTypes(UNetConfig.DOWN, UNetConfig.CROSS_ATTN_DOWN).upBlockTypes(UNetConfig.CROSS_ATTN_UP, UNetConfig.UP)
+                    .crossAttentionDim(32).attentionHeads(2).normNumGroups(8).build(),
             """
             {"_class_name": "AutoencoderKL", "in_channels": 3, "out_channels": 3, "latent_channels": 4, "sample_size": 64,
              "block_out_channels": [8, 16, 16], "layers_per_block": 1, "norm_num_groups": 4,
@@ -83,7 +79,7 @@ final class ModelSizes {
 
 
     final int imageSize;
-    final String unetConfig;
+    private final UNetConfig unet;
     final String vaeConfig;
     final String schedulerConfig;
     private final int textHidden;
@@ -91,10 +87,10 @@ final class ModelSizes {
     private final int textHeads;
     private final int textIntermediate;
 
-    ModelSizes(int imageSize, String unetConfig, String vaeConfig, int textHidden, int textLayers, int textHeads,
+    ModelSizes(int imageSize, UNetConfig unet, String vaeConfig, int textHidden, int textLayers, int textHeads,
                int textIntermediate, String schedulerConfig) {
         this.imageSize = imageSize;
-        this.unetConfig = unetConfig;
+        this.unet = unet;
         this.vaeConfig = vaeConfig;
         this.schedulerConfig = schedulerConfig;
         this.textHidden = textHidden;
@@ -114,7 +110,14 @@ final class ModelSizes {
     }
 
     UNetConfig unet() {
-        return UNetConfig.fromJson(json(unetConfig));
+        return unet;
+    }
+
+    /** The U-Net's config.json as exported: the config, and {@code sample_size} (the latent side at {@link #imageSize}). */
+    String unetConfig() {
+        ObjectNode json = unet.toJson();
+        json.put("sample_size", imageSize / vae().downscale());
+        return json.toPrettyString();
     }
 
     VaeConfig vae() {
@@ -133,7 +136,7 @@ final class ModelSizes {
     ModelSizes withPrediction(String prediction) {
         String scheduler = schedulerConfig.replaceFirst("\"prediction_type\": \"[a-z_]+\"",
                 "\"prediction_type\": \"" + prediction + "\"");
-        ModelSizes m = new ModelSizes(imageSize, unetConfig, vaeConfig, textHidden, textLayers, textHeads, textIntermediate,
+        ModelSizes m = new ModelSizes(imageSize, unet, vaeConfig, textHidden, textLayers, textHeads, textIntermediate,
                 scheduler);
         m.scheduler(); // parses it: an unknown prediction type fails here, naming the field
         return m;

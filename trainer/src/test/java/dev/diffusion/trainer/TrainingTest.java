@@ -231,6 +231,16 @@ class TrainingTest {
     }
 
     @Test
+    void demoSizesAreTheCommittedDemoModelsUNetAndExportAsIt() throws Exception {
+        var committed = ModelSizes.JSON.readTree(java.nio.file.Files.readString(
+                DemoModelAdherenceTest.demoModel().resolve("unet").resolve("config.json")));
+        var exported = ModelSizes.JSON.readTree(ModelSizes.DEMO.unetConfig());
+        assertEquals(dev.diffusion.core.unet.UNetConfig.fromJson(committed), ModelSizes.DEMO.unet());
+        assertEquals(ModelSizes.DEMO.unet(), dev.diffusion.core.unet.UNetConfig.fromJson(exported));
+        assertEquals(committed.path("sample_size").asInt(), exported.path("sample_size").asInt());
+    }
+
+    @Test
     void maskTargetIsTheBlockAveragedCoverageWhateverTheColours() {
         // a square of half-side 0.9·13 = 11.7 around (32, 32): pixels 20.3 .. 43.7 in x and y; a square's gain 1.5
         try (VaeTraining vae = new VaeTraining(ModelSizes.TINY, 1, 1e-3f, 0.99)) {

@@ -73,7 +73,7 @@ public final class Nn {
             throw new IllegalStateException("weights already loaded; cannot add " + key);
         }
         if (weights instanceof dev.diffusion.core.weights.RandomWeights random) {
-            random.declare(key, torchShape);
+            random.declare(key, torchShape, compute); // compute: a linear or convolution weight
         }
         TensorInfo info;
         try {

@@ -182,18 +182,16 @@ public final class ModelSource implements AutoCloseable {
     }
 
     public ClipTextModel textEncoder(Precision precision) {
-        return new ClipTextModel(model == null ? new RandomWeights(TINY_SEED, 0.2) : model.textEncoder(), textEncoderConfig(),
-                precision);
+        return new ClipTextModel(model == null ? tinyWeights(0, 0.2) : model.textEncoder(), textEncoderConfig(), precision);
     }
 
     public UNet2DConditionModel unet(Precision precision) {
-        return new UNet2DConditionModel(unetConfig(), model == null ? new RandomWeights(TINY_SEED + 1, 0.1) : model.unet(),
-                precision);
+        return new UNet2DConditionModel(unetConfig(), model == null ? tinyWeights(1, 0.1) : model.unet(), precision);
     }
 
     /** The VAE with its decoder, its encoder, or both. */
     public AutoencoderKL vae(Precision precision, boolean decoder, boolean encoder) {
-        var weights = model == null ? new RandomWeights(TINY_SEED + 2, 0.3) : model.vae();
+        var weights = model == null ? tinyWeights(2, 0.3) : model.vae();
         if (decoder && encoder) {
             return AutoencoderKL.load(vaeConfig(), weights, precision);
         }
@@ -201,6 +199,11 @@ public final class ModelSource implements AutoCloseable {
             return AutoencoderKL.encoderOnly(vaeConfig(), weights, precision);
         }
         return AutoencoderKL.decoderOnly(vaeConfig(), weights, precision);
+    }
+
+    /** The tiny model's weights for one network: drawn for the keys the network asks for. */
+    private static RandomWeights tinyWeights(int network, double std) {
+        return new RandomWeights(TINY_SEED + network, RandomWeights.normal(std));
     }
 
     /** Refuses models whose parts do not fit together (e.g. an SD 2.x text encoder with an SD 1.x U-Net). */

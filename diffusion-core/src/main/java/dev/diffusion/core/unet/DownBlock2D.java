@@ -1,6 +1,6 @@
 package dev.diffusion.core.unet;
 
-import dev.diffusion.core.nn.Conv2d;
+import dev.diffusion.core.nn.Downsample2D;
 import dev.diffusion.core.nn.Module;
 import dev.diffusion.core.nn.Nn;
 import java.util.ArrayList;
@@ -10,13 +10,14 @@ import org.tensorflow.types.TFloat32;
 
 /**
  * diffusers {@code DownBlock2D} and, with {@code crossAttention}, {@code CrossAttnDownBlock2D}: layers_per_block
- * × (resnet [→ transformer]), then a stride-2 3×3 {@code downsamplers.0.conv} except in the last block. Every
+ * × (resnet [→ transformer]), then a {@link Downsample2D} ({@code downsamplers.0}, padded as {@code downsample_padding}
+ * says) except in the last block. Every
  * layer's output (and the downsampler's) is kept as a skip connection for the up path.
  */
 public final class DownBlock2D extends Module {
     private final List<ResnetBlock2D> resnets = new ArrayList<>();
     private final List<Transformer2DModel> attentions = new ArrayList<>();
-    private final Conv2d downsampler;
+    private final Downsample2D downsampler;
 
     public DownBlock2D(Nn nn, String prefix, UNetConfig config, int index, long inChannels, boolean crossAttention) {
         super(nn, prefix);
@@ -31,7 +32,7 @@ public final class DownBlock2D extends Module {
             }
         }
         boolean last = index == config.blockCount() - 1;
-        downsampler = last ? null : new Conv2d(nn, key("downsamplers.0.conv"), out, out, 3, 2, config.downsamplePadding());
+        downsampler = last ? null : new Downsample2D(nn, key("downsamplers.0"), out, config.downsamplePadding());
     }
 
     /** Applies the block, appending its skip connections to {@code skips}. */

@@ -1,6 +1,9 @@
 package dev.diffusion.core.unet;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -72,6 +75,10 @@ public record UNetConfig(
                         + " is not divisible by its " + attentionHeads[i] + " attention heads");
             }
         }
+        if (downsamplePadding != 0 && downsamplePadding != 1) {
+            throw new IllegalArgumentException("downsample_padding must be 0 (pad right and bottom by one) or 1, got "
+                    + downsamplePadding);
+        }
         if (layersPerBlock < 1 || inChannels < 1 || outChannels < 1 || crossAttentionDim < 1 || timeEmbeddingDim < 1) {
             throw new IllegalArgumentException("layers_per_block, in/out_channels, cross_attention_dim and the time embedding dim must be positive");
         }
@@ -82,12 +89,171 @@ public record UNetConfig(
         upBlockTypes = List.copyOf(upBlockTypes);
     }
 
-    /** Stable Diffusion 1.x (the CompVis v1 U-Net, 860 M parameters). */
+    /** Stable Diffusion 1.x (the CompVis v1 U-Net, 860 M parameters): {@link Builder}'s defaults. */
     public static UNetConfig sd15() {
-        return new UNetConfig(4, 4, new int[] {320, 640, 1280, 1280}, 2,
-                List.of(CROSS_ATTN_DOWN, CROSS_ATTN_DOWN, CROSS_ATTN_DOWN, DOWN),
-                List.of(UP, CROSS_ATTN_UP, CROSS_ATTN_UP, CROSS_ATTN_UP),
-                768, new int[] {8, 8, 8, 8}, new int[] {1, 1, 1, 1}, 32, 1e-5, true, 0, false, 1, 4 * 320);
+        return builder().build();
+    }
+
+    /** A builder starting from the SD 1.x config; set what differs. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** A builder starting from this config. */
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.inChannels = inChannels;
+        b.outChannels = outChannels;
+        b.blockOutChannels = blockOutChannels.clone();
+        b.layersPerBlock = layersPerBlock;
+        b.downBlockTypes = downBlockTypes;
+        b.upBlockTypes = upBlockTypes;
+        b.crossAttentionDim = crossAttentionDim;
+        b.attentionHeads = attentionHeads.clone();
+        b.transformerLayersPerBlock = transformerLayersPerBlock.clone();
+        b.normNumGroups = normNumGroups;
+        b.normEps = normEps;
+        b.flipSinToCos = flipSinToCos;
+        b.freqShift = freqShift;
+        b.useLinearProjection = useLinearProjection;
+        b.downsamplePadding = downsamplePadding;
+        // the derived default stays derived (a builder that changes blockOutChannels derives it anew)
+        b.timeEmbeddingDim = timeEmbeddingDim == 4 * blockOutChannels[0] ? null : timeEmbeddingDim;
+        return b;
+    }
+
+    /**
+     * A {@link UNetConfig} field by field, named as in {@code config.json}. The defaults are SD 1.x's
+     * (which are also diffusers' defaults for the keys SD 1.x configs leave out) and live here only.
+     */
+    public static final class Builder {
+        private int inChannels = 4;
+        private int outChannels = 4;
+        private int[] blockOutChannels = {320, 640, 1280, 1280};
+        private int layersPerBlock = 2;
+        private List<String> downBlockTypes = List.of(CROSS_ATTN_DOWN, CROSS_ATTN_DOWN, CROSS_ATTN_DOWN, DOWN);
+        private List<String> upBlockTypes = List.of(UP, CROSS_ATTN_UP, CROSS_ATTN_UP, CROSS_ATTN_UP);
+        private int crossAttentionDim = 768;
+        private int[] attentionHeads = {8}; // one value: the same for every block
+        private int[] transformerLayersPerBlock = {1};
+        private int normNumGroups = 32;
+        private double normEps = 1e-5;
+        private boolean flipSinToCos = true;
+        private double freqShift = 0;
+        private boolean useLinearProjection = false;
+        private int downsamplePadding = 1;
+        private Integer timeEmbeddingDim; // null: 4 × blockOutChannels[0]
+
+        private Builder() {}
+
+        public Builder inChannels(int v) {
+            inChannels = v;
+            return this;
+        }
+
+        public Builder outChannels(int v) {
+            outChannels = v;
+            return this;
+        }
+
+        public Builder blockOutChannels(int... v) {
+            blockOutChannels = v.clone();
+            return this;
+        }
+
+        public Builder layersPerBlock(int v) {
+            layersPerBlock = v;
+            return this;
+        }
+
+        public Builder downBlockTypes(String... v) {
+            return downBlockTypes(List.of(v));
+        }
+
+        public Builder downBlockTypes(List<String> v) {
+            downBlockTypes = List.copyOf(v);
+            return this;
+        }
+
+        public Builder upBlockTypes(String... v) {
+            return upBlockTypes(List.of(v));
+        }
+
+        public Builder upBlockTypes(List<String> v) {
+            upBlockTypes = List.copyOf(v);
+            return this;
+        }
+
+        public Builder crossAttentionDim(int v) {
+            crossAttentionDim = v;
+            return this;
+        }
+
+        /** Heads per down block (the up path reverses them); one value for every block. */
+        public Builder attentionHeads(int... v) {
+            attentionHeads = v.clone();
+            return this;
+        }
+
+        /** Transformer blocks per attention, per down block; one value for every block. */
+        public Builder transformerLayersPerBlock(int... v) {
+            transformerLayersPerBlock = v.clone();
+            return this;
+        }
+
+        public Builder normNumGroups(int v) {
+            normNumGroups = v;
+            return this;
+        }
+
+        public Builder normEps(double v) {
+            normEps = v;
+            return this;
+        }
+
+        public Builder flipSinToCos(boolean v) {
+            flipSinToCos = v;
+            return this;
+        }
+
+        public Builder freqShift(double v) {
+            freqShift = v;
+            return this;
+        }
+
+        public Builder useLinearProjection(boolean v) {
+            useLinearProjection = v;
+            return this;
+        }
+
+        /** 1 (SD 1.x): symmetric padding 1; 0: diffusers' asymmetric (0, 1, 0, 1) pad, see {@code Downsample2D}. */
+        public Builder downsamplePadding(int v) {
+            downsamplePadding = v;
+            return this;
+        }
+
+        /** Width of the time embedding MLP (default: 4 × blockOutChannels[0]). */
+        public Builder timeEmbeddingDim(int v) {
+            timeEmbeddingDim = v;
+            return this;
+        }
+
+        public UNetConfig build() {
+            int n = blockOutChannels.length;
+            return new UNetConfig(inChannels, outChannels, blockOutChannels, layersPerBlock, downBlockTypes, upBlockTypes,
+                    crossAttentionDim, perBlock(attentionHeads, n), perBlock(transformerLayersPerBlock, n), normNumGroups,
+                    normEps, flipSinToCos, freqShift, useLinearProjection, downsamplePadding,
+                    timeEmbeddingDim != null ? timeEmbeddingDim : n > 0 ? 4 * blockOutChannels[0] : 0);
+        }
+
+        private static int[] perBlock(int[] values, int n) {
+            if (values.length != 1 || n == 1) {
+                return values.clone();
+            }
+            int[] a = new int[n];
+            Arrays.fill(a, values[0]);
+            return a;
+        }
     }
 
     /** Options that change the network in ways this implementation does not build; any non-default value is refused. */
@@ -132,41 +298,88 @@ public record UNetConfig(
             throw new IllegalArgumentException("unet config: reverse_transformer_layers_per_block is not supported");
         }
 
-        UNetConfig d = sd15();
-        int[] blockOut = json.has("block_out_channels") ? ints(json.get("block_out_channels")) : d.blockOutChannels;
-        int n = blockOut.length;
-        int[] heads;
+        Builder b = builder();
+        if (json.has("block_out_channels")) {
+            b.blockOutChannels(ints(json.get("block_out_channels")));
+        }
+        int n = b.blockOutChannels.length;
         JsonNode headsNode = json.get("num_attention_heads");
         if (headsNode == null || headsNode.isNull()) {
             headsNode = json.get("attention_head_dim"); // the head count in SD 1.x configs, see the class comment
         }
-        heads = headsNode == null || headsNode.isNull() ? perBlock(8, n) : perBlockOrList(headsNode, n, "attention heads");
+        if (headsNode != null && !headsNode.isNull()) {
+            b.attentionHeads(perBlockOrList(headsNode, n, "attention heads"));
+        }
         JsonNode layersNode = json.get("transformer_layers_per_block");
-        int[] transformerLayers = layersNode == null || layersNode.isNull()
-                ? perBlock(1, n) : perBlockOrList(layersNode, n, "transformer_layers_per_block");
+        if (layersNode != null && !layersNode.isNull()) {
+            b.transformerLayersPerBlock(perBlockOrList(layersNode, n, "transformer_layers_per_block"));
+        }
         JsonNode cross = json.get("cross_attention_dim");
         if (cross != null && cross.isArray()) {
             throw new IllegalArgumentException("unet config: a per-block cross_attention_dim list is not supported");
         }
+        if (cross != null && !cross.isNull()) {
+            b.crossAttentionDim(cross.asInt());
+        }
         JsonNode timeDim = json.get("time_embedding_dim");
-        int timeEmbeddingDim = timeDim == null || timeDim.isNull() ? 4 * blockOut[0] : timeDim.asInt();
-        return new UNetConfig(
-                json.path("in_channels").asInt(d.inChannels),
-                json.path("out_channels").asInt(d.outChannels),
-                blockOut,
-                json.path("layers_per_block").asInt(d.layersPerBlock),
-                json.has("down_block_types") ? strings(json.get("down_block_types")) : d.downBlockTypes,
-                json.has("up_block_types") ? strings(json.get("up_block_types")) : d.upBlockTypes,
-                cross == null || cross.isNull() ? d.crossAttentionDim : cross.asInt(),
-                heads,
-                transformerLayers,
-                json.path("norm_num_groups").asInt(d.normNumGroups),
-                json.path("norm_eps").asDouble(d.normEps),
-                json.path("flip_sin_to_cos").asBoolean(d.flipSinToCos),
-                json.path("freq_shift").asDouble(d.freqShift),
-                json.path("use_linear_projection").asBoolean(d.useLinearProjection),
-                json.path("downsample_padding").asInt(d.downsamplePadding),
-                timeEmbeddingDim);
+        if (timeDim != null && !timeDim.isNull()) {
+            b.timeEmbeddingDim(timeDim.asInt());
+        }
+        if (json.has("down_block_types")) {
+            b.downBlockTypes(strings(json.get("down_block_types")));
+        }
+        if (json.has("up_block_types")) {
+            b.upBlockTypes(strings(json.get("up_block_types")));
+        }
+        return b.inChannels(json.path("in_channels").asInt(b.inChannels))
+                .outChannels(json.path("out_channels").asInt(b.outChannels))
+                .layersPerBlock(json.path("layers_per_block").asInt(b.layersPerBlock))
+                .normNumGroups(json.path("norm_num_groups").asInt(b.normNumGroups))
+                .normEps(json.path("norm_eps").asDouble(b.normEps))
+                .flipSinToCos(json.path("flip_sin_to_cos").asBoolean(b.flipSinToCos))
+                .freqShift(json.path("freq_shift").asDouble(b.freqShift))
+                .useLinearProjection(json.path("use_linear_projection").asBoolean(b.useLinearProjection))
+                .downsamplePadding(json.path("downsample_padding").asInt(b.downsamplePadding))
+                .build();
+    }
+
+    /**
+     * This config as a diffusers {@code unet/config.json} (what {@link #fromJson} reads back to an equal config);
+     * {@code attention_head_dim} holds the head counts, as SD 1.x configs write them.
+     */
+    public ObjectNode toJson() {
+        ObjectNode n = JsonNodeFactory.instance.objectNode();
+        n.put("_class_name", "UNet2DConditionModel");
+        n.put("in_channels", inChannels);
+        n.put("out_channels", outChannels);
+        ints(n.putArray("block_out_channels"), blockOutChannels);
+        n.put("layers_per_block", layersPerBlock);
+        downBlockTypes.forEach(n.putArray("down_block_types")::add);
+        upBlockTypes.forEach(n.putArray("up_block_types")::add);
+        n.put("cross_attention_dim", crossAttentionDim);
+        ints(n.putArray("attention_head_dim"), attentionHeads);
+        ints(n.putArray("transformer_layers_per_block"), transformerLayersPerBlock);
+        n.put("norm_num_groups", normNumGroups);
+        n.put("norm_eps", normEps);
+        n.put("act_fn", "silu");
+        n.put("flip_sin_to_cos", flipSinToCos);
+        if (freqShift == Math.rint(freqShift)) {
+            n.put("freq_shift", (long) freqShift); // an integer in diffusers' configs
+        } else {
+            n.put("freq_shift", freqShift);
+        }
+        n.put("use_linear_projection", useLinearProjection);
+        n.put("downsample_padding", downsamplePadding);
+        if (timeEmbeddingDim != 4 * blockOutChannels[0]) {
+            n.put("time_embedding_dim", timeEmbeddingDim);
+        }
+        return n;
+    }
+
+    private static void ints(ArrayNode array, int[] values) {
+        for (int v : values) {
+            array.add(v);
+        }
     }
 
     @Override
@@ -212,15 +425,11 @@ public record UNetConfig(
         }
     }
 
-    private static int[] perBlock(int value, int n) {
-        int[] a = new int[n];
-        Arrays.fill(a, value);
-        return a;
-    }
-
     private static int[] perBlockOrList(JsonNode node, int n, String what) {
         if (!node.isArray()) {
-            return perBlock(node.asInt(), n);
+            int[] a = new int[n];
+            Arrays.fill(a, node.asInt());
+            return a;
         }
         int[] a = ints(node);
         if (a.length != n) {
@@ -267,6 +476,7 @@ public record UNetConfig(
                 + ", crossAttentionDim=" + crossAttentionDim + ", heads=" + Arrays.toString(attentionHeads)
                 + ", transformerLayers=" + Arrays.toString(transformerLayersPerBlock) + ", groups=" + normNumGroups
                 + ", eps=" + normEps + ", flipSinToCos=" + flipSinToCos + ", freqShift=" + freqShift
-                + ", linearProjection=" + useLinearProjection + ", timeEmbeddingDim=" + timeEmbeddingDim + "]";
+                + ", linearProjection=" + useLinearProjection + ", downsamplePadding=" + downsamplePadding
+                + ", timeEmbeddingDim=" + timeEmbeddingDim + "]";
     }
 }

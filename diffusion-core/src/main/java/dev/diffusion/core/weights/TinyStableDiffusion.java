@@ -2,20 +2,30 @@ package dev.diffusion.core.weights;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.diffusion.core.clip.ClipTextConfig;
+import dev.diffusion.core.clip.ClipTextModel;
+import dev.diffusion.core.nn.Nn;
+import dev.diffusion.core.unet.UNet2DConditionModel;
+import dev.diffusion.core.unet.UNetConfig;
+import dev.diffusion.core.vae.AutoencoderKL;
+import dev.diffusion.core.vae.VaeConfig;
 import java.io.IOException;
-import java.util.ArrayDeque;
-import java.util.Deque;
-import java.util.Random;
+import java.util.function.Consumer;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
 
 /**
- * Random Stable Diffusion 1.x-shaped models of any size, listed from the diffusers module tree
- * (UNet2DConditionModel, AutoencoderKL, CLIPTextModel) as their configs describe it. Tests of
+ * Random Stable Diffusion 1.x-shaped models of any size: the networks (UNet2DConditionModel,
+ * AutoencoderKL, CLIPTextModel) are built for their configs over {@link RandomWeights}, which
+ * learns every key and shape they ask for, so the module tree is the only list of keys. Tests of
  * any package use {@link #random(long)} with {@link ModelWriter} to get a real model folder or
  * checkpoint in milliseconds.
  *
- * <p>Values: linear and convolution weights ~ N(0, 1/fan_in), biases ~ N(0, 0.02²), norm weights
- * 1 + N(0, 0.02²); each tensor seeded from the seed and its name, so a key's values do not depend
- * on which other keys exist.
+ * <p>Values ({@link RandomWeights#fanIn} with spread 0.02): linear and convolution weights
+ * ~ N(0, 1/fan_in), biases and embeddings ~ N(0, 0.02²), norm weights 1 + N(0, 0.02²); each tensor
+ * seeded from the seed and its name, so a key's values do not depend on which other keys exist.
  */
 public final class TinyStableDiffusion {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -59,239 +69,52 @@ public final class TinyStableDiffusion {
                 textEncoder(parse(textEncoderConfig), seed), unetConfig, vaeConfig, textEncoderConfig, null, null, null);
     }
 
-    // ---------------------------------------------------------------- UNet2DConditionModel
+    // ---------------------------------------------------------------- the three networks
 
+    /** The weights a UNet2DConditionModel of this diffusers config reads. */
     public static MapWeights unet(JsonNode config, long seed) {
-        Tree t = new Tree(seed);
-        int[] channels = ints(config.path("block_out_channels"), 320, 640, 1280, 1280);
-        int layers = config.path("layers_per_block").asInt(2);
-        int context = config.path("cross_attention_dim").asInt(768);
-        int in = config.path("in_channels").asInt(4);
-        int out = config.path("out_channels").asInt(4);
-        int levels = channels.length;
-        boolean[] downAttention = attention(config.path("down_block_types"), levels, true);
-        boolean[] upAttention = attention(config.path("up_block_types"), levels, false);
-        int timeDim = 4 * channels[0];
-        t.conv("conv_in", channels[0], in, 3);
-        t.linear("time_embedding.linear_1", timeDim, channels[0], true);
-        t.linear("time_embedding.linear_2", timeDim, timeDim, true);
-        Deque<Integer> skips = new ArrayDeque<>();
-        skips.push(channels[0]);
-        int c = channels[0];
-        for (int i = 0; i < levels; i++) {
-            for (int j = 0; j < layers; j++) {
-                t.unetResnet("down_blocks." + i + ".resnets." + j, c, channels[i], timeDim);
-                c = channels[i];
-                if (downAttention[i]) {
-                    t.transformer("down_blocks." + i + ".attentions." + j, c, context);
-                }
-                skips.push(c);
-            }
-            if (i < levels - 1) {
-                t.conv("down_blocks." + i + ".downsamplers.0.conv", c, c, 3);
-                skips.push(c);
-            }
-        }
-        t.unetResnet("mid_block.resnets.0", c, c, timeDim);
-        t.transformer("mid_block.attentions.0", c, context);
-        t.unetResnet("mid_block.resnets.1", c, c, timeDim);
-        for (int i = 0; i < levels; i++) {
-            int blockOut = channels[levels - 1 - i];
-            for (int j = 0; j <= layers; j++) {
-                t.unetResnet("up_blocks." + i + ".resnets." + j, c + skips.pop(), blockOut, timeDim);
-                c = blockOut;
-                if (upAttention[i]) {
-                    t.transformer("up_blocks." + i + ".attentions." + j, c, context);
-                }
-            }
-            if (i < levels - 1) {
-                t.conv("up_blocks." + i + ".upsamplers.0.conv", c, c, 3);
-            }
-        }
-        t.norm("conv_norm_out", c);
-        t.conv("conv_out", out, c, 3);
-        return t.weights;
+        return unet(UNetConfig.fromJson(config), seed).snapshot();
     }
 
-    // ---------------------------------------------------------------- AutoencoderKL
-
+    /** The weights an AutoencoderKL of this diffusers config reads (encoder, quant convs and decoder). */
     public static MapWeights vae(JsonNode config, long seed) {
-        Tree t = new Tree(seed);
-        int[] channels = ints(config.path("block_out_channels"), 128, 256, 512, 512);
-        int layers = config.path("layers_per_block").asInt(2);
-        int latent = config.path("latent_channels").asInt(4);
-        int in = config.path("in_channels").asInt(3);
-        int out = config.path("out_channels").asInt(3);
-        int levels = channels.length;
-        int c = channels[0];
-        t.conv("encoder.conv_in", c, in, 3);
-        for (int i = 0; i < levels; i++) {
-            for (int j = 0; j < layers; j++) {
-                t.vaeResnet("encoder.down_blocks." + i + ".resnets." + j, c, channels[i]);
-                c = channels[i];
-            }
-            if (i < levels - 1) {
-                t.conv("encoder.down_blocks." + i + ".downsamplers.0.conv", c, c, 3);
-            }
-        }
-        t.vaeMidBlock("encoder.mid_block", c);
-        t.norm("encoder.conv_norm_out", c);
-        t.conv("encoder.conv_out", 2 * latent, c, 3);
-        t.conv("quant_conv", 2 * latent, 2 * latent, 1);
-        t.conv("post_quant_conv", latent, latent, 1);
-        t.conv("decoder.conv_in", c, latent, 3);
-        t.vaeMidBlock("decoder.mid_block", c);
-        for (int i = 0; i < levels; i++) {
-            int blockOut = channels[levels - 1 - i];
-            for (int j = 0; j <= layers; j++) {
-                t.vaeResnet("decoder.up_blocks." + i + ".resnets." + j, c, blockOut);
-                c = blockOut;
-            }
-            if (i < levels - 1) {
-                t.conv("decoder.up_blocks." + i + ".upsamplers.0.conv", c, c, 3);
-            }
-        }
-        t.norm("decoder.conv_norm_out", c);
-        t.conv("decoder.conv_out", out, c, 3);
-        return t.weights;
+        return vae(VaeConfig.fromJson(config), seed).snapshot();
     }
 
-    // ---------------------------------------------------------------- CLIPTextModel
-
+    /** The weights a CLIPTextModel of this transformers config reads. */
     public static MapWeights textEncoder(JsonNode config, long seed) {
-        Tree t = new Tree(seed);
-        int hidden = config.path("hidden_size").asInt(768);
-        int intermediate = config.path("intermediate_size").asInt(3072);
-        int layers = config.path("num_hidden_layers").asInt(12);
-        t.embedding("text_model.embeddings.token_embedding.weight", config.path("vocab_size").asInt(49408), hidden);
-        t.embedding("text_model.embeddings.position_embedding.weight", config.path("max_position_embeddings").asInt(77), hidden);
-        for (int i = 0; i < layers; i++) {
-            String p = "text_model.encoder.layers." + i;
-            for (String proj : new String[] {"q_proj", "k_proj", "v_proj", "out_proj"}) {
-                t.linear(p + ".self_attn." + proj, hidden, hidden, true);
-            }
-            t.norm(p + ".layer_norm1", hidden);
-            t.linear(p + ".mlp.fc1", intermediate, hidden, true);
-            t.linear(p + ".mlp.fc2", hidden, intermediate, true);
-            t.norm(p + ".layer_norm2", hidden);
-        }
-        t.norm("text_model.final_layer_norm", hidden);
-        return t.weights;
+        return textEncoder(ClipTextConfig.fromJson(config), seed).snapshot();
     }
 
-    // ---------------------------------------------------------------- helpers
-
-    private static final class Tree {
-        final MapWeights weights = new MapWeights();
-        final long seed;
-
-        Tree(long seed) {
-            this.seed = seed;
-        }
-
-        void unetResnet(String p, int in, int out, int timeDim) {
-            norm(p + ".norm1", in);
-            conv(p + ".conv1", out, in, 3);
-            linear(p + ".time_emb_proj", out, timeDim, true);
-            norm(p + ".norm2", out);
-            conv(p + ".conv2", out, out, 3);
-            if (in != out) {
-                conv(p + ".conv_shortcut", out, in, 1);
-            }
-        }
-
-        void vaeResnet(String p, int in, int out) {
-            norm(p + ".norm1", in);
-            conv(p + ".conv1", out, in, 3);
-            norm(p + ".norm2", out);
-            conv(p + ".conv2", out, out, 3);
-            if (in != out) {
-                conv(p + ".conv_shortcut", out, in, 1);
-            }
-        }
-
-        void vaeMidBlock(String p, int c) {
-            vaeResnet(p + ".resnets.0", c, c);
-            norm(p + ".attentions.0.group_norm", c);
-            for (String proj : new String[] {"to_q", "to_k", "to_v", "to_out.0"}) {
-                linear(p + ".attentions.0." + proj, c, c, true);
-            }
-            vaeResnet(p + ".resnets.1", c, c);
-        }
-
-        /** Transformer2DModel with one BasicTransformerBlock, 1x1-conv projections (SD 1.x). */
-        void transformer(String p, int c, int context) {
-            norm(p + ".norm", c);
-            conv(p + ".proj_in", c, c, 1);
-            String b = p + ".transformer_blocks.0";
-            for (String attn : new String[] {"attn1", "attn2"}) {
-                int kv = attn.equals("attn1") ? c : context;
-                linear(b + "." + attn + ".to_q", c, c, false);
-                linear(b + "." + attn + ".to_k", c, kv, false);
-                linear(b + "." + attn + ".to_v", c, kv, false);
-                linear(b + "." + attn + ".to_out.0", c, c, true);
-            }
-            norm(b + ".norm1", c);
-            norm(b + ".norm2", c);
-            norm(b + ".norm3", c);
-            linear(b + ".ff.net.0.proj", 8 * c, c, true); // GEGLU: value and gate, 4c each
-            linear(b + ".ff.net.2", c, 4 * c, true);
-            conv(p + ".proj_out", c, c, 1);
-        }
-
-        void conv(String p, int out, int in, int k) {
-            put(p + ".weight", new long[] {out, in, k, k}, 1 / Math.sqrt(in * k * k), 0);
-            put(p + ".bias", new long[] {out}, 0.02, 0);
-        }
-
-        void linear(String p, int out, int in, boolean bias) {
-            put(p + ".weight", new long[] {out, in}, 1 / Math.sqrt(in), 0);
-            if (bias) {
-                put(p + ".bias", new long[] {out}, 0.02, 0);
-            }
-        }
-
-        void norm(String p, int c) {
-            put(p + ".weight", new long[] {c}, 0.02, 1);
-            put(p + ".bias", new long[] {c}, 0.02, 0);
-        }
-
-        void embedding(String key, int rows, int dim) {
-            put(key, new long[] {rows, dim}, 0.02, 0);
-        }
-
-        private void put(String key, long[] shape, double std, double mean) {
-            long n = 1;
-            for (long d : shape) {
-                n *= d;
-            }
-            Random random = new Random(seed * 1_000_003L + key.hashCode());
-            float[] v = new float[(int) n];
-            for (int i = 0; i < v.length; i++) {
-                v[i] = (float) (mean + std * random.nextGaussian());
-            }
-            weights.put(key, shape, v);
-        }
+    /**
+     * The U-Net's keys and shapes for {@code config}, declared by building it into a throwaway graph; values
+     * are drawn only when read (so a full-size config's key list costs no memory).
+     */
+    public static RandomWeights unet(UNetConfig config, long seed) {
+        return declare(seed, nn -> UNet2DConditionModel.build(nn, config, input(nn, -1, -1, -1, config.inChannels()),
+                input(nn, -1), input(nn, -1, -1, config.crossAttentionDim())));
     }
 
-    private static boolean[] attention(JsonNode types, int levels, boolean down) {
-        boolean[] attention = new boolean[levels];
-        for (int i = 0; i < levels; i++) {
-            attention[i] = types.isArray() && i < types.size() ? types.get(i).asText().contains("CrossAttn")
-                    : down ? i < levels - 1 : i > 0; // SD 1.x: no attention at the lowest resolution
-        }
-        return attention;
+    /** The VAE's keys and shapes (encoder, quant convs and decoder), declared; values drawn when read. */
+    public static RandomWeights vae(VaeConfig config, long seed) {
+        return declare(seed, nn -> {
+            AutoencoderKL.buildEncoder(nn, config, input(nn, -1, -1, -1, config.inChannels()));
+            AutoencoderKL.buildDecoder(nn, config, input(nn, -1, -1, -1, config.latentChannels()));
+        });
     }
 
-    private static int[] ints(JsonNode array, int... defaults) {
-        if (!array.isArray()) {
-            return defaults;
-        }
-        int[] values = new int[array.size()];
-        for (int i = 0; i < values.length; i++) {
-            values[i] = array.get(i).asInt();
-        }
-        return values;
+    /** The text encoder's keys and shapes, declared; values drawn when read. */
+    public static RandomWeights textEncoder(ClipTextConfig config, long seed) {
+        return declare(seed, nn -> ClipTextModel.build(nn, config,
+                nn.tf.placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, config.maxPositionEmbeddings())))));
+    }
+
+    private static RandomWeights declare(long seed, Consumer<Nn> build) {
+        return new RandomWeights(seed, RandomWeights.fanIn(0.02)).declaredBy(build);
+    }
+
+    private static Placeholder<TFloat32> input(Nn nn, long... dims) {
+        return nn.tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(dims)));
     }
 
     private static JsonNode parse(String json) {

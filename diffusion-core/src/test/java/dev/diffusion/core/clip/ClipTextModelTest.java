@@ -7,8 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.diffusion.core.nn.Precision;
+import dev.diffusion.core.testing.TestWeights;
 import dev.diffusion.core.weights.MapWeights;
 import dev.diffusion.core.weights.WeightsException;
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -33,44 +35,13 @@ class ClipTextModelTest {
         model.close();
     }
 
-    /** Seeded weights where every tensor matters: N(0, 0.3²) matrices, norm scales 1 ± 0.2, biases ± 0.1. */
+    /**
+     * Seeded weights for the keys the model reads, where every tensor matters: matrices N(0, 1/fan_in),
+     * embeddings and biases N(0, 0.2²), norm scales 1 + N(0, 0.2²).
+     */
     static MapWeights randomWeights(ClipTextConfig c, long seed) {
-        Random r = new Random(seed);
-        MapWeights w = new MapWeights();
-        int d = c.hiddenSize();
-        int f = c.intermediateSize();
-        put(w, r, "text_model.embeddings.token_embedding.weight", 1.0, 0, c.vocabSize(), d);
-        put(w, r, "text_model.embeddings.position_embedding.weight", 0.5, 0, c.maxPositionEmbeddings(), d);
-        for (int i = 0; i < c.numHiddenLayers(); i++) {
-            String p = "text_model.encoder.layers." + i + ".";
-            for (String ln : new String[] {"layer_norm1", "layer_norm2"}) {
-                put(w, r, p + ln + ".weight", 0.2, 1, d);
-                put(w, r, p + ln + ".bias", 0.1, 0, d);
-            }
-            for (String proj : new String[] {"q_proj", "k_proj", "v_proj", "out_proj"}) {
-                put(w, r, p + "self_attn." + proj + ".weight", 0.3, 0, d, d);
-                put(w, r, p + "self_attn." + proj + ".bias", 0.1, 0, d);
-            }
-            put(w, r, p + "mlp.fc1.weight", 0.3, 0, f, d);
-            put(w, r, p + "mlp.fc1.bias", 0.1, 0, f);
-            put(w, r, p + "mlp.fc2.weight", 0.3, 0, d, f);
-            put(w, r, p + "mlp.fc2.bias", 0.1, 0, d);
-        }
-        put(w, r, "text_model.final_layer_norm.weight", 0.2, 1, d);
-        put(w, r, "text_model.final_layer_norm.bias", 0.1, 0, d);
-        return w;
-    }
-
-    private static void put(MapWeights w, Random r, String key, double std, double mean, long... shape) {
-        long n = 1;
-        for (long s : shape) {
-            n *= s;
-        }
-        float[] v = new float[(int) n];
-        for (int i = 0; i < v.length; i++) {
-            v[i] = (float) (mean + std * r.nextGaussian());
-        }
-        w.put(key, shape, v);
+        return TestWeights.random(seed, 0.2,
+                nn -> ClipTextModel.build(nn, c, TestWeights.tokenIds(nn, c.maxPositionEmbeddings())));
     }
 
     /** BOS 0, a few tokens, EOS 63 padding, like the real tokenizer's layout. */
@@ -206,14 +177,16 @@ class ClipTextModelTest {
 
     @Test
     void aMissingWeightIsNamed() {
+        List<String> keys = List.copyOf(weights.keys());
+        String missing = keys.get(keys.size() - 3); // a tensor of the last layer (the final norm comes after it)
         MapWeights partial = new MapWeights();
-        for (String k : weights.keys()) {
-            if (!k.equals("text_model.encoder.layers.1.mlp.fc2.bias")) {
+        for (String k : keys) {
+            if (!k.equals(missing)) {
                 partial.put(k, weights.info(k).shape(), weights.floats(k));
             }
         }
         WeightsException e = assertThrows(WeightsException.class, () -> new ClipTextModel(partial, TINY, Precision.FP32));
-        assertTrue(e.getMessage().contains("text_model.encoder.layers.1.mlp.fc2.bias"), e.getMessage());
+        assertTrue(e.getMessage().contains(missing), e.getMessage());
     }
 
     @Test

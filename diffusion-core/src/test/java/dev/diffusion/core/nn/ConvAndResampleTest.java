@@ -2,7 +2,11 @@ package dev.diffusion.core.nn;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
 import dev.diffusion.core.weights.MapWeights;
+import dev.diffusion.core.weights.RandomWeights;
+import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
 class ConvAndResampleTest {
@@ -59,5 +63,38 @@ class ConvAndResampleTest {
         float[] y = NnTestSupport.run(w, Precision.FP32, new long[] {1, 1, 2, 2}, new float[] {1, 5, 3, 1},
                 nn -> new Conv2d(nn, "c", 2, 1, 1, 1, 0)::apply);
         assertArrayEquals(new float[] {-3, 5}, y, 1e-6f);
+    }
+
+    @Test
+    void downsamplePadsRightAndBottomWithPaddingZeroAndSymmetricallyWithPaddingOne() {
+        // a 3x3 kernel of ones, stride 2, on a 4x4 ramp 0..15:
+        // padding 0 (diffusers: F.pad(x, (0, 1, 0, 1)), then no padding; the VAE encoder, downsample_padding 0):
+        //   windows rows/cols {0..2, 2..4}: 0+1+2+4+5+6+8+9+10 = 45, 2+3+6+7+10+11 = 39, 8+9+10+12+13+14 = 66,
+        //   10+11+14+15 = 50
+        // padding 1 (symmetric; the SD 1.x U-Net): windows rows/cols {-1..1, 1..3}: 0+1+4+5 = 10,
+        //   1+2+3+5+6+7 = 24, 4+5+8+9+12+13 = 51, 5+6+7+9+10+11+13+14+15 = 90
+        // (no padding at all would give one window, 45: the shape check alone would catch that one)
+        RandomWeights.Distribution onesNoBias = (seed, key, kind, shape) -> {
+            float[] v = new float[RandomWeights.elements(shape)];
+            if (kind == RandomWeights.Kind.MATRIX) {
+                Arrays.fill(v, 1f);
+            }
+            return v;
+        };
+        float[] x = new float[16];
+        for (int i = 0; i < 16; i++) {
+            x[i] = i;
+        }
+        for (Precision p : Precision.values()) { // small integers are exact in bf16 too
+            float[] padZero = NnTestSupport.run(new RandomWeights(0, onesNoBias), p, new long[] {1, 4, 4, 1}, x,
+                    nn -> new Downsample2D(nn, "d", 1, 0)::apply);
+            assertArrayEquals(new float[] {45, 39, 66, 50}, padZero, 1e-5f, p.name());
+            float[] padOne = NnTestSupport.run(new RandomWeights(0, onesNoBias), p, new long[] {1, 4, 4, 1}, x,
+                    nn -> new Downsample2D(nn, "d", 1, 1)::apply);
+            assertArrayEquals(new float[] {10, 24, 51, 90}, padOne, 1e-5f, p.name());
+        }
+        assertThrows(IllegalArgumentException.class,
+                () -> NnTestSupport.run(new RandomWeights(0, onesNoBias), Precision.FP32, new long[] {1, 4, 4, 1}, x,
+                        nn -> new Downsample2D(nn, "d", 1, 2)::apply));
     }
 }

@@ -1,6 +1,6 @@
 package dev.diffusion.core.nn;
 
-import dev.diffusion.core.weights.MapWeights;
+import dev.diffusion.core.weights.Weights;
 import java.util.function.Function;
 import org.tensorflow.Operand;
 import org.tensorflow.Result;
@@ -12,7 +12,7 @@ import org.tensorflow.types.TFloat32;
 public final class NnTestSupport {
     private NnTestSupport() {}
 
-    public static float[] run(MapWeights weights, Precision precision, long[] inputShape, float[] input,
+    public static float[] run(Weights weights, Precision precision, long[] inputShape, float[] input,
                               Function<Nn, Function<Operand<TFloat32>, Operand<TFloat32>>> build) {
         final class Net extends TfNetwork {
             final Placeholder<TFloat32> in;

@@ -1,12 +1,16 @@
 package dev.diffusion.core.unet;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.diffusion.core.testing.TestWeights;
 import dev.diffusion.core.weights.MapWeights;
-import java.util.LinkedHashMap;
-import java.util.Map;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.tensorflow.Operand;
+import org.tensorflow.types.TFloat32;
 
 /** The TF blocks against plain-Java loops written from the PyTorch definitions (RefMath), seeded random weights. */
 class UNetBlocksTest {
@@ -37,9 +41,7 @@ class UNetBlocksTest {
     private void checkResnet(int cin, int cout, String convs) {
         int b = 2, h = 4, w = 6, temb = 12, groups = 4;
         double eps = 1e-5;
-        Map<String, long[]> keys = new LinkedHashMap<>();
-        UNetKeys.resnet(keys, "r", cin, cout, temb);
-        MapWeights weights = UNetKeys.random(keys, 7);
+        MapWeights weights = TestWeights.random(7, nn -> new ResnetBlock2D(nn, "r", cin, cout, temb, groups, eps));
         float[] x = gaussian(b * h * w * cin, 1);
         float[] t = gaussian(b * temb, 2);
 
@@ -68,9 +70,7 @@ class UNetBlocksTest {
     @Test
     void basicTransformerBlockMatchesReference() {
         int b = 2, l = 6, dim = 8, heads = 2, lc = 5, cd = 6;
-        Map<String, long[]> keys = new LinkedHashMap<>();
-        UNetKeys.basicBlock(keys, "t", dim, cd);
-        MapWeights weights = UNetKeys.random(keys, 11);
+        MapWeights weights = TestWeights.random(11, nn -> new BasicTransformerBlock(nn, "t", dim, heads, dim / heads, cd));
         float[] x = gaussian(b * l * dim, 3);
         float[] ctx = gaussian(b * lc * cd, 4);
 
@@ -86,9 +86,7 @@ class UNetBlocksTest {
     void transformer2dWithConvAndWithLinearProjectionMatchesReference() {
         for (boolean linear : new boolean[] {false, true}) {
             int b = 2, h = 2, w = 3, ch = 8, heads = 2, lc = 4, cd = 6, groups = 4;
-            Map<String, long[]> keys = new LinkedHashMap<>();
-            UNetKeys.transformer(keys, "s", ch, 1, cd, linear);
-            MapWeights weights = UNetKeys.random(keys, 13);
+            MapWeights weights = TestWeights.random(13, nn -> new Transformer2DModel(nn, "s", ch, heads, 1, cd, groups, linear));
             float[] x = gaussian(b * h * w * ch, 5);
             float[] ctx = gaussian(b * lc * cd, 6);
 
@@ -105,6 +103,46 @@ class UNetBlocksTest {
 
             double err = RefMath.relativeError(actual, expected);
             assertTrue(err <= TOLERANCE, "Transformer2DModel (linear projection " + linear + ") relative error " + err);
+        }
+    }
+
+    @Test
+    void downBlockWithDownsamplePaddingZeroPadsRightAndBottomThenConvolves() {
+        // diffusers' Downsample2D with padding 0: F.pad(x, (0, 1, 0, 1)), then the stride-2 3x3 conv unpadded
+        for (int padding : new int[] {0, 1}) {
+            UNetConfig config = UNetConfig.builder().blockOutChannels(8, 8).layersPerBlock(1)
+                    .downBlockTypes(UNetConfig.DOWN, UNetConfig.DOWN).upBlockTypes(UNetConfig.UP, UNetConfig.UP)
+                    .normNumGroups(4).attentionHeads(1).downsamplePadding(padding).build();
+            int b = 2, h = 4, w = 6, c = 8, temb = config.timeEmbeddingDim();
+            MapWeights weights = TestWeights.random(17, nn -> new DownBlock2D(nn, "d", config, 0, c, false));
+            float[] x = gaussian(b * h * w * c, 7);
+            float[] t = gaussian(b * temb, 8);
+            // the resnet's output (the skip before the downsampler) and the block's output, from two runs of one graph
+            float[][] outputs = new float[2][];
+            for (int i = 0; i < 2; i++) {
+                int which = i;
+                outputs[i] = TwoInputNet.runOnce(weights, x, new long[] {b, h, w, c}, t, new long[] {b, temb}, (nn, xa, ta) -> {
+                    List<Operand<TFloat32>> skips = new ArrayList<>();
+                    var out = new DownBlock2D(nn, "d", config, 0, c, false).apply(xa, ta, null, skips);
+                    return which == 0 ? skips.get(0) : out;
+                });
+            }
+            float[] resnet = outputs[0];
+            int ph = h + 1, pw = w + 1; // zero row below, zero column to the right
+            float[] padded = new float[b * ph * pw * c];
+            for (int n = 0; n < b; n++) {
+                for (int y = 0; y < h; y++) {
+                    System.arraycopy(resnet, ((n * h + y) * w) * c, padded, ((n * ph + y) * pw) * c, w * c);
+                }
+            }
+            float[] expected = padding == 0
+                    ? RefMath.conv2d(padded, b, ph, pw, c, weights.floats("d.downsamplers.0.conv.weight"),
+                            weights.floats("d.downsamplers.0.conv.bias"), c, 3, 2, 0)
+                    : RefMath.conv2d(resnet, b, h, w, c, weights.floats("d.downsamplers.0.conv.weight"),
+                            weights.floats("d.downsamplers.0.conv.bias"), c, 3, 2, 1);
+            assertEquals(b * (h / 2) * (w / 2) * c, outputs[1].length);
+            double err = RefMath.relativeError(outputs[1], expected);
+            assertTrue(err <= TOLERANCE, "downsample padding " + padding + " relative error " + err);
         }
     }
 

@@ -62,4 +62,44 @@ class UNetConfigTest {
         var e = assertThrows(IllegalArgumentException.class, () -> UNetConfig.fromJson(n));
         assertTrue(e.getMessage().contains("AttnDownBlock2D"), e.getMessage());
     }
+
+    @Test
+    void builderStartsFromSd15AndExpandsOneValueToEveryBlock() {
+        assertEquals(UNetConfig.sd15(), UNetConfig.builder().build());
+        UNetConfig c = UNetConfig.builder().blockOutChannels(32, 64).layersPerBlock(1)
+                .downBlockTypes(UNetConfig.CROSS_ATTN_DOWN, UNetConfig.DOWN).upBlockTypes(UNetConfig.UP, UNetConfig.CROSS_ATTN_UP)
+                .attentionHeads(2).normNumGroups(8).build();
+        assertArrayEquals(new int[] {2, 2}, c.attentionHeads());
+        assertArrayEquals(new int[] {1, 1}, c.transformerLayersPerBlock());
+        assertEquals(128, c.timeEmbeddingDim(), "4 × block_out_channels[0] unless set");
+        assertEquals(768, c.crossAttentionDim());
+        assertEquals(1, c.downsamplePadding());
+        assertEquals(256, c.toBuilder().blockOutChannels(64, 64).build().timeEmbeddingDim(), "still derived");
+        assertEquals(100, c.toBuilder().timeEmbeddingDim(100).build().timeEmbeddingDim());
+    }
+
+    @Test
+    void toJsonReadsBackToTheSameConfig() throws Exception {
+        UNetConfig odd = UNetConfig.builder().inChannels(9).outChannels(3).blockOutChannels(32, 64, 64).layersPerBlock(1)
+                .downBlockTypes(UNetConfig.DOWN, UNetConfig.CROSS_ATTN_DOWN, UNetConfig.CROSS_ATTN_DOWN)
+                .upBlockTypes(UNetConfig.CROSS_ATTN_UP, UNetConfig.CROSS_ATTN_UP, UNetConfig.UP)
+                .crossAttentionDim(48).attentionHeads(2, 4, 8).transformerLayersPerBlock(1, 2, 1).normNumGroups(16)
+                .normEps(1e-6).flipSinToCos(false).freqShift(1).useLinearProjection(true).downsamplePadding(0)
+                .timeEmbeddingDim(96).build();
+        for (UNetConfig c : new UNetConfig[] {UNetConfig.sd15(), odd}) {
+            assertEquals(c, UNetConfig.fromJson(JSON.readTree(c.toJson().toString())));
+        }
+        assertEquals(0, UNetConfig.sd15().toJson().path("freq_shift").asInt());
+        assertTrue(UNetConfig.sd15().toJson().path("freq_shift").isIntegralNumber(), "an integer, as diffusers writes it");
+    }
+
+    @Test
+    void downsamplePaddingOtherThanZeroOrOneIsRefused() throws Exception {
+        ObjectNode n = (ObjectNode) JSON.readTree(SD15_JSON);
+        n.put("downsample_padding", 0);
+        assertEquals(0, UNetConfig.fromJson(n).downsamplePadding());
+        n.put("downsample_padding", 2);
+        var e = assertThrows(IllegalArgumentException.class, () -> UNetConfig.fromJson(n));
+        assertTrue(e.getMessage().contains("downsample_padding"), e.getMessage());
+    }
 }

@@ -25,7 +25,7 @@ class UNetSdCppParityTest {
     private static final int D = 768;
 
     private static StableDiffusionModel checkpoint;
-    private static UNetKeys.Recording weights;
+    private static RecordingWeights weights;
     private static UNet2DConditionModel unet;
 
     /** Loads the network on first use, so that without the checkpoint every test reports itself skipped. */
@@ -33,7 +33,7 @@ class UNetSdCppParityTest {
         Path path = Sd15Fixtures.checkpointOrSkip();
         if (unet == null) {
             checkpoint = StableDiffusionModel.open(path);
-            weights = new UNetKeys.Recording(checkpoint.unet());
+            weights = new RecordingWeights(checkpoint.unet());
             Precision precision = Precision.parse(System.getProperty("unet.parity.precision", "fp32"));
             long start = System.nanoTime();
             unet = new UNet2DConditionModel(UNetConfig.sd15(), weights, precision);

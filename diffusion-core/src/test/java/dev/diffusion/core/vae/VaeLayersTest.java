@@ -1,20 +1,18 @@
 package dev.diffusion.core.vae;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.diffusion.core.nn.Conv2d;
 import dev.diffusion.core.nn.NnTestSupport;
 import dev.diffusion.core.nn.Precision;
+import dev.diffusion.core.testing.TestWeights;
 import dev.diffusion.core.weights.MapWeights;
-import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
  * The VAE's ResNet block and mid-block attention against a plain-Java reference written from the
- * PyTorch definitions (loops over NHWC arrays, double accumulation), and the encoder's
- * asymmetric downsample padding on a hand-computed case.
+ * PyTorch definitions (loops over NHWC arrays, double accumulation). (The encoder's asymmetric
+ * downsample padding, hand-computed: ConvAndResampleTest, on the one Downsample2D.)
  */
 class VaeLayersTest {
     private static final double EPS = 1e-6;
@@ -23,8 +21,7 @@ class VaeLayersTest {
     void resnetBlockWithShortcutMatchesReference() {
         int b = 2, h = 5, w = 6, cin = 8, cout = 16, groups = 4;
         Random rnd = new Random(7);
-        MapWeights mw = new MapWeights();
-        VaeTestSupport.resnet(mw, rnd, "r", cin, cout);
+        MapWeights mw = TestWeights.random(7, 0.2, nn -> new ResnetBlock2D(nn, "r", cin, cout, groups, EPS));
         float[] x = VaeTestSupport.gauss(rnd, b * h * w * cin, 1.5, 0.3);
         float[] got = NnTestSupport.run(mw, Precision.FP32, new long[] {b, h, w, cin}, x,
                 nn -> new ResnetBlock2D(nn, "r", cin, cout, groups, EPS)::apply);
@@ -36,8 +33,7 @@ class VaeLayersTest {
     void resnetBlockWithoutShortcutMatchesReference() {
         int b = 1, h = 4, w = 3, c = 8, groups = 4;
         Random rnd = new Random(8);
-        MapWeights mw = new MapWeights();
-        VaeTestSupport.resnet(mw, rnd, "r", c, c);
+        MapWeights mw = TestWeights.random(8, 0.2, nn -> new ResnetBlock2D(nn, "r", c, c, groups, EPS));
         float[] x = VaeTestSupport.gauss(rnd, b * h * w * c, 1.0, 0);
         float[] got = NnTestSupport.run(mw, Precision.FP32, new long[] {b, h, w, c}, x,
                 nn -> new ResnetBlock2D(nn, "r", c, c, groups, EPS)::apply);
@@ -48,34 +44,11 @@ class VaeLayersTest {
     void midBlockAttentionMatchesReference() {
         int b = 2, h = 4, w = 5, c = 16, groups = 4;
         Random rnd = new Random(9);
-        MapWeights mw = new MapWeights();
-        VaeTestSupport.attention(mw, rnd, "a", c);
+        MapWeights mw = TestWeights.random(9, 0.2, nn -> new MidBlockAttention(nn, "a", c, groups, EPS));
         float[] x = VaeTestSupport.gauss(rnd, b * h * w * c, 1.0, 0.2);
         float[] got = NnTestSupport.run(mw, Precision.FP32, new long[] {b, h, w, c}, x,
                 nn -> new MidBlockAttention(nn, "a", c, groups, EPS)::apply);
         assertClose(Ref.attention(mw, "a", x, b, h, w, c, groups), got, 1e-4);
-    }
-
-    @Test
-    void encoderDownsamplePadsOnlyBottomAndRight() {
-        // 3x3 kernel of ones, stride 2, on a 4x4 ramp 0..15, padded (top 0, bottom 1, left 0, right 1):
-        // windows at rows/cols {0..2, 2..4}: 0+1+2+4+5+6+8+9+10 = 45, 2+3+6+7+10+11 = 39,
-        // 8+9+10+12+13+14 = 66, 10+11+14+15 = 50. (PyTorch-style symmetric padding 1 would give 10, 24, 51, 90.)
-        float[] k = new float[9];
-        Arrays.fill(k, 1f);
-        MapWeights mw = new MapWeights()
-                .put("d.weight", new long[] {1, 1, 3, 3}, k)
-                .put("d.bias", new long[] {1}, new float[] {0});
-        float[] x = new float[16];
-        for (int i = 0; i < 16; i++) {
-            x[i] = i;
-        }
-        float[] y = NnTestSupport.run(mw, Precision.FP32, new long[] {1, 4, 4, 1}, x,
-                nn -> {
-                    Conv2d conv = new Conv2d(nn, "d", 1, 1, 3, 2, 0);
-                    return in -> DownEncoderBlock2D.downsample(conv, in);
-                });
-        assertArrayEquals(new float[] {45, 39, 66, 50}, y, 1e-5f);
     }
 
     static void assertClose(float[] want, float[] got, double tol) {

@@ -6,11 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.diffusion.core.clip.ClipTextConfig;
+import dev.diffusion.core.unet.UNetConfig;
+import dev.diffusion.core.vae.VaeConfig;
 import dev.diffusion.core.weights.CompVisKeys.DiffusersKey;
-import java.util.ArrayDeque;
 import java.util.Arrays;
-import java.util.Deque;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
@@ -46,23 +46,29 @@ class CompVisKeysTest {
         assertEquals(1130, converted);
     }
 
+    // The diffusers view of the real checkpoint (1131 CompVis keys) against the module tree: the networks built
+    // for the SD 1.x configs over RandomWeights declare every key and shape they read (no values are drawn).
+    // Equal maps mean the mapping and the modules agree, key for key and shape for shape.
+
     @Test
-    void unetKeysAreExactlyTheDiffusersSd15Set() {
-        Weights unet = KEYS.diffusersView(checkpoint, ModelComponent.UNET);
-        Map<String, String> actual = new TreeMap<>();
-        for (String key : unet.keys()) {
-            actual.put(key, Arrays.toString(unet.info(key).shape()));
-        }
-        Map<String, String> expected = new TreeMap<>(diffusersSd15UNet());
-        assertEquals(686, expected.size(), "the independent listing itself");
-        assertEquals(expected, actual);
+    void unetKeysAreExactlyTheModuleTreesSd15Set() {
+        Map<String, String> moduleTree = toMap(TinyStableDiffusion.unet(UNetConfig.sd15(), 0));
+        assertEquals(686, moduleTree.size());
+        assertEquals(moduleTree, toMap(KEYS.diffusersView(checkpoint, ModelComponent.UNET)));
+    }
+
+    @Test
+    void textEncoderKeysAreExactlyTheModuleTreesSd15Set() {
+        Map<String, String> moduleTree = toMap(TinyStableDiffusion.textEncoder(ClipTextConfig.sd15(), 0));
+        assertEquals(196, moduleTree.size());
+        assertEquals(moduleTree, toMap(KEYS.diffusersView(checkpoint, ModelComponent.TEXT_ENCODER)));
     }
 
     @Test
     void vaeKeysAndAttentionShapes() {
         Weights vae = KEYS.diffusersView(checkpoint, ModelComponent.VAE);
         assertEquals(248, vae.keys().size());
-        assertEquals(new TreeMap<>(diffusersSd15VaeKeys()).keySet(), new TreeMap<>(toMap(vae)).keySet());
+        assertEquals(toMap(TinyStableDiffusion.vae(VaeConfig.sd15(), 0)), toMap(vae), "the module tree's keys and shapes");
         for (String part : new String[] {"encoder", "decoder"}) {
             for (String proj : new String[] {"to_q", "to_k", "to_v", "to_out.0"}) {
                 String key = part + ".mid_block.attentions.0." + proj + ".weight";
@@ -164,160 +170,10 @@ class CompVisKeysTest {
         }
     }
 
+    /** Key → shape, sorted. */
     private static Map<String, String> toMap(Weights w) {
-        Map<String, String> m = new LinkedHashMap<>();
+        Map<String, String> m = new TreeMap<>();
         w.keys().forEach(k -> m.put(k, Arrays.toString(w.info(k).shape())));
         return m;
-    }
-
-    // ------------------------------------------------ the diffusers SD 1.5 U-Net, listed from its structure
-
-    /** diffusers' UNet2DConditionModel for SD 1.5 (block_out_channels 320/640/1280/1280, 2 layers, 768 context). */
-    static Map<String, String> diffusersSd15UNet() {
-        Map<String, String> t = new LinkedHashMap<>();
-        conv(t, "conv_in", 320, 4, 3);
-        linear(t, "time_embedding.linear_1", 1280, 320, true);
-        linear(t, "time_embedding.linear_2", 1280, 1280, true);
-        int[] channels = {320, 640, 1280, 1280};
-        Deque<Integer> skips = new ArrayDeque<>();
-        skips.push(320);
-        int in = 320;
-        for (int i = 0; i < 4; i++) {
-            for (int j = 0; j < 2; j++) {
-                resnet(t, "down_blocks." + i + ".resnets." + j, in, channels[i]);
-                in = channels[i];
-                if (i < 3) {
-                    transformer(t, "down_blocks." + i + ".attentions." + j, in);
-                }
-                skips.push(in);
-            }
-            if (i < 3) {
-                conv(t, "down_blocks." + i + ".downsamplers.0.conv", in, in, 3);
-                skips.push(in);
-            }
-        }
-        resnet(t, "mid_block.resnets.0", 1280, 1280);
-        transformer(t, "mid_block.attentions.0", 1280);
-        resnet(t, "mid_block.resnets.1", 1280, 1280);
-        int previous = 1280;
-        for (int i = 0; i < 4; i++) {
-            int out = channels[3 - i];
-            for (int j = 0; j < 3; j++) {
-                resnet(t, "up_blocks." + i + ".resnets." + j, previous + skips.pop(), out);
-                previous = out;
-                if (i > 0) {
-                    transformer(t, "up_blocks." + i + ".attentions." + j, out);
-                }
-            }
-            if (i < 3) {
-                conv(t, "up_blocks." + i + ".upsamplers.0.conv", out, out, 3);
-            }
-        }
-        norm(t, "conv_norm_out", 320);
-        conv(t, "conv_out", 4, 320, 3);
-        return t;
-    }
-
-    private static void resnet(Map<String, String> t, String p, int in, int out) {
-        norm(t, p + ".norm1", in);
-        conv(t, p + ".conv1", out, in, 3);
-        linear(t, p + ".time_emb_proj", out, 1280, true);
-        norm(t, p + ".norm2", out);
-        conv(t, p + ".conv2", out, out, 3);
-        if (in != out) {
-            conv(t, p + ".conv_shortcut", out, in, 1);
-        }
-    }
-
-    private static void transformer(Map<String, String> t, String p, int c) {
-        norm(t, p + ".norm", c);
-        conv(t, p + ".proj_in", c, c, 1);
-        String b = p + ".transformer_blocks.0";
-        for (String attn : new String[] {"attn1", "attn2"}) {
-            int context = attn.equals("attn1") ? c : 768;
-            linear(t, b + "." + attn + ".to_q", c, c, false);
-            linear(t, b + "." + attn + ".to_k", c, context, false);
-            linear(t, b + "." + attn + ".to_v", c, context, false);
-            linear(t, b + "." + attn + ".to_out.0", c, c, true);
-        }
-        linear(t, b + ".ff.net.0.proj", 8 * c, c, true);
-        linear(t, b + ".ff.net.2", c, 4 * c, true);
-        norm(t, b + ".norm1", c);
-        norm(t, b + ".norm2", c);
-        norm(t, b + ".norm3", c);
-        conv(t, p + ".proj_out", c, c, 1);
-    }
-
-    private static void conv(Map<String, String> t, String p, int out, int in, int k) {
-        t.put(p + ".weight", Arrays.toString(new long[] {out, in, k, k}));
-        t.put(p + ".bias", Arrays.toString(new long[] {out}));
-    }
-
-    private static void linear(Map<String, String> t, String p, int out, int in, boolean bias) {
-        t.put(p + ".weight", Arrays.toString(new long[] {out, in}));
-        if (bias) {
-            t.put(p + ".bias", Arrays.toString(new long[] {out}));
-        }
-    }
-
-    private static void norm(Map<String, String> t, String p, int c) {
-        t.put(p + ".weight", Arrays.toString(new long[] {c}));
-        t.put(p + ".bias", Arrays.toString(new long[] {c}));
-    }
-
-    /** diffusers' AutoencoderKL for SD 1.x (128/256/512/512, 2 layers per block), keys only. */
-    static Map<String, String> diffusersSd15VaeKeys() {
-        Map<String, String> t = new LinkedHashMap<>();
-        int[] channels = {128, 256, 512, 512};
-        conv(t, "encoder.conv_in", 128, 3, 3);
-        int in = 128;
-        for (int i = 0; i < 4; i++) {
-            for (int j = 0; j < 2; j++) {
-                vaeResnet(t, "encoder.down_blocks." + i + ".resnets." + j, in, channels[i]);
-                in = channels[i];
-            }
-            if (i < 3) {
-                conv(t, "encoder.down_blocks." + i + ".downsamplers.0.conv", in, in, 3);
-            }
-        }
-        vaeMid(t, "encoder.mid_block");
-        norm(t, "encoder.conv_norm_out", 512);
-        conv(t, "encoder.conv_out", 8, 512, 3);
-        conv(t, "quant_conv", 8, 8, 1);
-        conv(t, "post_quant_conv", 4, 4, 1);
-        conv(t, "decoder.conv_in", 512, 4, 3);
-        vaeMid(t, "decoder.mid_block");
-        in = 512;
-        for (int i = 0; i < 4; i++) {
-            for (int j = 0; j < 3; j++) {
-                vaeResnet(t, "decoder.up_blocks." + i + ".resnets." + j, in, channels[3 - i]);
-                in = channels[3 - i];
-            }
-            if (i < 3) {
-                conv(t, "decoder.up_blocks." + i + ".upsamplers.0.conv", in, in, 3);
-            }
-        }
-        norm(t, "decoder.conv_norm_out", 128);
-        conv(t, "decoder.conv_out", 3, 128, 3);
-        return t;
-    }
-
-    private static void vaeMid(Map<String, String> t, String p) {
-        vaeResnet(t, p + ".resnets.0", 512, 512);
-        norm(t, p + ".attentions.0.group_norm", 512);
-        for (String proj : new String[] {"to_q", "to_k", "to_v", "to_out.0"}) {
-            linear(t, p + ".attentions.0." + proj, 512, 512, true);
-        }
-        vaeResnet(t, p + ".resnets.1", 512, 512);
-    }
-
-    private static void vaeResnet(Map<String, String> t, String p, int in, int out) {
-        norm(t, p + ".norm1", in);
-        conv(t, p + ".conv1", out, in, 3);
-        norm(t, p + ".norm2", out);
-        conv(t, p + ".conv2", out, out, 3);
-        if (in != out) {
-            conv(t, p + ".conv_shortcut", out, in, 1);
-        }
     }
 }

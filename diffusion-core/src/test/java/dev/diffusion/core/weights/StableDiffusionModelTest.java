@@ -91,7 +91,10 @@ class StableDiffusionModelTest {
                 .replace("\"layers_per_block\": 2", "\"layers_per_block\": 1")
                 .replace("[\"CrossAttnDownBlock2D\", \"DownBlock2D\"]", "[\"DownBlock2D\", \"CrossAttnDownBlock2D\", \"CrossAttnDownBlock2D\"]")
                 .replace("[\"UpBlock2D\", \"CrossAttnUpBlock2D\"]", "[\"CrossAttnUpBlock2D\", \"CrossAttnUpBlock2D\", \"UpBlock2D\"]");
-        String vae = TinyStableDiffusion.VAE_CONFIG.replace("[32, 64]", "[32, 32, 64]");
+        String vae = TinyStableDiffusion.VAE_CONFIG.replace("[32, 64]", "[32, 32, 64]")
+                .replace("[\"DownEncoderBlock2D\", \"DownEncoderBlock2D\"]",
+                        "[\"DownEncoderBlock2D\", \"DownEncoderBlock2D\", \"DownEncoderBlock2D\"]")
+                .replace("[\"UpDecoderBlock2D\", \"UpDecoderBlock2D\"]", "[\"UpDecoderBlock2D\", \"UpDecoderBlock2D\", \"UpDecoderBlock2D\"]");
         ModelParts parts = TinyStableDiffusion.random(3, unet, vae, TinyStableDiffusion.TEXT_ENCODER_CONFIG);
         ModelWriter.writeSingleFile(dir.resolve("odd.safetensors"), parts, TensorDtype.F32);
         ModelWriter.writeDiffusersFolder(dir.resolve("odd"), parts, TensorDtype.F16);
