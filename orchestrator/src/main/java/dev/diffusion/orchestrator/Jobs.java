@@ -2,6 +2,7 @@ package dev.diffusion.orchestrator;
 
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.pipeline.GenerationRequest;
+import dev.diffusion.core.pipeline.InvalidRequestException;
 import dev.diffusion.core.sampling.RngKind;
 import dev.diffusion.core.sampling.SamplerSpec;
 import dev.diffusion.proto.v1.GenerationJob;
@@ -128,8 +129,8 @@ public final class Jobs {
         }
         try {
             request.validate();
-        } catch (IllegalArgumentException e) {
-            throw new InvalidJobException(fieldOf(e.getMessage()), e.getMessage());
+        } catch (InvalidRequestException e) {
+            throw new InvalidJobException(e.field(), e.getMessage());
         }
         if (request.clipSkip() > model.textEncoderLayers()) {
             throw new InvalidJobException("clip_skip", "clip_skip must be 1 to " + model.textEncoderLayers()
@@ -148,9 +149,10 @@ public final class Jobs {
     }
 
     /**
-     * The GenerationJob field a validation message is about: messages of {@link GenerationRequest#validate} and of
-     * the model services start with the field's name ("steps must be ...", "clip_skip: must be ..."); the services'
-     * "latents" and "prompts" are this job's size and prompt. "" when the message names no field of a job.
+     * The GenerationJob field a model service's INVALID_ARGUMENT is about: the services' messages start with their
+     * request field ("clip_skip: must be ...", "latents: ..."), which for "latents" and "prompts" are this job's size
+     * and prompt. "" when the message names no field of a job. (Requests checked here say their field themselves:
+     * {@link InvalidRequestException#field()}.)
      */
     static String fieldOf(String message) {
         String first = message == null ? "" : message.split("[ :\\[]", 2)[0];

@@ -96,43 +96,51 @@ public record GenerationRequest(
         return switch (scheduler.trim().toLowerCase(java.util.Locale.ROOT)) {
             case "karras" -> new SamplerSpec(spec.kind(), true);
             case "discrete", "normal", "default" -> new SamplerSpec(spec.kind(), false);
-            default -> throw new IllegalArgumentException("scheduler must be 'discrete' or 'karras', got '" + scheduler + "'");
+            default -> throw new InvalidRequestException("scheduler", "scheduler must be 'discrete' or 'karras', got '" + scheduler + "'");
         };
     }
 
-    /** Checks every field; throws {@link IllegalArgumentException} naming the field and its limit. */
+    /** Checks every field; throws {@link InvalidRequestException} naming the field ({@code field()}) and its limit. */
     public GenerationRequest validate() {
         if (prompt == null) {
-            throw new IllegalArgumentException("prompt is required");
+            throw new InvalidRequestException("prompt", "prompt is required");
         }
         if (prompt.length() > MAX_PROMPT_CHARS) {
-            throw new IllegalArgumentException("prompt is " + prompt.length() + " characters; the limit is " + MAX_PROMPT_CHARS);
+            throw new InvalidRequestException("prompt", "prompt is " + prompt.length() + " characters; the limit is "
+                    + MAX_PROMPT_CHARS);
         }
         if (negativePrompt.length() > MAX_PROMPT_CHARS) {
-            throw new IllegalArgumentException("negative_prompt is " + negativePrompt.length() + " characters; the limit is "
-                    + MAX_PROMPT_CHARS);
+            throw new InvalidRequestException("negative_prompt", "negative_prompt is " + negativePrompt.length()
+                    + " characters; the limit is " + MAX_PROMPT_CHARS);
         }
         checkSize("width", width);
         checkSize("height", height);
         if (steps < 1 || steps > MAX_STEPS) {
-            throw new IllegalArgumentException("steps must be between 1 and " + MAX_STEPS + ", got " + steps);
+            throw new InvalidRequestException("steps", "steps must be between 1 and " + MAX_STEPS + ", got " + steps);
         }
         if (!(cfgScale >= 0 && cfgScale <= MAX_CFG)) {
-            throw new IllegalArgumentException("cfg_scale must be between 0 and " + MAX_CFG + ", got " + cfgScale);
+            throw new InvalidRequestException("cfg_scale", "cfg_scale must be between 0 and " + MAX_CFG + ", got " + cfgScale);
         }
         if (batchCount < 1 || batchCount > MAX_BATCH_COUNT) {
-            throw new IllegalArgumentException("batch_count must be between 1 and " + MAX_BATCH_COUNT + ", got " + batchCount);
+            throw new InvalidRequestException("batch_count", "batch_count must be between 1 and " + MAX_BATCH_COUNT + ", got "
+                    + batchCount);
         }
         if (clipSkip < 1) {
-            throw new IllegalArgumentException("clip_skip must be at least 1, got " + clipSkip);
+            throw new InvalidRequestException("clip_skip", "clip_skip must be at least 1, got " + clipSkip);
         }
-        samplerSpec(); // names an unknown sampler or scheduler
+        try {
+            samplerSpec(); // names an unknown sampler or scheduler
+        } catch (InvalidRequestException e) {
+            throw e;
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException("sampler", e.getMessage());
+        }
         if (initImage != null) {
             if (!(strength > 0 && strength <= 1)) {
-                throw new IllegalArgumentException("strength must be greater than 0 and at most 1, got " + strength);
+                throw new InvalidRequestException("strength", "strength must be greater than 0 and at most 1, got " + strength);
             }
             if (initImage.width() != width || initImage.height() != height) {
-                throw new IllegalArgumentException("init_image is " + initImage.width() + "x" + initImage.height()
+                throw new InvalidRequestException("init_image", "init_image is " + initImage.width() + "x" + initImage.height()
                         + " but width x height is " + width + "x" + height + "; they must be equal");
             }
         }
@@ -141,7 +149,7 @@ public record GenerationRequest(
 
     private static void checkSize(String field, int v) {
         if (v < MIN_SIZE || v > MAX_SIZE || v % 8 != 0) {
-            throw new IllegalArgumentException(field + " must be a multiple of 8 between " + MIN_SIZE + " and " + MAX_SIZE
+            throw new InvalidRequestException(field, field + " must be a multiple of 8 between " + MIN_SIZE + " and " + MAX_SIZE
                     + ", got " + v);
         }
     }
