@@ -2,6 +2,7 @@ package dev.diffusion.trainer;
 
 import dev.diffusion.core.nn.Nn;
 import dev.diffusion.core.nn.Precision;
+import dev.diffusion.core.nn.TfNetwork;
 import dev.diffusion.core.weights.MapWeights;
 import dev.diffusion.core.weights.RandomWeights;
 import java.util.SplittableRandom;
@@ -20,7 +21,7 @@ final class InitialWeights {
 
     static MapWeights of(Consumer<Nn> build, long seed) {
         RandomWeights shapes = new RandomWeights(0, 0);
-        try (Graph g = new Graph()) {
+        try (Graph g = TfNetwork.newGraph()) {
             build.accept(new Nn(g, shapes, Precision.FP32));
         }
         MapWeights out = new MapWeights();
