@@ -46,6 +46,11 @@ import org.bytedeco.javacpp.Loader;
  * cost 0.2 s on every start, and the copies written here are checked once, when written); extracts what is missing or
  * wrong to a temporary name, checks its length and CRC against the entry, syncs it and renames it into place (so even
  * a process outside this lock never sees it half-written); loads TensorFlow; and releases the lock.
+ *
+ * <p>The load stays under the lock: JavaCPP re-extracts a cached file whose size or time differs from its entry (a
+ * JVM in another time zone reads another time from the jar's DOS timestamps), deleting it and writing the new one under
+ * the final name. A process that has already mapped the old file keeps its inode and is safe; one mapping the name
+ * while that happens is not, and only the lock keeps the two apart.
  */
 public final class TensorFlowNatives {
     /** The lock file in the cache folder (not JavaCPP's {@code .lock}: JavaCPP locks that one itself, in this JVM too). */
