@@ -321,6 +321,44 @@ class SdCliIT {
     }
 
     @Test
+    @Order(50)
+    void upAgainRestartsExactlyTheKilledServiceWithTheRecordedSettings() throws Exception {
+        List<Long> before = recordedPids();
+        ProcessHandle unet = ProcessHandle.of(before.get(1)).orElseThrow();
+        unet.destroyForcibly(); // SIGKILL: no shutdown hook, the pid file stays behind
+        unet.onExit().get(30, TimeUnit.SECONDS);
+        Result st = sd("status");
+        assertEquals(1, st.rc(), st.toString());
+        assertTrue(st.out().lines().anyMatch(l -> l.matches("unet\\s+-\\s+" + (base + 2) + "\\s+not running.*")), st.out());
+
+        // another setting than the running suite's: refused, naming the flag; nothing started
+        Result changed = sd("up", "--precision", "bf16");
+        assertEquals(2, changed.rc(), changed.toString());
+        assertTrue(changed.err().startsWith("sd: --precision bf16 differs from the suite running from "), changed.err());
+        assertTrue(changed.err().contains("(--precision fp32, recorded in "), changed.err());
+        assertFalse(ProcessHandle.of(before.get(1)).map(ProcessHandle::isAlive).orElse(false));
+
+        Result again = sd("up"); // no flags: the recorded ports, topics and model
+        assertEquals(0, again.rc(), again.toString());
+        assertTrue(again.err().contains("sd: starting unet (not running); text-encoder (pid " + before.get(0) + "), vae (pid "
+                + before.get(2) + "), orchestrator (pid " + before.get(3) + ") already running"), again.err());
+        List<Long> after = recordedPids();
+        assertEquals(before.get(0), after.get(0), "text-encoder untouched");
+        assertEquals(before.get(2), after.get(2), "vae untouched");
+        assertEquals(before.get(3), after.get(3), "orchestrator untouched");
+        assertEquals(before.subList(4, before.size()), after.subList(4, after.size()), "Kafka untouched");
+        assertTrue(after.get(1) != before.get(1).longValue() && ProcessHandle.of(after.get(1)).map(ProcessHandle::isAlive).orElse(false),
+                "a new unet: " + after);
+        assertTrue(again.out().contains("unet         127.0.0.1:" + (base + 2) + " pid " + after.get(1)), again.out());
+        assertEquals(0, sd("status").rc());
+
+        // and the restarted unet serves the suite's jobs
+        Result job = sd("submit", "--prompt", "after the restart", "--width", "64", "--height", "64", "--steps", "2", "--wait",
+                "--out", "restarted.png", "--quiet");
+        assertEquals(0, job.rc(), job.toString());
+    }
+
+    @Test
     @Order(100)
     void downStopsEveryRecordedProcess() throws Exception {
         List<Long> pids = recordedPids();

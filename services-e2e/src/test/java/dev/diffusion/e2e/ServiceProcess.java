@@ -39,14 +39,21 @@ final class ServiceProcess implements AutoCloseable {
 
     /** As {@link #start(String, List)} on a given port (a service started again where its clients look for it). */
     static ServiceProcess start(String module, int port, List<String> extraProperties) throws IOException {
-        Path root = Path.of(System.getProperty("repo.root", ".."));
-        Path jar = root.resolve(module).resolve("target/quarkus-app/quarkus-run.jar");
+        Path logDir = Path.of(System.getProperty("build.dir", "target")).resolve("service-logs");
+        return start(module, port, extraProperties, logDir.resolve(module + "-" + port + ".log"));
+    }
+
+    /** As {@link #start(String, List)}, with its output in {@code log}; {@code extraProperties} may hold JVM flags too. */
+    static ServiceProcess start(String module, List<String> extraProperties, Path log) throws IOException {
+        return start(module, freePort(), extraProperties, log);
+    }
+
+    private static ServiceProcess start(String module, int port, List<String> extraProperties, Path log) throws IOException {
+        Path jar = jar(module);
         if (!Files.isRegularFile(jar)) {
             throw new IllegalStateException(jar + " is missing: build the services first (./mvnw -B verify builds them)");
         }
-        Path logDir = Path.of(System.getProperty("build.dir", "target")).resolve("service-logs");
-        Files.createDirectories(logDir);
-        Path log = logDir.resolve(module + "-" + port + ".log");
+        Files.createDirectories(log.getParent());
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx512m", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0",
                 "-Dquarkus.http.port=" + port, "-Dquarkus.http.host=127.0.0.1",
@@ -56,6 +63,11 @@ final class ServiceProcess implements AutoCloseable {
         command.addAll(List.of("-jar", jar.toString()));
         Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         return new ServiceProcess(module, port, log, p, System.nanoTime());
+    }
+
+    /** {@code module}'s built fast-jar. */
+    static Path jar(String module) {
+        return Path.of(System.getProperty("repo.root", "..")).resolve(module).resolve("target/quarkus-app/quarkus-run.jar");
     }
 
     /** Waits until {@code /q/health/ready} answers 200 (the model is loaded); returns the time from start. */

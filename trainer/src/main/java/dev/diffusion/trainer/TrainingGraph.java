@@ -29,7 +29,7 @@ import org.tensorflow.types.family.TType;
  * better than the last step's; Ho et al. 2020 §B).
  */
 final class TrainingGraph implements AutoCloseable {
-    final Graph graph = new Graph();
+    final Graph graph = TfNetwork.newGraph();
     final Nn nn;
     final Ops tf;
     private final Operand<TFloat32> loss;

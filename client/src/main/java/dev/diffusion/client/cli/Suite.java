@@ -26,12 +26,14 @@ import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
 
 /**
  * {@code ./sd up | down | status}: Kafka and the four services as background processes of this machine. Everything
  * lives in one run directory (default {@code <repo>/run}): {@code <service>.pid}, {@code <service>.log},
- * {@code suite.properties} (ports, Kafka, topics), {@code kafka/} when up started the broker. {@code down} stops
- * exactly the recorded pids (after checking each is still the service it started), never by name.
+ * {@code suite.properties} (the settings: model, precision, ports, Kafka, topics, ...), {@code kafka/} when up started
+ * the broker. {@code up} on a partly running suite starts only the missing parts, with the recorded settings.
+ * {@code down} stops exactly the recorded pids (after checking each is still the service it started), never by name.
  */
 final class Suite {
     record Service(String name, String module, int offset, String api) {
@@ -55,6 +57,9 @@ final class Suite {
               9092, --topics to diffusion (topics PREFIX.jobs, PREFIX.events, PREFIX.jobs.dlq), --timeout to 300;
               --events-format json makes diffusion.events readable with kcat; --heap sets each service's -Xmx.
               Builds the services first when their jars are missing. Logs and pids: $SD_RUN_DIR (default run/).
+              Run again while the suite recorded there is partly up, it starts only what is not running (Kafka too,
+              when nothing answers on its port) with the recorded settings, and leaves the rest alone; a flag that
+              differs from the recorded setting is refused (exit 2): ./sd down first to change it.
             usage: ./sd down      stops what ./sd up started (the recorded pids; Kafka only if up started it)
             usage: ./sd status    pid, port and readiness of each service (exit 0 when all are ready, 1 otherwise)
             """;
@@ -164,6 +169,61 @@ final class Suite {
 
     // ------------------------------------------------------------------------------------------------ up
 
+    /**
+     * What the suite runs with, recorded in suite.properties by the {@code up} that started it, so that a later
+     * {@code up} restarts a missing part the same way. Model and tokenizer paths are absolute (the services run in
+     * the repository root).
+     */
+    record Settings(String model, String tokenizer, String precision, int portBase, int kafkaPort, String topics,
+                    String eventsFormat, String heap) {
+        /** Each setting under the flag of ./sd up that sets it ("" when not set). */
+        Map<String, String> byFlag() {
+            Map<String, String> m = new LinkedHashMap<>();
+            m.put("--model", model);
+            m.put("--tokenizer", tokenizer == null ? "" : tokenizer);
+            m.put("--precision", precision);
+            m.put("--port-base", Integer.toString(portBase));
+            m.put("--kafka-port", Integer.toString(kafkaPort));
+            m.put("--topics", topics);
+            m.put("--events-format", eventsFormat);
+            m.put("--heap", heap == null ? "" : heap);
+            return m;
+        }
+
+        void record(Properties p) {
+            p.setProperty("model", model);
+            if (tokenizer != null) {
+                p.setProperty("tokenizer", tokenizer);
+            }
+            p.setProperty("precision", precision);
+            p.setProperty("port.base", Integer.toString(portBase));
+            p.setProperty("kafka.port", Integer.toString(kafkaPort));
+            p.setProperty("kafka.bootstrap", "127.0.0.1:" + kafkaPort);
+            p.setProperty("topics", topics);
+            p.setProperty("topics.jobs", topics + ".jobs");
+            p.setProperty("topics.events", topics + ".events");
+            p.setProperty("topics.dlq", topics + ".jobs.dlq");
+            p.setProperty("events.format", eventsFormat);
+            if (heap != null) {
+                p.setProperty("heap", heap);
+            }
+            p.setProperty("orchestrator", "127.0.0.1:" + portBase);
+            for (Service s : SERVICES) {
+                p.setProperty("port." + s.name(), Integer.toString(portBase + s.offset()));
+            }
+        }
+
+        /** The recorded settings (a suite.properties of before precision etc. were recorded: their defaults). */
+        static Settings recorded(Properties p) {
+            String topics = p.getProperty("topics", p.getProperty("topics.jobs", "diffusion.jobs").replaceFirst("\\.jobs$", ""));
+            return new Settings(p.getProperty("model", ModelNames.DEMO), p.getProperty("tokenizer"),
+                    p.getProperty("precision", "fp32"),
+                    Integer.parseInt(p.getProperty("port.base", p.getProperty("port.orchestrator", "8080"))),
+                    Integer.parseInt(p.getProperty("kafka.port", "9092")), topics,
+                    p.getProperty("events.format", "protobuf"), p.getProperty("heap"));
+        }
+    }
+
     int up(String[] argv) throws Exception {
         Args a = new Args(argv, Set.of("--model", "--tokenizer", "--precision", "--port-base", "--kafka-port",
                 "--topics", "--timeout", "--heap", "--events-format"), Set.of());
@@ -174,9 +234,15 @@ final class Suite {
         if (!ModelNames.exists(model)) {
             throw new UsageException("--model: " + model + " does not exist");
         }
+        if (!model.equals(ModelNames.DEMO) && !model.equals(ModelNames.TINY_RANDOM)) {
+            model = Path.of(model).toAbsolutePath().normalize().toString();
+        }
         String tokenizer = a.string("--tokenizer", null);
-        if (tokenizer != null && !Files.exists(Path.of(tokenizer))) {
-            throw new UsageException("--tokenizer: " + tokenizer + " does not exist");
+        if (tokenizer != null) {
+            if (!Files.exists(Path.of(tokenizer))) {
+                throw new UsageException("--tokenizer: " + tokenizer + " does not exist");
+            }
+            tokenizer = Path.of(tokenizer).toAbsolutePath().normalize().toString();
         }
         String precision = a.string("--precision", "fp32");
         if (!precision.equals("fp32") && !precision.equals("bf16")) {
@@ -194,32 +260,141 @@ final class Suite {
             throw new UsageException("--events-format must be protobuf or json, got '" + eventsFormat + "'");
         }
         String heap = a.string("--heap", null);
-
-        // already (partly) up?
-        List<String> alive = new ArrayList<>();
-        for (Service s : SERVICES) {
-            running(s).ifPresent(h -> alive.add(s.name()));
+        Settings wanted = new Settings(model, tokenizer, precision, base, kafkaPort, topics, eventsFormat, heap);
+        // what this command asked for (a flag, or the environment variable standing in for it), flag -> how
+        Map<String, String> asked = new LinkedHashMap<>();
+        for (String flag : wanted.byFlag().keySet()) {
+            if (a.has(flag)) {
+                asked.put(flag, "");
+            }
         }
-        if (alive.size() == SERVICES.size()) {
+        if (!a.has("--port-base") && System.getenv("SD_PORT_BASE") != null && !System.getenv("SD_PORT_BASE").isBlank()) {
+            asked.put("--port-base", " (from $SD_PORT_BASE)");
+        }
+        if (!a.has("--kafka-port") && System.getenv("KAFKA_PORT") != null && !System.getenv("KAFKA_PORT").isBlank()) {
+            asked.put("--kafka-port", " (from $KAFKA_PORT)");
+        }
+
+        // a suite recorded here with something of it still running: start only what is not running, as recorded
+        Properties st = state();
+        List<Service> alive = new ArrayList<>();
+        for (Service s : SERVICES) {
+            if (running(s).isPresent()) {
+                alive.add(s);
+            }
+        }
+        if (!st.isEmpty()) {
+            Settings recorded = Settings.recorded(st);
+            boolean ourKafkaUp = Boolean.parseBoolean(st.getProperty("kafka.started")) && listening(recorded.kafkaPort());
+            if (!alive.isEmpty() || ourKafkaUp) {
+                refuseChanges(recorded, wanted, asked);
+                return resume(st, recorded, alive, timeout);
+            }
+        }
+        if (!alive.isEmpty()) { // pid files without suite.properties: not a suite this command can complete
+            throw new Exit.Failure(Exit.FAILED, "the suite is partly up (" + names(alive) + " running from " + relative(runDir)
+                    + ") but " + relative(stateFile()) + " is missing: run ./sd down first");
+        }
+        for (Service s : SERVICES) {
+            checkPortFree(s, base);
+        }
+        Files.createDirectories(runDir);
+        buildMissing(SERVICES);
+
+        // Kafka
+        String bootstrap = "127.0.0.1:" + kafkaPort;
+        boolean startedKafka = false;
+        Path kafkaDir = runDir.resolve("kafka");
+        if (listening(kafkaPort)) {
+            err.println("sd: reusing the Kafka broker already answering on " + bootstrap + " (./sd down leaves it running)");
+        } else {
+            startKafka(kafkaPort, kafkaDir);
+            startedKafka = true;
+        }
+
+        st = new Properties();
+        wanted.record(st);
+        st.setProperty("kafka.started", Boolean.toString(startedKafka));
+        st.setProperty("kafka.dir", kafkaDir.toString());
+        saveState(st);
+
+        long t0 = System.nanoTime();
+        Map<Service, Process> started = launch(SERVICES, wanted);
+        Map<Service, Long> pids = awaitReady(started, Map.of(), wanted, timeout, t0);
+        out.printf("suite up in %.1f s (model %s); logs and pids in %s%n", (System.nanoTime() - t0) / 1e9, model, relative(runDir));
+        printSummary(pids, wanted, startedKafka ? "(started by ./sd up)" : "(already running; ./sd down leaves it)");
+        return Exit.OK;
+    }
+
+    /** Refuses (exit 2) a flag of this command that differs from the running suite's recorded setting. */
+    private void refuseChanges(Settings recorded, Settings wanted, Map<String, String> asked) {
+        for (Map.Entry<String, String> e : asked.entrySet()) {
+            String flag = e.getKey();
+            String want = wanted.byFlag().get(flag);
+            String have = recorded.byFlag().get(flag);
+            if (!want.equals(have)) {
+                throw new UsageException(flag + " " + want + e.getValue() + " differs from the suite running from "
+                        + relative(runDir) + " (" + flag + " " + (have.isEmpty() ? "not set" : have) + ", recorded in "
+                        + relative(stateFile()) + "): ./sd up starts only what is not running, with the recorded settings; "
+                        + "./sd down first to change them");
+            }
+        }
+    }
+
+    /** Starts whatever of the recorded suite is not running (Kafka too, when nothing answers on its port). */
+    private int resume(Properties st, Settings cfg, List<Service> alive, int timeout) throws Exception {
+        Map<Service, Long> running = new LinkedHashMap<>();
+        for (Service s : alive) {
+            running.put(s, running(s).orElseThrow().pid());
+        }
+        List<Service> missing = SERVICES.stream().filter(s -> !running.containsKey(s)).toList();
+        boolean kafkaDown = !listening(cfg.kafkaPort());
+        if (missing.isEmpty() && !kafkaDown) {
             err.println("sd: the suite is already up (./sd down stops it)");
             return status(new String[0]);
         }
-        if (!alive.isEmpty()) {
-            throw new Exit.Failure(Exit.FAILED, "the suite is partly up (" + String.join(", ", alive)
-                    + " running from " + relative(runDir) + "): run ./sd down first");
+        for (Service s : missing) {
+            checkPortFree(s, cfg.portBase());
         }
-        for (Service s : SERVICES) {
-            int port = base + s.offset();
-            if (listening(port)) {
-                throw new Exit.Failure(Exit.FAILED, "port " + port + " (" + s.name() + ") is in use by another process: stop it, "
-                        + "or pick other ports with ./sd up --port-base N (services on N..N+3)");
-            }
+        buildMissing(missing);
+        if (kafkaDown) {
+            Path kafkaDir = Path.of(st.getProperty("kafka.dir", runDir.resolve("kafka").toString()));
+            startKafka(cfg.kafkaPort(), kafkaDir);
+            st.setProperty("kafka.started", "true"); // ./sd down stops it now
+            st.setProperty("kafka.dir", kafkaDir.toString());
+            saveState(st);
         }
-        Files.createDirectories(runDir);
+        if (!missing.isEmpty()) {
+            err.println("sd: starting " + names(missing) + " (not running); " + (running.isEmpty() ? "no other service was running"
+                    : running.keySet().stream().map(s -> s.name() + " (pid " + running.get(s) + ")").collect(Collectors.joining(", "))
+                    + " already running") + "; the settings recorded in " + relative(stateFile()));
+        }
+        long t0 = System.nanoTime();
+        Map<Service, Process> started = launch(missing, cfg);
+        Map<Service, Long> pids = awaitReady(started, running, cfg, timeout, t0);
+        out.printf("suite up in %.1f s (model %s; started %s); logs and pids in %s%n", (System.nanoTime() - t0) / 1e9,
+                cfg.model(), missing.isEmpty() ? "kafka" : names(missing) + (kafkaDown ? ", kafka" : ""), relative(runDir));
+        printSummary(pids, cfg, Boolean.parseBoolean(st.getProperty("kafka.started")) ? "(started by ./sd up)"
+                : "(already running; ./sd down leaves it)");
+        return Exit.OK;
+    }
 
-        // build what is missing
+    private static String names(List<Service> services) {
+        return services.stream().map(Service::name).collect(Collectors.joining(", "));
+    }
+
+    private void checkPortFree(Service s, int base) {
+        int port = base + s.offset();
+        if (listening(port)) {
+            throw new Exit.Failure(Exit.FAILED, "port " + port + " (" + s.name() + ") is in use by another process: stop it, "
+                    + "or pick other ports with ./sd up --port-base N (services on N..N+3)");
+        }
+    }
+
+    /** Builds the jars of {@code services} that are missing. */
+    private void buildMissing(List<Service> services) throws IOException, InterruptedException {
         List<String> missing = new ArrayList<>();
-        for (Service s : SERVICES) {
+        for (Service s : services) {
             if (!Files.isRegularFile(s.jar(root))) {
                 missing.add(s.module());
             }
@@ -231,53 +406,39 @@ final class Suite {
                 throw new Exit.Failure(Exit.FAILED, "the build failed (exit " + rc + "); run ./mvnw -B -DskipTests package to see why");
             }
         }
+    }
 
-        // Kafka
+    private void startKafka(int kafkaPort, Path kafkaDir) throws IOException, InterruptedException {
         String bootstrap = "127.0.0.1:" + kafkaPort;
-        boolean startedKafka = false;
-        Path kafkaDir = runDir.resolve("kafka");
-        if (listening(kafkaPort)) {
-            err.println("sd: reusing the Kafka broker already answering on " + bootstrap + " (./sd down leaves it running)");
-        } else {
-            err.println("sd: starting Kafka on " + bootstrap + " (scripts/kafka.sh, data in " + relative(kafkaDir) + ") ...");
-            int rc = shell("scripts/kafka.sh start 1>&2", Map.of("KAFKA_PORT", Integer.toString(kafkaPort), "KAFKA_DIR", kafkaDir.toString()));
-            if (rc != 0) {
-                throw new Exit.Failure(Exit.FAILED, "Kafka did not start on " + bootstrap + "; see " + relative(kafkaDir.resolve("logs")));
-            }
-            startedKafka = true;
+        err.println("sd: starting Kafka on " + bootstrap + " (scripts/kafka.sh, data in " + relative(kafkaDir) + ") ...");
+        int rc = shell("scripts/kafka.sh start 1>&2", Map.of("KAFKA_PORT", Integer.toString(kafkaPort), "KAFKA_DIR", kafkaDir.toString()));
+        if (rc != 0) {
+            throw new Exit.Failure(Exit.FAILED, "Kafka did not start on " + bootstrap + "; see " + relative(kafkaDir.resolve("logs")));
         }
+    }
 
-        Properties st = new Properties();
-        st.setProperty("kafka.bootstrap", bootstrap);
-        st.setProperty("kafka.started", Boolean.toString(startedKafka));
-        st.setProperty("kafka.port", Integer.toString(kafkaPort));
-        st.setProperty("kafka.dir", kafkaDir.toString());
-        st.setProperty("topics.jobs", topics + ".jobs");
-        st.setProperty("topics.events", topics + ".events");
-        st.setProperty("topics.dlq", topics + ".jobs.dlq");
-        st.setProperty("model", model);
-        st.setProperty("orchestrator", "127.0.0.1:" + base);
-        for (Service s : SERVICES) {
-            st.setProperty("port." + s.name(), Integer.toString(base + s.offset()));
-        }
-        saveState(st);
-
-        // the services
-        long t0 = System.nanoTime();
+    /**
+     * Starts {@code services} with {@code cfg}, each pid recorded at once. The model services need not wait for one
+     * another: each checks and loads TensorFlow's native libraries under a lock in JavaCPP's cache
+     * (dev.diffusion.core.nn.TensorFlowNatives), so the first extracts them and the others wait for it.
+     */
+    private Map<Service, Process> launch(List<Service> services, Settings cfg) throws IOException {
         Map<Service, Process> started = new LinkedHashMap<>();
-        for (Service s : SERVICES) {
+        int base = cfg.portBase();
+        for (Service s : services) {
             List<String> props = new ArrayList<>(List.of("-Dquarkus.http.port=" + (base + s.offset()), "-Dquarkus.http.host=127.0.0.1",
-                    "-Ddiffusion.model.path=" + model));
+                    "-Ddiffusion.model.path=" + cfg.model()));
             if (!s.name().equals("orchestrator")) {
-                props.add("-Ddiffusion.precision=" + precision);
-                if (tokenizer != null && s.name().equals("text-encoder")) {
-                    props.add("-Ddiffusion.model.tokenizer=" + tokenizer);
+                props.add("-Ddiffusion.precision=" + cfg.precision());
+                if (cfg.tokenizer() != null && s.name().equals("text-encoder")) {
+                    props.add("-Ddiffusion.model.tokenizer=" + cfg.tokenizer());
                 }
             } else {
-                props.addAll(List.of("-Ddiffusion.kafka.bootstrap-servers=" + bootstrap,
+                String topics = cfg.topics();
+                props.addAll(List.of("-Ddiffusion.kafka.bootstrap-servers=127.0.0.1:" + cfg.kafkaPort(),
                         "-Ddiffusion.topics.jobs=" + topics + ".jobs", "-Ddiffusion.topics.events=" + topics + ".events",
                         "-Ddiffusion.topics.dlq=" + topics + ".jobs.dlq", "-Ddiffusion.topics.control=" + topics + ".control",
-                        "-Ddiffusion.events.format=" + eventsFormat,
+                        "-Ddiffusion.events.format=" + cfg.eventsFormat(),
                         "-Ddiffusion.services.text-encoder=dns:///127.0.0.1:" + (base + 1),
                         "-Ddiffusion.services.unet=dns:///127.0.0.1:" + (base + 2),
                         "-Ddiffusion.services.vae=dns:///127.0.0.1:" + (base + 3)));
@@ -285,53 +446,87 @@ final class Suite {
                     props.add("-Ddiffusion.kafka.group-id=" + topics + "-orchestrator");
                 }
             }
-            Process p = launch(s, props, heap);
+            Process p = launch(s, props, cfg.heap());
             Files.writeString(pidFile(s), p.pid() + "\n");
             started.put(s, p);
         }
+        return started;
+    }
 
-        // wait until every one is ready
+    /**
+     * Waits until every service is ready: those {@code started} now and those {@code running} before. When one of
+     * those started now exits or the time runs out, stops what this command started (a first up: the whole suite)
+     * and fails. Returns every service's pid.
+     */
+    private Map<Service, Long> awaitReady(Map<Service, Process> started, Map<Service, Long> running, Settings cfg, int timeout,
+                                          long t0) throws Exception {
+        int base = cfg.portBase();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(timeout);
-        Map<Service, Boolean> isReady = new LinkedHashMap<>();
-        while (isReady.size() < SERVICES.size()) {
-            for (Map.Entry<Service, Process> e : started.entrySet()) {
-                Service s = e.getKey();
-                if (isReady.containsKey(s)) {
+        Map<Service, Long> ready = new LinkedHashMap<>();
+        while (true) {
+            for (Service s : SERVICES) {
+                if (ready.containsKey(s)) {
                     continue;
                 }
-                if (!e.getValue().isAlive()) {
-                    stopAll(false);
-                    throw new Exit.Failure(Exit.FAILED, s.name() + " exited during startup (exit code " + e.getValue().exitValue()
+                Process p = started.get(s);
+                if (p != null && !p.isAlive()) {
+                    stopStarted(started, running);
+                    throw new Exit.Failure(Exit.FAILED, s.name() + " exited during startup (exit code " + p.exitValue()
                             + "); see " + relative(logFile(s)) + tail(logFile(s)));
                 }
                 if (ready(base + s.offset())) {
-                    isReady.put(s, true);
-                    err.printf("sd: %-12s ready on 127.0.0.1:%d (%.1f s)%n", s.name(), base + s.offset(), (System.nanoTime() - t0) / 1e9);
+                    ready.put(s, p != null ? p.pid() : running.get(s));
+                    if (p != null) {
+                        err.printf("sd: %-12s ready on 127.0.0.1:%d (%.1f s)%n", s.name(), base + s.offset(), (System.nanoTime() - t0) / 1e9);
+                    }
                 }
             }
-            if (isReady.size() == SERVICES.size()) {
+            if (ready.size() == SERVICES.size()) {
                 break;
             }
             if (System.nanoTime() > deadline) {
                 List<String> late = new ArrayList<>();
                 for (Service s : SERVICES) {
-                    if (!isReady.containsKey(s)) {
+                    if (!ready.containsKey(s)) {
                         late.add(s.name() + " (port " + (base + s.offset()) + ", log " + relative(logFile(s)) + ")");
                     }
                 }
-                stopAll(false);
+                stopStarted(started, running);
                 throw new Exit.Failure(Exit.FAILED, "not ready after " + timeout + " s: " + String.join(", ", late)
                         + " — read the log; a big model may need ./sd up --timeout 900");
             }
             Thread.sleep(250);
         }
-        out.printf("suite up in %.1f s (model %s); logs and pids in %s%n", (System.nanoTime() - t0) / 1e9, model, relative(runDir));
+        Map<Service, Long> pids = new LinkedHashMap<>();
         for (Service s : SERVICES) {
-            out.printf("  %-12s 127.0.0.1:%-5d pid %-7d %s%n", s.name(), base + s.offset(), started.get(s).pid(), s.api());
+            pids.put(s, ready.get(s));
         }
-        out.printf("  %-12s %s %s%n", "kafka", bootstrap, startedKafka ? "(started by ./sd up)" : "(already running; ./sd down leaves it)");
+        return pids;
+    }
+
+    /** After a failed start: a first up stops the whole suite; a restart stops only what it started. */
+    private void stopStarted(Map<Service, Process> started, Map<Service, Long> running) throws Exception {
+        if (running.isEmpty()) {
+            stopAll(false);
+            return;
+        }
+        for (Map.Entry<Service, Process> e : started.entrySet()) {
+            e.getValue().toHandle().destroy();
+        }
+        for (Map.Entry<Service, Process> e : started.entrySet()) {
+            if (!e.getValue().waitFor(20, TimeUnit.SECONDS)) {
+                e.getValue().destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            }
+            Files.deleteIfExists(pidFile(e.getKey()));
+        }
+    }
+
+    private void printSummary(Map<Service, Long> pids, Settings cfg, String kafkaNote) {
+        for (Service s : SERVICES) {
+            out.printf("  %-12s 127.0.0.1:%-5d pid %-7d %s%n", s.name(), cfg.portBase() + s.offset(), pids.get(s), s.api());
+        }
+        out.printf("  %-12s %s %s%n", "kafka", "127.0.0.1:" + cfg.kafkaPort(), kafkaNote);
         out.println("next: ./sd submit --prompt \"a photo of a cat\" --wait --out cat.png   |   ./sd status   |   ./sd down");
-        return Exit.OK;
     }
 
     private static int envInt(String name, int def) {

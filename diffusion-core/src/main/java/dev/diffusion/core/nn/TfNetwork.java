@@ -19,8 +19,17 @@ public abstract class TfNetwork implements AutoCloseable {
     private long loadMillis;
 
     protected TfNetwork(dev.diffusion.core.weights.Weights weights, Precision precision) {
-        this.graph = new Graph();
+        this.graph = newGraph();
         this.nn = new Nn(graph, weights, precision);
+    }
+
+    /**
+     * A new graph, after {@link TensorFlowNatives#ensureLoaded()}: every graph of this project (the networks, the
+     * trainer's) starts here, so no process touches TensorFlow before its native libraries are checked and loaded.
+     */
+    public static Graph newGraph() {
+        TensorFlowNatives.ensureLoaded();
+        return new Graph();
     }
 
     /** Creates the session and reads every weight into it; call once, at the end of the constructor. */

@@ -106,7 +106,7 @@ public final class RandomWeights implements Weights {
      * declared; no session is made and no value drawn.
      */
     public RandomWeights declaredBy(Consumer<Nn> build) {
-        try (Graph g = new Graph()) {
+        try (Graph g = dev.diffusion.core.nn.TfNetwork.newGraph()) {
             build.accept(new Nn(g, this, Precision.FP32));
         }
         return this;
