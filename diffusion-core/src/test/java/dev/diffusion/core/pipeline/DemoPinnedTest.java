@@ -16,7 +16,8 @@ import org.junit.jupiter.api.Test;
  * <p>Where the numbers come from: printed by this test's code at commit 97b7af4 (main: "Merge branch 'key-tree'"),
  * whose networks pass the stable-diffusion.cpp parity tests on the full-size random SD 1.5 checkpoint, on an
  * x86-64 AMD EPYC (AVX-512), TensorFlow Java 1.1.0 CPU with oneDNN, 2 threads; one thread gave the same bits,
- * oneDNN off moved the tensors by at most 1.5e-6 of the tolerance unit and no pixel. Checked by hand: the
+ * oneDNN off moved a pinned value v by at most 1.5e-6·(|v| + mean|v|) (the tolerance is 1e-4·(|v| + mean|v|)) and
+ * no pixel. Checked by hand: the
  * invariants of {@link PinnedModelNumbers}, and the image is what the prompt asks for (below).
  */
 class DemoPinnedTest extends PinnedModelNumbers {

@@ -18,8 +18,9 @@ import org.junit.jupiter.api.Test;
  * whose networks pass the stable-diffusion.cpp parity tests on the full-size random SD 1.5 checkpoint
  * (ClipStableDiffusionCppParityTest, UNetSdCppParityTest, AutoencoderKLParityTest, StableDiffusionCppParityTest),
  * on an x86-64 AMD EPYC (AVX-512), TensorFlow Java 1.1.0 CPU with oneDNN, 2 threads. One thread gave the same
- * bits; oneDNN off moved the tensors by at most 9e-6 of {@link dev.diffusion.core.testing.PinnedSlice}'s
- * tolerance unit and a few pixels by one level. Checked by hand against what a wrong implementation would break:
+ * bits; oneDNN off ({@code TF_ENABLE_ONEDNN_OPTS=0}) moved a pinned value v by at most 9e-6·(|v| + mean|v|) (the
+ * tolerance is 1e-4·(|v| + mean|v|)) and a few pixels by one level. Checked by hand against what a wrong
+ * implementation would break:
  * the invariants of {@link PinnedModelNumbers}, plus the two below that this model's weights make exact
  * (biases 0 and norm scales 1, {@code RandomWeights.normal}).
  */
