@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.diffusion.core.nn.Precision;
+import dev.diffusion.core.testing.Fixtures;
 import dev.diffusion.core.weights.CompVisKeys;
 import dev.diffusion.core.weights.ModelComponent;
 import dev.diffusion.core.weights.SafeTensorsFile;
@@ -31,10 +32,10 @@ class ClipStableDiffusionCppParityTest {
 
     @Test
     void catPromptAndEmptyPromptMatchStableDiffusionCpp() {
-        Path checkpoint = Sd15Fixtures.checkpointOrSkip();
-        Path dir = Sd15Fixtures.caseDirOrSkip("euler-cat-s42-256");
-        float[] condRef = Sd15Fixtures.readF32(dir.resolve("cond_crossattn.f32"));
-        float[] uncondRef = Sd15Fixtures.readF32(dir.resolve("uncond_crossattn.f32"));
+        Path checkpoint = Fixtures.sd15Checkpoint();
+        Path dir = Fixtures.fixtureCase("euler-cat-s42-256");
+        float[] condRef = Fixtures.readF32(dir.resolve("cond_crossattn.f32"));
+        float[] uncondRef = Fixtures.readF32(dir.resolve("uncond_crossattn.f32"));
         assertEquals(77 * 768, condRef.length);
         assertEquals(77 * 768, uncondRef.length);
 
@@ -64,9 +65,9 @@ class ClipStableDiffusionCppParityTest {
 
     @Test
     void bf16StaysNearStableDiffusionCpp() {
-        Path checkpoint = Sd15Fixtures.checkpointOrSkip();
-        Path dir = Sd15Fixtures.caseDirOrSkip("euler-cat-s42-256");
-        float[] condRef = Sd15Fixtures.readF32(dir.resolve("cond_crossattn.f32"));
+        Path checkpoint = Fixtures.sd15Checkpoint();
+        Path dir = Fixtures.fixtureCase("euler-cat-s42-256");
+        float[] condRef = Fixtures.readF32(dir.resolve("cond_crossattn.f32"));
         try (SafeTensorsFile file = SafeTensorsFile.open(checkpoint);
              ClipTextModel clip = new ClipTextModel(CompVisKeys.sd1().diffusersView(file, ModelComponent.TEXT_ENCODER),
                      ClipTextConfig.sd15(), Precision.BF16)) {

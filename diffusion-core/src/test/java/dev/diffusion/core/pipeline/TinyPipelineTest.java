@@ -79,7 +79,7 @@ class TinyPipelineTest {
         Path single = dir.resolve("tiny.safetensors");
         ModelWriter.writeSingleFile(single, TinyStableDiffusion.random(1), TensorDtype.F16);
         // product code never looks for the CLIP vocabulary in ../shared (a user's machine has none): it says what to pass
-        System.setProperty("sd.shared.dir", java.nio.file.Path.of("../../shared").toAbsolutePath().normalize().toString());
+        System.setProperty("sd.shared.dir", dev.diffusion.core.testing.Fixtures.sharedLocation().toString());
         try {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> StableDiffusionPipeline.load(single, null, Precision.FP32));

@@ -8,9 +8,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.Assumptions;
 
-/** The stable-diffusion.cpp reference outputs in shared/fixtures/sd15-random (next to the repository). */
+/** Reading the stable-diffusion.cpp reference outputs that {@link dev.diffusion.core.testing.Fixtures} finds. */
 final class Fixtures {
     static final String EULER = "euler-cat-s42-256";
     static final String DPMPP = "dpmpp2m-karras-fox-s1234-256";
@@ -18,17 +17,8 @@ final class Fixtures {
     private Fixtures() {
     }
 
-    /** The fixture root: -Dfixtures.dir, else the first shared/fixtures/sd15-random above the working directory. */
-    static Path root() {
-        String prop = System.getProperty("fixtures.dir");
-        if (prop != null) {
-            return Path.of(prop);
-        }
-        return dev.diffusion.core.testing.Fixtures.requireShared("sampling fixtures").resolve("fixtures/sd15-random");
-    }
-
     static float[] f32(String testCase, String name) {
-        Path file = root().resolve(testCase).resolve(name + ".f32");
+        Path file = dev.diffusion.core.testing.Fixtures.fixtureFile(testCase, name + ".f32");
         try {
             byte[] bytes = Files.readAllBytes(file);
             float[] out = new float[bytes.length / 4];
@@ -46,7 +36,7 @@ final class Fixtures {
     static List<Step> steps(String testCase) {
         try {
             List<Step> out = new ArrayList<>();
-            for (String line : Files.readAllLines(root().resolve(testCase).resolve("steps.txt"))) {
+            for (String line : Files.readAllLines(dev.diffusion.core.testing.Fixtures.fixtureFile(testCase, "steps.txt"))) {
                 if (line.isBlank()) {
                     continue;
                 }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import dev.diffusion.core.nn.Precision;
 import dev.diffusion.core.nn.Tensors;
 import dev.diffusion.core.nn.TfNetwork;
+import dev.diffusion.core.testing.Fixtures;
 import dev.diffusion.core.weights.StableDiffusionModel;
 import dev.diffusion.core.weights.Weights;
 import java.util.Arrays;
@@ -29,7 +30,7 @@ class UNetBenchmark {
     void timeOneStep() {
         assumeTrue(Boolean.getBoolean("unet.benchmark"), "benchmark: pass -Dunet.benchmark=true");
         String precisions = System.getProperty("unet.benchmark.precisions", "FP32,BF16");
-        try (StableDiffusionModel ckpt = StableDiffusionModel.open(Sd15Fixtures.checkpointOrSkip())) {
+        try (StableDiffusionModel ckpt = StableDiffusionModel.open(Fixtures.sd15Checkpoint())) {
             for (String p : precisions.split(",")) {
                 // e.g. -Dunet.benchmark.im2colFrom=100000,1280,320 compares where im2col starts (in output channels)
                 int saved = Im2colConv2d.minOutChannels;

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.diffusion.core.nn.Precision;
+import dev.diffusion.core.testing.Fixtures;
 import dev.diffusion.core.weights.StableDiffusionModel;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -30,7 +31,7 @@ class UNetSdCppParityTest {
 
     /** Loads the network on first use, so that without the checkpoint every test reports itself skipped. */
     private static synchronized UNet2DConditionModel unet() {
-        Path path = Sd15Fixtures.checkpointOrSkip();
+        Path path = Fixtures.sd15Checkpoint();
         if (unet == null) {
             checkpoint = StableDiffusionModel.open(path);
             weights = new RecordingWeights(checkpoint.unet());
@@ -78,25 +79,25 @@ class UNetSdCppParityTest {
     /** Runs [uncond, cond] as one batch of 2, as the sampling loop does, and compares both halves. */
     private static void check(String caseName, int step) {
         UNet2DConditionModel unet = unet();
-        Path dir = Sd15Fixtures.fixtureDirOrSkip(caseName);
+        Path dir = Fixtures.fixtureCase(caseName);
         double[] st = Sd15Fixtures.sigmaAndTimestep(dir, step);
         double cIn = 1 / Math.sqrt(st[0] * st[0] + 1);
-        float[] x = Sd15Fixtures.nchwToNhwc(Sd15Fixtures.floats(dir.resolve("step" + step + "_x.f32")), 1, 4, H, W);
+        float[] x = Fixtures.nchwToNhwc(Fixtures.readF32(dir.resolve("step" + step + "_x.f32")), 1, 4, H, W);
         float[] latents = new float[2 * x.length];
         for (int i = 0; i < x.length; i++) {
             latents[i] = latents[x.length + i] = (float) (x[i] * cIn);
         }
         float[] context = new float[2 * CTX * D];
-        System.arraycopy(Sd15Fixtures.floats(dir.resolve("uncond_crossattn.f32")), 0, context, 0, CTX * D);
-        System.arraycopy(Sd15Fixtures.floats(dir.resolve("cond_crossattn.f32")), 0, context, CTX * D, CTX * D);
+        System.arraycopy(Fixtures.readF32(dir.resolve("uncond_crossattn.f32")), 0, context, 0, CTX * D);
+        System.arraycopy(Fixtures.readF32(dir.resolve("cond_crossattn.f32")), 0, context, CTX * D, CTX * D);
         float t = (float) st[1];
 
         long start = System.nanoTime();
         float[] eps = unet.predict(latents, 2, H, W, new float[] {t, t}, context, CTX);
         long millis = (System.nanoTime() - start) / 1_000_000;
 
-        float[] uncond = Sd15Fixtures.nchwToNhwc(Sd15Fixtures.floats(dir.resolve("step" + step + "_eps_uncond.f32")), 1, 4, H, W);
-        float[] cond = Sd15Fixtures.nchwToNhwc(Sd15Fixtures.floats(dir.resolve("step" + step + "_eps_cond.f32")), 1, 4, H, W);
+        float[] uncond = Fixtures.nchwToNhwc(Fixtures.readF32(dir.resolve("step" + step + "_eps_uncond.f32")), 1, 4, H, W);
+        float[] cond = Fixtures.nchwToNhwc(Fixtures.readF32(dir.resolve("step" + step + "_eps_cond.f32")), 1, 4, H, W);
         float[] ours0 = Arrays.copyOfRange(eps, 0, x.length);
         float[] ours1 = Arrays.copyOfRange(eps, x.length, 2 * x.length);
         double errU = RefMath.relativeError(ours0, uncond);

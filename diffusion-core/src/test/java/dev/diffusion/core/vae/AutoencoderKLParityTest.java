@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.diffusion.core.nn.Precision;
+import dev.diffusion.core.testing.Fixtures;
 import dev.diffusion.core.weights.CompVisKeys;
 import dev.diffusion.core.weights.ModelComponent;
 import dev.diffusion.core.weights.SafeTensorsFile;
@@ -30,8 +31,8 @@ class AutoencoderKLParityTest {
 
     @BeforeAll
     void load() {
-        Path ckpt = VaeTestSupport.checkpointOrSkip();
-        fixtures = VaeTestSupport.fixturesOrSkip();
+        Path ckpt = Fixtures.sd15Checkpoint();
+        fixtures = Fixtures.sd15Fixtures();
         checkpoint = SafeTensorsFile.open(ckpt);
         weights = CompVisKeys.sd1().diffusersView(checkpoint, ModelComponent.VAE);
         vae = AutoencoderKL.decoderOnly(VaeConfig.sd15(), weights, Precision.FP32);
@@ -51,8 +52,8 @@ class AutoencoderKLParityTest {
     @org.junit.jupiter.api.Test
     void bf16DecodeStaysClose() throws Exception {
         Path dir = fixtures.resolve("euler-cat-s42-256");
-        float[] x0 = VaeTestSupport.nchwToNhwc(VaeTestSupport.readF32(dir.resolve("x0_b0.f32")), 1, 4, 32, 32);
-        float[] want = VaeTestSupport.nchwToNhwc(VaeTestSupport.readF32(dir.resolve("image_b0.f32")), 1, 3, 256, 256);
+        float[] x0 = Fixtures.nchwToNhwc(Fixtures.readF32(dir.resolve("x0_b0.f32")), 1, 4, 32, 32);
+        float[] want = Fixtures.nchwToNhwc(Fixtures.readF32(dir.resolve("image_b0.f32")), 1, 3, 256, 256);
         float[] decoded;
         try (AutoencoderKL bf16 = AutoencoderKL.decoderOnly(VaeConfig.sd15(), weights, Precision.BF16)) {
             decoded = bf16.decode(x0, 1, 32, 32);
@@ -72,13 +73,13 @@ class AutoencoderKLParityTest {
     @ValueSource(strings = {"euler-cat-s42-256", "dpmpp2m-karras-fox-s1234-256"})
     void decodeMatchesStableDiffusionCpp(String name) throws Exception {
         Path dir = fixtures.resolve(name);
-        float[] x0 = VaeTestSupport.nchwToNhwc(VaeTestSupport.readF32(dir.resolve("x0_b0.f32")), 1, 4, 32, 32);
+        float[] x0 = Fixtures.nchwToNhwc(Fixtures.readF32(dir.resolve("x0_b0.f32")), 1, 4, 32, 32);
         long start = System.nanoTime();
         float[] decoded = vae.decode(x0, 1, 32, 32);
         long millis = (System.nanoTime() - start) / 1_000_000;
         assertEquals(256 * 256 * 3, decoded.length);
 
-        float[] want = VaeTestSupport.nchwToNhwc(VaeTestSupport.readF32(dir.resolve("image_b0.f32")), 1, 3, 256, 256);
+        float[] want = Fixtures.nchwToNhwc(Fixtures.readF32(dir.resolve("image_b0.f32")), 1, 3, 256, 256);
         double se = 0, maxDiff = 0;
         for (int i = 0; i < want.length; i++) {
             float v = Math.min(1f, Math.max(0f, (decoded[i] + 1f) / 2f));

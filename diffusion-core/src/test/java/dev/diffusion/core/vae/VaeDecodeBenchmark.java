@@ -3,6 +3,7 @@ package dev.diffusion.core.vae;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.diffusion.core.nn.Precision;
+import dev.diffusion.core.testing.Fixtures;
 import dev.diffusion.core.weights.CompVisKeys;
 import dev.diffusion.core.weights.ModelComponent;
 import dev.diffusion.core.weights.SafeTensorsFile;
@@ -15,9 +16,9 @@ class VaeDecodeBenchmark {
     @Test
     void decodeTiming() throws Exception {
         assumeTrue(Boolean.getBoolean("vae.bench"), "SKIPPED: benchmark; run with -Dvae.bench=true");
-        Path ckpt = VaeTestSupport.checkpointOrSkip();
-        Path dir = VaeTestSupport.fixturesOrSkip().resolve("euler-cat-s42-256");
-        float[] x0 = VaeTestSupport.nchwToNhwc(VaeTestSupport.readF32(dir.resolve("x0_b0.f32")), 1, 4, 32, 32);
+        Path ckpt = Fixtures.sd15Checkpoint();
+        Path dir = Fixtures.fixtureCase("euler-cat-s42-256");
+        float[] x0 = Fixtures.nchwToNhwc(Fixtures.readF32(dir.resolve("x0_b0.f32")), 1, 4, 32, 32);
         String only = System.getProperty("vae.bench.precision", "fp32,bf16");
         int runs = Integer.getInteger("vae.bench.runs", 3);
         try (SafeTensorsFile file = SafeTensorsFile.open(ckpt)) {

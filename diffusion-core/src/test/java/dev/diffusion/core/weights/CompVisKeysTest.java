@@ -24,7 +24,7 @@ class CompVisKeysTest {
 
     @BeforeAll
     static void readKeys() throws Exception {
-        checkpoint = KeyListWeights.read(KeyListWeights.SD15_KEYS);
+        checkpoint = KeyListWeights.sd15();
         assertEquals(1131, checkpoint.keys().size());
     }
 

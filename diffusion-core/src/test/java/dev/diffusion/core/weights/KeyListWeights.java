@@ -1,5 +1,6 @@
 package dev.diffusion.core.weights;
 
+import dev.diffusion.core.testing.Fixtures;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,14 +14,14 @@ import java.util.Set;
  * reading values fails, which proves that views built on it convert names only.
  */
 final class KeyListWeights implements Weights {
-    static final Path SD15_KEYS = dev.diffusion.core.testing.Fixtures.sharedDir() == null
-            ? Path.of("../shared/fixtures/sd15-random/keys.txt")
-            : dev.diffusion.core.testing.Fixtures.sharedDir().resolve("fixtures/sd15-random/keys.txt");
-
     final Map<String, TensorInfo> infos = new LinkedHashMap<>();
 
+    /** The random SD 1.5 checkpoint's listing (1131 tensors), found by {@link Fixtures#sd15KeyList()}. */
+    static KeyListWeights sd15() throws IOException {
+        return read(Fixtures.sd15KeyList());
+    }
+
     static KeyListWeights read(Path listing) throws IOException {
-        dev.diffusion.core.testing.Fixtures.requireShared("SD 1.5 key list");
         KeyListWeights w = new KeyListWeights();
         for (String line : Files.readAllLines(listing)) {
             if (line.isBlank()) {

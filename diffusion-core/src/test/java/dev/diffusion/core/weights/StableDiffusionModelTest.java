@@ -225,7 +225,7 @@ class StableDiffusionModelTest {
 
     @Test
     void inferredNumberingOfTheSd15CheckpointIsSd1() throws Exception {
-        CompVisKeys inferred = CompVisKeys.fromCheckpointKeys(KeyListWeights.read(KeyListWeights.SD15_KEYS).keys());
+        CompVisKeys inferred = CompVisKeys.fromCheckpointKeys(KeyListWeights.sd15().keys());
         assertEquals(2, inferred.layersPerBlock());
         assertArrayEquals(new boolean[] {false, true, true, true}, inferred.upBlockHasAttention());
         assertEquals(4, inferred.vaeLevels());
