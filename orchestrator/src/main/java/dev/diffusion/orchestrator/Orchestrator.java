@@ -177,16 +177,20 @@ public class Orchestrator {
 
     /** "" while the threads that must run do; else which one died (the liveness check's message). */
     public String deadBecause() {
-        if (consumer == null || store == null) {
+        if (consumer == null || store == null || services == null) {
             return ""; // still starting: readiness says so
         }
-        if (!consumer.alive()) {
+        return deadBecause(consumer.alive(), store.alive(), services.alive());
+    }
+
+    static String deadBecause(boolean consumerAlive, boolean storeAlive, boolean monitorAlive) {
+        if (!consumerAlive) {
             return "the job consumer thread stopped";
         }
-        if (!store.alive()) {
+        if (!storeAlive) {
             return "the job store thread stopped";
         }
-        if (!services.alive()) {
+        if (!monitorAlive) {
             return "the service monitor thread stopped";
         }
         return "";

@@ -322,10 +322,25 @@ class FaultIT {
     @Test
     @Order(3)
     void aUNetDownFor90SecondsWhile20JobsAreQueuedFailsNone() throws Exception {
+        // a job running when the U-Net goes: it waits in back-off, and a cancel stops it there
+        GenerationJob retrying = job("outage-cancel", 150, 3).toBuilder().setBatchCount(4).build();
+        send(retrying);
+        events.awaitType(retrying.getJobId(), JobEvent.Type.PROGRESS, Duration.ofSeconds(120));
         unet.kill();
         long killed = System.nanoTime();
         List<GenerationJob> jobs = batch("outage", JOBS, 8);
         Thread.sleep(5_000);
+        ManagedChannel ch = ManagedChannelBuilder.forAddress("127.0.0.1", orchestrators[0].port).usePlaintext().build();
+        try {
+            GenerationGrpc.newBlockingStub(ch).cancel(dev.diffusion.proto.v1.CancelRequest.newBuilder()
+                    .setJobId(retrying.getJobId()).build());
+        } finally {
+            ch.shutdownNow();
+        }
+        List<JobEvent> cancelled = events.awaitFinal(retrying.getJobId(), Duration.ofSeconds(30));
+        assertEquals(JobEvent.Type.CANCELLED, cancelled.get(cancelled.size() - 1).getType(), cancelled.toString());
+        System.out.printf("fault: a job waiting out the outage was cancelled %.1f s after the U-Net died%n",
+                (System.nanoTime() - killed) / 1e9);
         var ready = orchestrators[0].get("/q/health/ready");
         assertEquals(503, ready.statusCode(), ready.body());
         assertTrue(ready.body().contains("unet unreachable"), ready.body());
