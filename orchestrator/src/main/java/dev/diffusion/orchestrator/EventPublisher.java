@@ -62,6 +62,14 @@ public final class EventPublisher implements AutoCloseable {
         });
     }
 
+    /**
+     * Waits until every event sent so far is on the broker. A job's final event goes through another (the
+     * transactional) producer: flushing first keeps it after the job's last PROGRESS in the partition.
+     */
+    public void flush() {
+        producer.flush();
+    }
+
     /** The record of an event as it goes on the events topic (key = job id, content-type header). */
     public ProducerRecord<String, byte[]> record(JobEvent event) {
         return eventRecord(event);

@@ -1,5 +1,7 @@
 package dev.diffusion.orchestrator;
 
+import dev.diffusion.core.pipeline.InvalidRequestException;
+
 import dev.diffusion.proto.v1.CancelRequest;
 import dev.diffusion.proto.v1.CancelResponse;
 import dev.diffusion.proto.v1.GenerateRequest;
@@ -49,7 +51,7 @@ public class GenerationService extends GenerationGrpc.GenerationImplBase {
         GenerationJob job = Jobs.withDefaults(b.build(), b.getJobId(), orchestrator.model().nativeImageSize());
         try {
             Jobs.toRequest(job, orchestrator.model(), orchestrator.config().jobs().maxPromptChars());
-        } catch (InvalidJobException e) {
+        } catch (InvalidRequestException e) {
             throw Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException();
         }
         return job;

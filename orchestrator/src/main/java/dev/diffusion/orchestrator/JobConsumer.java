@@ -1,5 +1,7 @@
 package dev.diffusion.orchestrator;
 
+import dev.diffusion.core.pipeline.InvalidRequestException;
+
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.proto.v1.GenerationJob;
 import dev.diffusion.proto.v1.JobEvent;
@@ -311,6 +313,8 @@ public final class JobConsumer implements AutoCloseable {
             }
             if (result != null) {
                 outcome.record = publisher.record(result);
+                // the final event must follow the job's STARTED and PROGRESS events, which another producer sent
+                publisher.flush();
             }
             finished.add(outcome);
             // hold the job id until the final event is committed: a second record of the id then finds it
@@ -366,7 +370,7 @@ public final class JobConsumer implements AutoCloseable {
         GenerationRequest request;
         try {
             request = Jobs.toRequest(job, model, config.jobs().maxPromptChars());
-        } catch (InvalidJobException e) {
+        } catch (InvalidRequestException e) {
             return JobRunner.failed(id, e.field(), e.getMessage(), "INVALID_ARGUMENT");
         }
         Optional<JobEvent> outcome = runner.run(job, request, () -> task.abandoned ? JobRunner.Stop.ABANDON

@@ -82,38 +82,38 @@ public final class Jobs {
     }
 
     /**
-     * The request of a job that went through {@link #withDefaults}; throws {@link InvalidJobException} naming the
+     * The request of a job that went through {@link #withDefaults}; throws {@link InvalidRequestException} naming the
      * field for anything the model services would refuse or the orchestrator does not do.
      */
     public static GenerationRequest toRequest(GenerationJob job, ModelSpec model, int maxPromptChars) {
         if (!job.getModel().isEmpty() && !job.getModel().equals(model.name())) {
-            throw new InvalidJobException("model", "model '" + job.getModel() + "' is not served here; this orchestrator serves '"
+            throw new InvalidRequestException("model", "model '" + job.getModel() + "' is not served here; this orchestrator serves '"
                     + model.name() + "'");
         }
         if (!job.getOutputFormat().isEmpty() && !job.getOutputFormat().equalsIgnoreCase("png")) {
-            throw new InvalidJobException("output_format", "output_format must be 'png', got '" + job.getOutputFormat() + "'");
+            throw new InvalidRequestException("output_format", "output_format must be 'png', got '" + job.getOutputFormat() + "'");
         }
         if (job.getPreviewEvery() < 0) {
-            throw new InvalidJobException("preview_every", "preview_every must be 0 or more, got " + job.getPreviewEvery());
+            throw new InvalidRequestException("preview_every", "preview_every must be 0 or more, got " + job.getPreviewEvery());
         }
         if (job.getPrompt().length() > maxPromptChars) {
-            throw new InvalidJobException("prompt", "prompt is " + job.getPrompt().length() + " characters; the limit is "
+            throw new InvalidRequestException("prompt", "prompt is " + job.getPrompt().length() + " characters; the limit is "
                     + maxPromptChars);
         }
         if (job.getNegativePrompt().length() > maxPromptChars) {
-            throw new InvalidJobException("negative_prompt", "negative_prompt is " + job.getNegativePrompt().length()
+            throw new InvalidRequestException("negative_prompt", "negative_prompt is " + job.getNegativePrompt().length()
                     + " characters; the limit is " + maxPromptChars);
         }
         RngKind rng;
         try {
             rng = RngKind.parse(job.getRng());
         } catch (IllegalArgumentException e) {
-            throw new InvalidJobException("rng", "rng: " + e.getMessage());
+            throw new InvalidRequestException("rng", "rng: " + e.getMessage());
         }
         try {
             SamplerSpec.parse(job.getSampler());
         } catch (IllegalArgumentException e) {
-            throw new InvalidJobException("sampler", e.getMessage());
+            throw new InvalidRequestException("sampler", e.getMessage());
         }
         GenerationRequest request = new GenerationRequest(job.getPrompt(), job.getNegativePrompt(), job.getWidth(),
                 job.getHeight(), job.getSteps(), job.getSampler(), job.getScheduler().isEmpty() ? null : job.getScheduler(),
@@ -123,26 +123,22 @@ public final class Jobs {
             try {
                 image = Png.decode(job.getInitImage().toByteArray());
             } catch (Exception e) {
-                throw new InvalidJobException("init_image", "init_image must be a PNG image: " + e.getMessage());
+                throw new InvalidRequestException("init_image", "init_image must be a PNG image: " + e.getMessage());
             }
             request = request.withInitImage(image, job.hasStrength() ? cfgScale(job.getStrength()) : DEFAULT_STRENGTH);
         }
-        try {
-            request.validate();
-        } catch (InvalidRequestException e) {
-            throw new InvalidJobException(e.field(), e.getMessage());
-        }
+        request.validate(); // InvalidRequestException naming its field
         if (request.clipSkip() > model.textEncoderLayers()) {
-            throw new InvalidJobException("clip_skip", "clip_skip must be 1 to " + model.textEncoderLayers()
+            throw new InvalidRequestException("clip_skip", "clip_skip must be 1 to " + model.textEncoderLayers()
                     + " (the text encoder's layers), got " + request.clipSkip());
         }
         int multiple = model.pixelMultiple();
         if (request.width() % multiple != 0) {
-            throw new InvalidJobException("width", "width must be a multiple of " + multiple + " for this model, got "
+            throw new InvalidRequestException("width", "width must be a multiple of " + multiple + " for this model, got "
                     + request.width());
         }
         if (request.height() % multiple != 0) {
-            throw new InvalidJobException("height", "height must be a multiple of " + multiple + " for this model, got "
+            throw new InvalidRequestException("height", "height must be a multiple of " + multiple + " for this model, got "
                     + request.height());
         }
         return request;

@@ -1,5 +1,7 @@
 package dev.diffusion.orchestrator;
 
+import dev.diffusion.core.pipeline.InvalidRequestException;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -16,9 +18,9 @@ import org.junit.jupiter.api.Test;
 class JobsTest {
     private static final ModelSpec TINY = ModelSpec.open("tiny-random");
 
-    private static InvalidJobException invalid(GenerationJob.Builder job, int maxPromptChars) {
+    private static InvalidRequestException invalid(GenerationJob.Builder job, int maxPromptChars) {
         GenerationJob full = Jobs.withDefaults(job.setJobId("j").build(), "fallback");
-        return assertThrows(InvalidJobException.class, () -> Jobs.toRequest(full, TINY, maxPromptChars));
+        return assertThrows(InvalidRequestException.class, () -> Jobs.toRequest(full, TINY, maxPromptChars));
     }
 
     @Test
@@ -49,7 +51,7 @@ class JobsTest {
 
     @Test
     void invalidJobsNameTheField() {
-        InvalidJobException e = invalid(GenerationJob.newBuilder().setWidth(65), 100);
+        InvalidRequestException e = invalid(GenerationJob.newBuilder().setWidth(65), 100);
         assertEquals("width", e.field());
         assertEquals("width must be a multiple of 8 between 64 and 2048, got 65", e.getMessage());
         assertEquals("height", invalid(GenerationJob.newBuilder().setHeight(4096), 100).field());
@@ -77,7 +79,7 @@ class JobsTest {
     void limitsOfTheServicesAreCheckedAtSubmission() {
         // tiny-random: a 2-layer text encoder
         assertEquals(2, TINY.textEncoderLayers());
-        InvalidJobException e = invalid(GenerationJob.newBuilder().setClipSkip(3), 100);
+        InvalidRequestException e = invalid(GenerationJob.newBuilder().setClipSkip(3), 100);
         assertEquals("clip_skip", e.field());
         assertEquals("clip_skip must be 1 to 2 (the text encoder's layers), got 3", e.getMessage());
         // sizes: the U-Net service takes latents up to GenerationRequest.MAX_SIZE / the VAE's downscale (ModelSource's
