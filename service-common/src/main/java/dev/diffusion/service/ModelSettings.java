@@ -5,7 +5,6 @@ import jakarta.enterprise.context.ApplicationScoped;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 import java.nio.file.Path;
-import java.util.Locale;
 import java.util.Optional;
 
 /** Which model a service loads and how ({@code diffusion.model.path}, {@code diffusion.model.tokenizer}, {@code diffusion.precision}). */
@@ -36,10 +35,10 @@ public class ModelSettings {
     }
 
     public Precision parsedPrecision() {
-        return switch (precision.trim().toLowerCase(Locale.ROOT)) {
-            case "fp32", "float32" -> Precision.FP32;
-            case "bf16", "bfloat16" -> Precision.BF16;
-            default -> throw new IllegalArgumentException("diffusion.precision must be fp32 or bf16, got " + precision);
-        };
+        try {
+            return Precision.parse(precision);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("diffusion." + e.getMessage(), e);
+        }
     }
 }

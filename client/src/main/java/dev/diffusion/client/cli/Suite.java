@@ -2,6 +2,7 @@ package dev.diffusion.client.cli;
 
 import dev.diffusion.core.cli.Args;
 import dev.diffusion.core.cli.UsageException;
+import dev.diffusion.core.nn.Precision;
 import dev.diffusion.core.pipeline.ModelNames;
 import java.io.IOException;
 import java.io.InputStream;
@@ -244,9 +245,11 @@ final class Suite {
             }
             tokenizer = Path.of(tokenizer).toAbsolutePath().normalize().toString();
         }
-        String precision = a.string("--precision", "fp32");
-        if (!precision.equals("fp32") && !precision.equals("bf16")) {
-            throw new UsageException("--precision must be fp32 or bf16, got '" + precision + "'");
+        String precision;
+        try {
+            precision = Precision.parse(a.string("--precision", "fp32")).name().toLowerCase(java.util.Locale.ROOT);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--" + e.getMessage());
         }
         int base = a.integer("--port-base", envInt("SD_PORT_BASE", 8080), 1024, 65532);
         int kafkaPort = a.integer("--kafka-port", envInt("KAFKA_PORT", 9092), 1024, 65534);
