@@ -141,7 +141,7 @@ public final class ModelClients implements AutoCloseable {
                            int contextLength, int hiddenSize, Interrupt interrupt) {
         PredictRequest request = PredictRequest.newBuilder()
                 .setLatents(Tensors.float32(latentsNhwc, batch, h, w, channels))
-                .addAllTimesteps(boxed(timesteps))
+                .addAllTimesteps(Tensors.floatList(timesteps))
                 .setContext(Tensors.float32(context, batch, contextLength, hiddenSize))
                 .build();
         return Tensors.floats(call("unet", "Denoiser.Predict", interrupt, () -> DenoiserGrpc.newBlockingStub(unetChannel)
@@ -254,14 +254,6 @@ public final class ModelClients implements AutoCloseable {
             down.put(service, e.getStatus().getCode() + (e.getStatus().getDescription() == null ? ""
                     : ": " + e.getStatus().getDescription()));
         }
-    }
-
-    private static List<Float> boxed(float[] values) {
-        Float[] out = new Float[values.length];
-        for (int i = 0; i < values.length; i++) {
-            out[i] = values[i];
-        }
-        return List.of(out);
     }
 
     @Override

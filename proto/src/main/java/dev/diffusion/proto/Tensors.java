@@ -18,6 +18,15 @@ public final class Tensors {
     private Tensors() {
     }
 
+    /** floats as the List a repeated float field's addAll takes (timesteps, the VAE's latent RGB map). */
+    public static java.util.List<Float> floatList(float[] values) {
+        Float[] out = new Float[values.length];
+        for (int i = 0; i < values.length; i++) {
+            out[i] = values[i];
+        }
+        return java.util.List.of(out);
+    }
+
     public static Tensor float32(float[] values, long... shape) {
         checkCount(values.length, shape);
         ByteBuffer buffer = ByteBuffer.allocate(values.length * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);

@@ -147,15 +147,8 @@ public class VaeService extends VaeGrpc.VaeImplBase {
             return ModelInfo.newBuilder().setModel(loaded.name()).setPrecision(settings.precision())
                     .setLatentChannels(config.latentChannels()).setVaeDownscale(config.downscale())
                     .setScalingFactor((float) config.scalingFactor()).setMaxBatch(call.maxBatch())
-                    .setLoadMillis(model.loadMillis()).addAllLatentRgbMap(boxed(loaded.previewMap().flat())).build();
+                    .setLoadMillis(model.loadMillis())
+                    .addAllLatentRgbMap(Tensors.floatList(loaded.previewMap().flat())).build();
         }));
-    }
-
-    private static java.util.List<Float> boxed(float[] values) {
-        java.util.List<Float> out = new java.util.ArrayList<>(values.length);
-        for (float v : values) {
-            out.add(v);
-        }
-        return out;
     }
 }
