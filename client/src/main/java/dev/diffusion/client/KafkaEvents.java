@@ -88,6 +88,31 @@ public final class KafkaEvents implements AutoCloseable {
         return null;
     }
 
+    /**
+     * Waits for the final events of all of {@code jobIds}, passing each to {@code onFinal} as it is read; returns them
+     * by job id (those that did not end within the timeout are missing).
+     */
+    public java.util.Map<String, JobEvent> awaitAll(java.util.Collection<String> jobIds,
+                                                    java.util.function.BiConsumer<String, JobEvent> onFinal, Duration timeout) {
+        java.util.Map<String, JobEvent> done = new java.util.HashMap<>();
+        java.util.Set<String> waiting = new java.util.HashSet<>(jobIds);
+        long end = System.nanoTime() + timeout.toNanos();
+        while (!waiting.isEmpty() && System.nanoTime() < end) {
+            for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(100))) {
+                if (r.key() == null || !waiting.contains(r.key())) {
+                    continue;
+                }
+                JobEvent e = parse(r);
+                if (e != null && DiffusionClient.isFinal(e)) {
+                    waiting.remove(r.key());
+                    done.put(r.key(), e);
+                    onFinal.accept(r.key(), e);
+                }
+            }
+        }
+        return done;
+    }
+
     static JobEvent parse(ConsumerRecord<String, byte[]> r) {
         Header h = r.headers().lastHeader(KafkaJobSubmitter.CONTENT_TYPE);
         boolean json = h != null && new String(h.value(), StandardCharsets.UTF_8).trim().toLowerCase().startsWith(KafkaJobSubmitter.JSON);

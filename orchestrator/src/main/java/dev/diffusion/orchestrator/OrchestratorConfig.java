@@ -88,8 +88,11 @@ public interface OrchestratorConfig {
     }
 
     interface Jobs {
-        /** Jobs sampled at once by this orchestrator. */
-        @WithDefault("4")
+        /**
+         * Jobs sampled at once by this orchestrator: enough to fill the U-Net service's merged runs (each job sends a
+         * CFG pair: 8 jobs fill diffusion.unet.batching.max-samples = 16).
+         */
+        @WithDefault("8")
         int maxConcurrent();
 
         /** Longest prompt (and negative prompt) accepted, in characters. */

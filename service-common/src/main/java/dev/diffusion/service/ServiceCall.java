@@ -22,6 +22,7 @@ public final class ServiceCall {
     private final CallMetrics metrics;
     private final Semaphore slots;
     private final int maxBatch;
+    private final int concurrentComputations;
 
     public ServiceCall(CallMetrics metrics, int concurrentComputations) {
         this(metrics, concurrentComputations, 8);
@@ -34,6 +35,12 @@ public final class ServiceCall {
         this.metrics = metrics;
         this.slots = new Semaphore(concurrentComputations, true);
         this.maxBatch = maxBatch;
+        this.concurrentComputations = concurrentComputations;
+    }
+
+    /** Network runs at once ({@code diffusion.<part>.concurrent-computations}). */
+    public int concurrentComputations() {
+        return concurrentComputations;
     }
 
     /**
@@ -81,8 +88,9 @@ public final class ServiceCall {
     }
 
     private <R> R compute(Deadline deadline, Work<R> work) {
-        if (work.batch() == 0) {
-            return work.compute().get(); // no network run (Info): never waits for a slot, may run on the event loop
+        if (work.batch() == 0 || !work.slot()) {
+            // no network run (Info: may run on the event loop), or work that queues itself for its run (RequestBatcher)
+            return work.compute().get();
         }
         try {
             if (deadline == null) {
@@ -103,11 +111,23 @@ public final class ServiceCall {
         }
     }
 
-    /** Checked work: its batch size (0: no network run, no compute slot) and the computation. */
-    public record Work<R>(int batch, Supplier<R> compute) {
+    /**
+     * Checked work: its batch size (0: no network run, no compute slot), the computation, and whether it takes one of
+     * this call's compute slots (false: it queues itself, in a {@link RequestBatcher} whose workers are the slots).
+     */
+    public record Work<R>(int batch, Supplier<R> compute, boolean slot) {
+        public Work(int batch, Supplier<R> compute) {
+            this(batch, compute, true);
+        }
+
         /** A reply that runs no network (model info). */
         public static <R> Work<R> reply(Supplier<R> compute) {
             return new Work<>(0, compute);
+        }
+
+        /** Work of {@code batch} samples that waits for its network run in a {@link RequestBatcher}. */
+        public static <R> Work<R> batched(int batch, Supplier<R> compute) {
+            return new Work<>(batch, compute, false);
         }
     }
 }

@@ -170,6 +170,80 @@ class ModelServicesIT {
         }
     }
 
+    /**
+     * Concurrent Predict calls of one shape are merged into one U-Net run (cross-job batching), calls of another latent
+     * size are not, and every caller gets the prediction of its own samples: each equals the same call sent alone up to
+     * float rounding. A merge that mixed up latents, timesteps or contexts between callers is off by O(1).
+     */
+    @Test
+    void concurrentPredictCallsAreMergedAndDifferFromLoneCallsOnlyByRounding() throws Exception {
+        int calls = 8;
+        List<PredictRequest> requests = new ArrayList<>();
+        java.util.Random random = new java.util.Random(7);
+        for (int i = 0; i < calls; i++) {
+            int side = i % 4 == 3 ? 16 : 8; // two of them at another latent size
+            float[] latents = new float[2 * side * side * 4];
+            float[] context = new float[2 * 77 * 32];
+            for (int j = 0; j < latents.length; j++) {
+                latents[j] = (float) random.nextGaussian();
+            }
+            for (int j = 0; j < context.length; j++) {
+                context[j] = (float) random.nextGaussian();
+            }
+            requests.add(PredictRequest.newBuilder().setLatents(Tensors.float32(latents, 2, side, side, 4))
+                    .addTimesteps(100 * i + 1).addTimesteps(999 - 50 * i).setContext(Tensors.float32(context, 2, 77, 32)).build());
+        }
+        double runsBefore = metricValue(unetProcess, "diffusion_run_calls_count");
+        double callsBefore = metricValue(unetProcess, "diffusion_run_calls_sum");
+        // all at once, several rounds: calls queued behind a running one are merged
+        List<float[]> merged = new ArrayList<>();
+        DenoiserGrpc.DenoiserFutureStub async = DenoiserGrpc.newFutureStub(unetChannel);
+        for (int round = 0; round < 3; round++) {
+            List<com.google.common.util.concurrent.ListenableFuture<dev.diffusion.proto.v1.PredictResponse>> f = new ArrayList<>();
+            for (PredictRequest r : requests) {
+                f.add(async.withDeadlineAfter(60, TimeUnit.SECONDS).predict(r));
+            }
+            merged.clear();
+            for (var x : f) {
+                merged.add(Tensors.floats(x.get(60, TimeUnit.SECONDS).getNoisePrediction(), "noise_prediction"));
+            }
+        }
+        double runs = metricValue(unetProcess, "diffusion_run_calls_count") - runsBefore;
+        double served = metricValue(unetProcess, "diffusion_run_calls_sum") - callsBefore;
+        assertEquals(3.0 * calls, served, "every call ran once");
+        assertTrue(runs < served, "concurrent calls were merged: " + served + " calls in " + runs + " runs");
+
+        double maxAbs = 0;
+        double maxRel = 0;
+        for (int i = 0; i < calls; i++) {
+            float[] alone = Tensors.floats(unet.predict(requests.get(i)).getNoisePrediction(), "noise_prediction");
+            float[] got = merged.get(i);
+            assertEquals(alone.length, got.length, "call " + i + ": shape");
+            double scale = 0;
+            for (float v : alone) {
+                scale = Math.max(scale, Math.abs(v));
+            }
+            for (int j = 0; j < alone.length; j++) {
+                double d = Math.abs(alone[j] - got[j]);
+                maxAbs = Math.max(maxAbs, d);
+                maxRel = Math.max(maxRel, d / scale);
+            }
+        }
+        System.out.printf("batching: %d calls in %d runs; merged vs alone: max abs error %.3g, max error / max |value| %.3g%n",
+                (long) served, (long) runs, maxAbs, maxRel);
+        assertTrue(maxRel < 1e-4, "merged calls differ from lone calls by more than rounding: " + maxRel);
+    }
+
+    private static double metricValue(ServiceProcess p, String name) throws Exception {
+        double sum = 0;
+        for (String line : p.get("/q/metrics").body().split("\n")) {
+            if (line.startsWith(name + "{") || line.startsWith(name + " ")) {
+                sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            }
+        }
+        return sum;
+    }
+
     @Test
     void vaeEncodeGivesMomentsAndASeededSample() {
         byte[] rgb = new byte[64 * 64 * 3];

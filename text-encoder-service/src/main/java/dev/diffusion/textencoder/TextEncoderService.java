@@ -29,10 +29,14 @@ public class TextEncoderService extends TextEncoderGrpc.TextEncoderImplBase {
     MeterRegistry registry;
 
     private ServiceCall call;
+    private PromptEmbeddingCache cache;
 
     @PostConstruct
     void init() {
         call = ServiceCall.forPart("text-encoder", registry);
+        long cacheBytes = org.eclipse.microprofile.config.ConfigProvider.getConfig()
+                .getOptionalValue("diffusion.text-encoder.cache-bytes", Long.class).orElse(64L << 20);
+        cache = new PromptEmbeddingCache(cacheBytes, registry);
     }
 
     @Override
@@ -51,24 +55,36 @@ public class TextEncoderService extends TextEncoderGrpc.TextEncoderImplBase {
                 throw new IllegalArgumentException("clip_skip: must be 1 to " + layers + " (0 means 1), got "
                         + request.getClipSkip());
             }
-            int[][] ids = new int[batch][];
-            EncodeTextResponse.Builder reply = EncodeTextResponse.newBuilder();
+            String[] prompts = new String[batch];
             for (int i = 0; i < batch; i++) {
-                String prompt = request.getPrompts(i);
-                if (prompt.length() > GenerationRequest.MAX_PROMPT_CHARS) {
-                    throw new IllegalArgumentException("prompts[" + i + "]: " + prompt.length() + " characters; the limit is "
+                prompts[i] = request.getPrompts(i);
+                if (prompts[i].length() > GenerationRequest.MAX_PROMPT_CHARS) {
+                    throw new IllegalArgumentException("prompts[" + i + "]: " + prompts[i].length() + " characters; the limit is "
                             + GenerationRequest.MAX_PROMPT_CHARS);
                 }
-                ClipTokenizer.Encoding encoding = loaded.tokenizer().encode(prompt);
-                ids[i] = encoding.ids();
-                reply.addPrompts(PromptTokens.newBuilder().setTokenCount(encoding.tokenCount())
-                        .setTruncated(encoding.truncated())
-                        .setTruncatedText(encoding.truncatedText() == null ? "" : encoding.truncatedText()));
             }
             return new ServiceCall.Work<>(batch, () -> {
-                float[] hidden = loaded.textEncoder().encode(ids, clipSkip);
-                int length = ids[0].length;
-                return reply.setHiddenStates(Tensors.float32(hidden, batch, length, hidden.length / (batch * length))).build();
+                EncodeTextResponse.Builder reply = EncodeTextResponse.newBuilder();
+                float[][] hidden = new float[batch][];
+                for (int i = 0; i < batch; i++) {
+                    String prompt = prompts[i];
+                    PromptEmbeddingCache.Entry e = cache.get(new PromptEmbeddingCache.Key(loaded.name(), prompt, clipSkip), () -> {
+                        ClipTokenizer.Encoding encoding = loaded.tokenizer().encode(prompt);
+                        return new PromptEmbeddingCache.Entry(loaded.textEncoder().encode(new int[][] {encoding.ids()}, clipSkip),
+                                encoding.tokenCount(), encoding.truncated(),
+                                encoding.truncatedText() == null ? "" : encoding.truncatedText());
+                    });
+                    hidden[i] = e.hiddenStates();
+                    reply.addPrompts(PromptTokens.newBuilder().setTokenCount(e.tokenCount()).setTruncated(e.truncated())
+                            .setTruncatedText(e.truncatedText()));
+                }
+                int width = loaded.textEncoder().hiddenSize();
+                int length = hidden[0].length / width;
+                float[] all = new float[batch * hidden[0].length];
+                for (int i = 0; i < batch; i++) {
+                    System.arraycopy(hidden[i], 0, all, i * hidden[0].length, hidden[0].length);
+                }
+                return reply.setHiddenStates(Tensors.float32(all, batch, length, width)).build();
             });
         });
     }

@@ -8,12 +8,17 @@ import dev.diffusion.proto.v1.ModelInfoRequest;
 import dev.diffusion.proto.v1.PredictRequest;
 import dev.diffusion.proto.v1.PredictResponse;
 import dev.diffusion.service.ModelSettings;
+import dev.diffusion.service.RequestBatcher;
 import dev.diffusion.service.ServiceCall;
 import io.grpc.stub.StreamObserver;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
 import jakarta.annotation.PostConstruct;
+import jakarta.annotation.PreDestroy;
 import jakarta.inject.Inject;
 
 /** {@code diffusion.v1.Denoiser}: checks a batch of (latent, timestep, context) samples and runs the U-Net on it. */
@@ -27,10 +32,72 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
     MeterRegistry registry;
 
     private ServiceCall call;
+    private RequestBatcher<SampleShape, Samples, float[]> batcher;
+
+    /** What samples must share to be merged into one U-Net run. */
+    record SampleShape(int height, int width, int contextLength) {
+    }
+
+    /** One call's samples: NHWC latents, a timestep each, and their contexts [batch, contextLength, D]. */
+    record Samples(int batch, float[] latents, float[] timesteps, float[] context) {
+    }
 
     @PostConstruct
     void init() {
         call = ServiceCall.forPart("unet", registry);
+        org.eclipse.microprofile.config.Config config = org.eclipse.microprofile.config.ConfigProvider.getConfig();
+        boolean merge = config.getOptionalValue("diffusion.unet.batching.enabled", Boolean.class).orElse(true);
+        int maxSamples = config.getOptionalValue("diffusion.unet.batching.max-samples", Integer.class).orElse(16);
+        long maxWaitMillis = config.getOptionalValue("diffusion.unet.batching.max-wait-millis", Long.class).orElse(10L);
+        batcher = new RequestBatcher<>("unet", registry, call.concurrentComputations(), merge ? maxSamples : 0,
+                java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(maxWaitMillis), this::run);
+    }
+
+    @PreDestroy
+    void close() {
+        batcher.close();
+    }
+
+    /** One U-Net run over the merged calls: inputs concatenated along the batch, the prediction split back. */
+    private List<float[]> run(SampleShape shape, List<Samples> calls) {
+        UNetModel.Loaded loaded = model.get();
+        if (calls.size() == 1) {
+            Samples s = calls.get(0);
+            return List.of(loaded.unet().predict(s.latents(), s.batch(), shape.height(), shape.width(), s.timesteps(),
+                    s.context(), shape.contextLength()));
+        }
+        int batch = 0;
+        for (Samples s : calls) {
+            batch += s.batch();
+        }
+        float[] latents = concat(calls, Samples::latents);
+        float[] timesteps = concat(calls, Samples::timesteps);
+        float[] context = concat(calls, Samples::context);
+        float[] eps = loaded.unet().predict(latents, batch, shape.height(), shape.width(), timesteps, context,
+                shape.contextLength());
+        List<float[]> out = new ArrayList<>(calls.size());
+        int perSample = eps.length / batch;
+        int offset = 0;
+        for (Samples s : calls) {
+            out.add(Arrays.copyOfRange(eps, offset, offset + s.batch() * perSample));
+            offset += s.batch() * perSample;
+        }
+        return out;
+    }
+
+    private static float[] concat(List<Samples> calls, java.util.function.Function<Samples, float[]> part) {
+        int n = 0;
+        for (Samples s : calls) {
+            n += part.apply(s).length;
+        }
+        float[] all = new float[n];
+        int at = 0;
+        for (Samples s : calls) {
+            float[] a = part.apply(s);
+            System.arraycopy(a, 0, all, at, a.length);
+            at += a.length;
+        }
+        return all;
     }
 
     @Override
@@ -80,8 +147,9 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
                         + config.crossAttentionDim());
             }
             float[] context = Tensors.requireFinite(Tensors.floats(request.getContext(), "context"), "context");
-            return new ServiceCall.Work<>(batch, () -> {
-                float[] eps = loaded.unet().predict(latents, batch, h, w, timesteps, context, cs[1]);
+            Samples samples = new Samples(batch, latents, timesteps, context);
+            return ServiceCall.Work.batched(batch, () -> {
+                float[] eps = batcher.submit(new SampleShape(h, w, cs[1]), samples, batch);
                 return PredictResponse.newBuilder()
                         .setNoisePrediction(Tensors.float32(eps, batch, h, w, config.outChannels())).build();
             });

@@ -14,7 +14,7 @@ import java.util.logging.Logger;
  * (the orchestrator's API). {@code ./sd} sends every other command to diffusion-core's Main.
  */
 public final class SdMain {
-    static final Set<String> COMMANDS = Set.of("up", "down", "status", "submit", "watch", "cancel", "get");
+    static final Set<String> COMMANDS = Set.of("up", "down", "status", "submit", "watch", "cancel", "get", "bench-suite");
 
     private SdMain() {}
 
@@ -38,7 +38,8 @@ public final class SdMain {
         Path runDir = (runDirEnv == null || runDirEnv.isBlank() ? root.resolve("run") : Path.of(runDirEnv)).toAbsolutePath().normalize();
         String[] rest = Arrays.copyOfRange(argv, 1, argv.length);
         if (Arrays.asList(rest).contains("--help") || Arrays.asList(rest).contains("-h")) {
-            out.print(argv[0].equals("up") || argv[0].equals("down") || argv[0].equals("status") ? Suite.HELP : Remote.HELP);
+            out.print(argv[0].equals("up") || argv[0].equals("down") || argv[0].equals("status") ? Suite.HELP
+                    : argv[0].equals("bench-suite") ? SuiteBench.HELP : Remote.HELP);
             return Exit.OK;
         }
         Suite suite = new Suite(root, runDir, out, err);
@@ -52,6 +53,7 @@ public final class SdMain {
                 case "watch" -> remote.watch(rest);
                 case "cancel" -> remote.cancel(rest);
                 case "get" -> remote.get(rest);
+                case "bench-suite" -> new SuiteBench(root, suite.state(), out, err).run(rest);
                 default -> Exit.USAGE;
             };
         } catch (UsageException e) {
@@ -78,6 +80,6 @@ public final class SdMain {
 
     /** Help of the suite commands (./sd help prints it after diffusion-core's). */
     public static String help() {
-        return Suite.HELP + Remote.HELP;
+        return Suite.HELP + Remote.HELP + SuiteBench.HELP;
     }
 }

@@ -135,6 +135,12 @@ public final class GenerateCommand {
                         err.printf("sd: %sstep %d/%d  %.2f s%n", which, step, totalSteps, stepMillis / 1000.0);
                     }
                 }
+
+                @Override
+                public void onImage(int image, long millis) {
+                    // the per-image figure ./sd bench-suite compares the suite with (sampling + decode + PNG)
+                    err.printf("sd: image %d/%d in %.3f s%n", image + 1, request.batchCount(), millis / 1000.0);
+                }
             });
             for (GeneratedImage img : images) {
                 Path file = images.size() == 1 ? o.out() : numbered(o.out(), img.index());

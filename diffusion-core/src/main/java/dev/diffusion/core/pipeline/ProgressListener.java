@@ -25,6 +25,9 @@ public interface ProgressListener {
     record StepTrace(int image, int step, double sigma, double timestep, float[] x, float[] epsUncond, float[] epsCond,
                      float[] denoised) {}
 
+    /** Image {@code image} is done (sampled, decoded, PNG-encoded), {@code millis} after its sampling began. */
+    default void onImage(int image, long millis) {}
+
     /** A stage (encode, decode, ...) finished. */
     default void onStage(String stage, long millis) {}
 }

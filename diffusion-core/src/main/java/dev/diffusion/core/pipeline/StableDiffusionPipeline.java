@@ -107,7 +107,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         ClipTokenizer.Encoding positive = tokenizer.encode(prompt);
         warnTruncated("prompt", positive, listener);
         warnTruncated("negative prompt", negative, listener);
-        return textEncoder.encode(new int[][] {negative.ids(), positive.ids()}, clipSkip);
+        // each prompt alone (batch 1): a batch's composition changes float rounding, and the text-encoder service
+        // encodes (and caches) every prompt alone, so both paths give the same bits
+        float[] uncond = textEncoder.encode(new int[][] {negative.ids()}, clipSkip);
+        float[] cond = textEncoder.encode(new int[][] {positive.ids()}, clipSkip);
+        float[] both = java.util.Arrays.copyOf(uncond, uncond.length + cond.length);
+        System.arraycopy(cond, 0, both, uncond.length, cond.length);
+        return both;
     }
 
     private void warnTruncated(String what, ClipTokenizer.Encoding e, ProgressListener listener) {
@@ -203,6 +209,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         }
         for (int i = 0; i < request.batchCount(); i++) {
             long seed = request.seed() + i;
+            long i0 = System.nanoTime();
             float[] latent = sample(request, context, seed, initLatent, lh, lw, i, listener);
             long d0 = System.nanoTime();
             float[] decoded = decode(latent, 1, lh, lw);
@@ -213,6 +220,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             text.put("parameters", params.format());
             byte[] png = Png.encodeRgb(request.width(), request.height(), rgb, text);
             images.add(new GeneratedImage(i, seed, request.width(), request.height(), rgb, png, params, latent, decoded));
+            listener.onImage(i, (System.nanoTime() - i0) / 1_000_000);
         }
         return images;
     }
