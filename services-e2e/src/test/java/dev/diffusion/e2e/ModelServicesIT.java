@@ -234,7 +234,7 @@ class ModelServicesIT {
         assertTrue(maxRel < 1e-4, "merged calls differ from lone calls by more than rounding: " + maxRel);
     }
 
-    private static double metricValue(ServiceProcess p, String name) throws Exception {
+    static double metricValue(ServiceProcess p, String name) throws Exception {
         double sum = 0;
         for (String line : p.get("/q/metrics").body().split("\n")) {
             if (line.startsWith(name + "{") || line.startsWith(name + " ")) {
