@@ -234,11 +234,34 @@ class ModelServicesIT {
         assertTrue(maxRel < 1e-4, "merged calls differ from lone calls by more than rounding: " + maxRel);
     }
 
+    /** A prompt encoded again comes from the cache: the same bits, counted as hits; another clip skip is another entry. */
+    @Test
+    void repeatedPromptsComeFromTheEmbeddingCache() throws Exception {
+        EncodeTextRequest request = EncodeTextRequest.newBuilder().addPrompts("").addPrompts("a cached prompt").build();
+        double hits = metricValue(textProcess, "diffusion_embedding_cache_requests_total{result=\"hit\"}");
+        double misses = metricValue(textProcess, "diffusion_embedding_cache_requests_total{result=\"miss\"}");
+        EncodeTextResponse first = text.encode(request);
+        EncodeTextResponse second = text.encode(request);
+        EncodeTextResponse skip2 = text.encode(request.toBuilder().setClipSkip(2).build());
+        assertEquals(first.getHiddenStates(), second.getHiddenStates());
+        assertFalse(first.getHiddenStates().equals(skip2.getHiddenStates()), "clip skip 2 is not clip skip 1's entry");
+        double newHits = metricValue(textProcess, "diffusion_embedding_cache_requests_total{result=\"hit\"}") - hits;
+        double newMisses = metricValue(textProcess, "diffusion_embedding_cache_requests_total{result=\"miss\"}") - misses;
+        assertEquals(6.0, newHits + newMisses, "six prompt encodings asked");
+        // the second request: 2 hits; "" at clip skip 1 may have been cached by an earlier test; clip skip 2: 2 misses
+        assertTrue(newHits == 2 || newHits == 3, "hits " + newHits + ", misses " + newMisses);
+        // the cached entry equals the in-process encoding of the same prompts (each prompt alone in both paths)
+        assertArrayEquals(pipeline.encodePrompts("", "a cached prompt", 1, ProgressListener.NONE),
+                Tensors.floats(second.getHiddenStates(), "hidden_states"));
+    }
+
     static double metricValue(ServiceProcess p, String name) throws Exception {
         double sum = 0;
         for (String line : p.get("/q/metrics").body().split("\n")) {
-            if (line.startsWith(name + "{") || line.startsWith(name + " ")) {
-                sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            if (line.startsWith(name.contains("{") ? name : name + "{") || line.startsWith(name + " ")) {
+                // the value follows the name and labels; with tracing on an exemplar (# {...} value time) may follow it
+                String rest = line.substring(line.indexOf('}') > 0 ? line.indexOf('}') + 1 : name.length()).trim();
+                sum += Double.parseDouble(rest.split("\\s+")[0]);
             }
         }
         return sum;

@@ -209,7 +209,11 @@ final class SuiteBench {
                 URI.create("http://127.0.0.1:" + port + "/q/metrics")).build(), HttpResponse.BodyHandlers.ofString());
         double[] v = new double[4];
         for (String line : m.body().split("\n")) {
-            double x = line.startsWith("diffusion_") ? Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1)) : 0;
+            if (!line.startsWith("diffusion_") || line.indexOf('}') < 0) {
+                continue;
+            }
+            // the value follows the labels (an exemplar, "# {...} value time", may follow it when tracing is on)
+            double x = Double.parseDouble(line.substring(line.indexOf('}') + 1).trim().split("\\s+")[0]);
             boolean predict = line.contains("method=\"Predict\"") && line.contains("outcome=\"ok\"");
             if (line.startsWith("diffusion_run_seconds_sum{")) {
                 v[0] += x;
