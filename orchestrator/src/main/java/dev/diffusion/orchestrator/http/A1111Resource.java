@@ -128,6 +128,8 @@ public class A1111Resource {
             }
         }
         parameters.put("seed", job.getSeed());
+        parameters.put("width", job.getWidth());
+        parameters.put("height", job.getHeight());
         Map<String, Object> info = new LinkedHashMap<>();
         info.put("prompt", job.getPrompt());
         info.put("all_prompts", java.util.Collections.nCopies(seeds.size(), job.getPrompt()));
