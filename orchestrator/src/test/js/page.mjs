@@ -21,7 +21,7 @@ try {
   await page.fill('#height', '64');
   await page.fill('#steps', '3');
   await page.fill('#seed', '77');
-  await page.waitForFunction(() => [...document.querySelectorAll('#sampler option')].some((o) => o.value === 'Euler a'));
+  await page.waitForFunction((p) => [...document.querySelectorAll('#sampler option')].some((o) => o.value === 'Euler a'));
   await page.selectOption('#sampler', 'Euler a');
   await page.click('#generate');
   await page.waitForSelector('#result:not(.hidden) #image[src^="data:image/png;base64,"]', { timeout: 120000 });
@@ -30,20 +30,25 @@ try {
     status: await page.textContent('#status') });
 
   // a long job: its progress bar and latent preview move, then its Cancel button in the recent jobs stops it
-  await page.fill('#prompt', 'a long job to cancel');
+  const longPrompt = 'a long job to cancel ' + Date.now();
+  await page.fill('#prompt', longPrompt);
   await page.fill('#width', '512');
   await page.fill('#height', '512');
   await page.fill('#steps', '150');
   await page.click('#generate');
-  await page.waitForFunction(() => document.querySelector('#progress').value > 0.01
+  await page.waitForFunction(() => /^RUNNING — step ([3-9]|\d\d+) of 150/.test(document.querySelector('#status').textContent)
     && (document.querySelector('#preview').getAttribute('src') || '').startsWith('data:image/png'), null, { timeout: 120000 });
   const progressed = await page.evaluate(() => document.querySelector('#progress').value);
-  const row = page.locator('#jobs tr', { hasText: 'a long job to cancel' });
+  const preview = await page.evaluate(() => {
+    const img = document.querySelector('#preview');
+    return { width: img.naturalWidth, height: img.naturalHeight };
+  });
+  const row = page.locator('#jobs tr', { hasText: longPrompt });
   await row.locator('button.cancel').click();
-  await page.waitForFunction(() => [...document.querySelectorAll('#jobs tr')]
-    .some((tr) => tr.textContent.includes('a long job to cancel') && tr.querySelector('.state').textContent === 'CANCELLED'),
-  null, { timeout: 60000 });
-  out({ kind: 'cancelled', progressed, jobId: await row.getAttribute('data-job-id'), status: await page.textContent('#status'),
+  await page.waitForFunction((p) => [...document.querySelectorAll('#jobs tr')]
+    .some((tr) => tr.textContent.includes(p) && tr.querySelector('.state').textContent === 'CANCELLED'),
+  longPrompt, { timeout: 60000 });
+  out({ kind: 'cancelled', progressed, preview, jobId: await row.getAttribute('data-job-id'), status: await page.textContent('#status'),
     rows: await page.locator('#jobs tr').count() });
 } finally {
   await browser.close();

@@ -4,6 +4,11 @@
 const $ = (id) => document.getElementById(id);
 const FINAL = ['COMPLETED', 'FAILED', 'CANCELLED'];
 $('token').value = localStorage.getItem('diffusion-token') || '';
+$('token').addEventListener('input', () => {
+  localStorage.setItem('diffusion-token', $('token').value.trim());
+  loadSamplers();
+  refreshJobs();
+});
 
 async function api(path, body) {
   const headers = { 'Content-Type': 'application/json' };

@@ -417,7 +417,12 @@ class HttpApiIT {
                 + " CFG scale: 7, Seed: 77, Size: 64x64, Model: tiny-random, RNG: NV", generated.get("parameters").asText());
         assertTrue(generated.get("status").asText().startsWith("COMPLETED"), generated.toString());
         JsonNode cancelled = out.get("cancelled");
-        assertTrue(cancelled.get("progressed").asDouble() > 0.01, cancelled.toString());
+        double progressed = cancelled.get("progressed").asDouble();
+        assertTrue(progressed >= 3 / 150.0 && progressed < 1, cancelled.toString());
+        assertEquals(64, cancelled.get("preview").get("width").asInt(), cancelled.toString()); // the 512 x 512 job's latent
+        java.util.regex.Matcher stopped = java.util.regex.Pattern.compile("CANCELLED — step (\\d+) of 150.*")
+                .matcher(cancelled.get("status").asText());
+        assertTrue(stopped.matches() && Integer.parseInt(stopped.group(1)) < 150, cancelled.toString());
         assertTrue(cancelled.get("status").asText().startsWith("CANCELLED"), cancelled.toString());
         assertEquals(JobStatus.State.CANCELLED, grpc.get(GetRequest.newBuilder().setJobId(cancelled.get("jobId").asText()).build())
                 .getState());

@@ -88,7 +88,7 @@ public class HttpJobs {
 
         /** Share of the job's sampling steps done, 0 to 1 (all images of the batch). */
         public double fraction() {
-            if (finished()) {
+            if (last != null && last.getType() == JobEvent.Type.COMPLETED) {
                 return 1;
             }
             Progress p = lastProgress;
@@ -116,7 +116,7 @@ public class HttpJobs {
             }
             holder[0].onEvent(e);
         });
-        Tracked t = new Tracked(job, done);
+        Tracked t = new Tracked(job.toBuilder().clearInitImage().build(), done); // remembered without its megabytes
         synchronized (early) {
             early.forEach(t::onEvent);
             holder[0] = t;
