@@ -386,7 +386,7 @@ public class A1111Resource {
 
     @GET
     @Path("/progress")
-    public Map<String, Object> progress() {
+    public Map<String, Object> progress(@jakarta.ws.rs.QueryParam("skip_current_image") boolean skipCurrentImage) {
         Optional<HttpJobs.Tracked> current = jobs.current();
         Map<String, Object> state = new LinkedHashMap<>();
         Map<String, Object> out = new LinkedHashMap<>();
@@ -423,7 +423,7 @@ public class A1111Resource {
         out.put("eta_relative", fraction > 0 ? elapsed / fraction - elapsed : 0.0);
         out.put("state", state);
         byte[] preview = t.preview();
-        out.put("current_image", preview == null ? null : Base64.getEncoder().encodeToString(preview));
+        out.put("current_image", preview == null || skipCurrentImage ? null : Base64.getEncoder().encodeToString(preview));
         out.put("textinfo", null);
         out.put("job_id", t.id());
         return out;
