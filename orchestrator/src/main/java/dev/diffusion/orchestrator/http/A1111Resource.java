@@ -185,7 +185,7 @@ public class A1111Resource {
         return body;
     }
 
-    private static void checkFields(JsonNode body, boolean img2img) {
+    static void checkFields(JsonNode body, boolean img2img) {
         List<String> refused = new ArrayList<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = body.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> f = it.next();
