@@ -143,7 +143,7 @@ public class A1111Resource {
         info.put("width", job.getWidth());
         info.put("height", job.getHeight());
         info.put("sampler_name", SamplerSpec.parse(job.getSampler()).a1111Name());
-        info.put("cfg_scale", cfgOf(job.getCfgScale()));
+        info.put("cfg_scale", dev.diffusion.orchestrator.Jobs.cfgScale(job.getCfgScale()));
         info.put("steps", job.getSteps());
         info.put("batch_size", parameters.get("batch_size"));
         info.put("restore_faces", false);
@@ -166,10 +166,6 @@ public class A1111Resource {
             throw new IllegalStateException(ex);
         }
         return Response.ok(out).build();
-    }
-
-    private static double cfgOf(float cfg) {
-        return Double.parseDouble(Float.toString(cfg));
     }
 
     private static JsonNode parse(String text) {
