@@ -19,10 +19,7 @@ import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
 import jakarta.inject.Inject;
-import java.time.Duration;
 import java.util.Optional;
-import java.util.UUID;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
 
 /**
@@ -31,36 +28,19 @@ import java.util.function.Consumer;
  */
 @GrpcService
 public class GenerationService extends GenerationGrpc.GenerationImplBase {
-    private static final Duration READ_BACK = Duration.ofSeconds(30);
-
     @Inject
     Orchestrator orchestrator;
 
+    @Inject
+    JobSubmission submission;
+
     /** Assigns an id and a seed where the job has none and validates it: INVALID_ARGUMENT names the field. */
     private GenerationJob accept(GenerationJob request) {
-        GenerationJob.Builder b = request.toBuilder();
-        if (b.getJobId().isEmpty()) {
-            b.setJobId(UUID.randomUUID().toString());
-        }
-        if (!b.hasSeed() || b.getSeed() == -1) {
-            b.setSeed(ThreadLocalRandom.current().nextLong(1L << 32));
-        }
-        if (b.getSubmittedAtMillis() == 0) {
-            b.setSubmittedAtMillis(System.currentTimeMillis());
-        }
-        GenerationJob job = Jobs.withDefaults(b.build(), b.getJobId(), orchestrator.model().nativeImageSize());
         try {
-            Jobs.toRequest(job, orchestrator.model(), orchestrator.config().jobs().maxPromptChars());
+            return submission.accept(request);
         } catch (InvalidRequestException e) {
             throw Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException();
         }
-        return job;
-    }
-
-    private void enqueue(GenerationJob job) throws InterruptedException {
-        EventPublisher.TopicPartitionOffset at = orchestrator.publisher().submit(job);
-        // read-your-writes: once this returns, Get/Watch on this orchestrator know the job
-        orchestrator.store().awaitRead(at.partition(), at.offset(), READ_BACK);
     }
 
     @Override
@@ -68,9 +48,7 @@ public class GenerationService extends GenerationGrpc.GenerationImplBase {
     public void submit(GenerationJob request, StreamObserver<SubmitResponse> out) {
         try {
             GenerationJob job = accept(request);
-            if (!orchestrator.store().knows(job.getJobId())) {
-                enqueue(job);
-            }
+            submission.enqueue(job);
             out.onNext(SubmitResponse.newBuilder().setJobId(job.getJobId()).build());
             out.onCompleted();
         } catch (Exception e) {
@@ -84,9 +62,7 @@ public class GenerationService extends GenerationGrpc.GenerationImplBase {
         try {
             GenerationJob job = accept(request.getJob());
             // enqueued first: a failed enqueue leaves no store entry behind that a retry would take for the job
-            if (!orchestrator.store().knows(job.getJobId())) {
-                enqueue(job);
-            }
+            submission.enqueue(job);
             stream(job.getJobId(), (ServerCallStreamObserver<JobEvent>) out, true);
         } catch (Exception e) {
             out.onError(status(e));
@@ -144,10 +120,7 @@ public class GenerationService extends GenerationGrpc.GenerationImplBase {
             if (!store.knows(id)) {
                 throw notFound(id);
             }
-            if (!store.hasFinalEvent(id)) {
-                EventPublisher.TopicPartitionOffset at = orchestrator.publisher().cancel(id);
-                store.awaitRead(at.partition(), at.offset(), READ_BACK);
-            }
+            submission.cancel(id);
             JobStatus.State state = store.status(id).map(JobStatus::getState).orElse(JobStatus.State.STATE_UNSPECIFIED);
             out.onNext(CancelResponse.newBuilder().setJobId(id).setState(state).build());
             out.onCompleted();

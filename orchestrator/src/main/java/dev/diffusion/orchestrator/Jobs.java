@@ -164,7 +164,7 @@ public final class Jobs {
     }
 
     /** The float as written (7.5f → 7.5, not 7.5000000xyz), so the PNG metadata says what the submitter wrote. */
-    static double cfgScale(float cfg) {
+    public static double cfgScale(float cfg) {
         return Double.parseDouble(Float.toString(cfg));
     }
 }

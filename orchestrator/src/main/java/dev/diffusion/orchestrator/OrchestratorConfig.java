@@ -25,8 +25,8 @@ public interface OrchestratorConfig {
 
     interface Api {
         /**
-         * When set, every gRPC call to this orchestrator must carry {@code authorization: Bearer <token>}
-         * ({@code UNAUTHENTICATED} otherwise). TLS for the port: Quarkus' {@code quarkus.tls.*} key store with
+         * When set, every gRPC call to this orchestrator and every HTTP API request must carry {@code authorization: Bearer <token>}
+         * ({@code UNAUTHENTICATED} / HTTP 401 otherwise; {@code http.ApiTokenFilter}). TLS for the port: Quarkus' {@code quarkus.tls.*} key store with
          * {@code quarkus.http.insecure-requests=disabled} (see README, "Failure behaviour").
          */
         Optional<String> token();

@@ -530,6 +530,7 @@ final class Suite {
         }
         out.printf("  %-12s %s %s%n", "kafka", "127.0.0.1:" + cfg.kafkaPort(), kafkaNote);
         out.println("next: ./sd submit --prompt \"a photo of a cat\" --wait --out cat.png   |   ./sd status   |   ./sd down");
+        out.printf("      or in a browser: http://127.0.0.1:%d/ (A1111 /sdapi/v1 and OpenAI /v1/images on that port too)%n", cfg.portBase());
     }
 
     private static int envInt(String name, int def) {

@@ -1,0 +1,119 @@
+package dev.diffusion.orchestrator.http;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.diffusion.core.pipeline.InvalidRequestException;
+import java.util.Base64;
+
+/** Typed reads of a JSON request's fields: a wrong type is an {@link InvalidRequestException} naming the field. */
+final class JsonFields {
+    private final JsonNode body;
+    private final String prefix;
+
+    JsonFields(JsonNode body, String prefix) {
+        this.body = body == null || body.isNull() ? com.fasterxml.jackson.databind.node.NullNode.getInstance() : body;
+        this.prefix = prefix;
+    }
+
+    JsonFields(JsonNode body) {
+        this(body, "");
+    }
+
+    boolean has(String name) {
+        return body.has(name) && !body.get(name).isNull();
+    }
+
+    JsonNode node(String name) {
+        return body.get(name);
+    }
+
+    String name(String field) {
+        return prefix + field;
+    }
+
+    String string(String name, String fallback) {
+        if (!has(name)) {
+            return fallback;
+        }
+        JsonNode v = body.get(name);
+        if (!v.isTextual()) {
+            throw new InvalidRequestException(name(name), name(name) + " must be a string, got " + v);
+        }
+        return v.asText();
+    }
+
+    long integer(String name, long fallback) {
+        if (!has(name)) {
+            return fallback;
+        }
+        JsonNode v = body.get(name);
+        if (v.isTextual() && v.asText().matches("-?\\d{1,18}")) { // form fields arrive as text
+            return Long.parseLong(v.asText());
+        }
+        if (!v.isIntegralNumber() && !(v.isNumber() && v.asDouble() == Math.rint(v.asDouble()))) {
+            throw new InvalidRequestException(name(name), name(name) + " must be an integer, got " + v);
+        }
+        if (!v.canConvertToLong()) {
+            throw new InvalidRequestException(name(name), name(name) + " is out of range: " + v);
+        }
+        return v.asLong();
+    }
+
+    int int32(String name, int fallback) {
+        long v = integer(name, fallback);
+        if (v != (int) v) {
+            throw new InvalidRequestException(name(name), name(name) + " is out of range: " + v);
+        }
+        return (int) v;
+    }
+
+    double number(String name, double fallback) {
+        if (!has(name)) {
+            return fallback;
+        }
+        JsonNode v = body.get(name);
+        if (v.isTextual()) {
+            try {
+                return Double.parseDouble(v.asText());
+            } catch (NumberFormatException e) {
+                // the message below
+            }
+        }
+        if (!v.isNumber()) {
+            throw new InvalidRequestException(name(name), name(name) + " must be a number, got " + v);
+        }
+        return v.asDouble();
+    }
+
+    boolean bool(String name, boolean fallback) {
+        if (!has(name)) {
+            return fallback;
+        }
+        JsonNode v = body.get(name);
+        if (v.isTextual() && (v.asText().equals("true") || v.asText().equals("false"))) {
+            return Boolean.parseBoolean(v.asText());
+        }
+        if (!v.isBoolean()) {
+            throw new InvalidRequestException(name(name), name(name) + " must be true or false, got " + v);
+        }
+        return v.asBoolean();
+    }
+
+    /** Base64 (optionally a {@code data:image/png;base64,} URL) to bytes. */
+    static byte[] base64(String field, String text) {
+        String b64 = text.startsWith("data:") && text.contains(",") ? text.substring(text.indexOf(',') + 1) : text;
+        try {
+            return Base64.getMimeDecoder().decode(b64);
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException(field, field + " must be a base64 PNG image: " + e.getMessage());
+        }
+    }
+
+    /** "WxH" (OpenAI's size) to {width, height}. */
+    static int[] size(String field, String text) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d{1,5})x(\\d{1,5})").matcher(text.trim());
+        if (!m.matches()) {
+            throw new InvalidRequestException(field, field + " must be WIDTHxHEIGHT in pixels (e.g. 512x512), got '" + text + "'");
+        }
+        return new int[] {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))};
+    }
+}

@@ -1,0 +1,298 @@
+package dev.diffusion.orchestrator.http;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.google.protobuf.ByteString;
+import dev.diffusion.core.pipeline.InvalidRequestException;
+import dev.diffusion.proto.v1.GeneratedImage;
+import dev.diffusion.proto.v1.GenerationJob;
+import dev.diffusion.proto.v1.JobEvent;
+import dev.diffusion.proto.v1.JobStatus;
+import jakarta.inject.Inject;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.Context;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import jakarta.ws.rs.core.UriInfo;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import org.jboss.resteasy.reactive.server.multipart.FormValue;
+import org.jboss.resteasy.reactive.server.multipart.MultipartFormDataInput;
+
+/**
+ * OpenAI's images API: {@code POST /v1/images/generations}, {@code POST /v1/images/edits} (img2img), {@code GET
+ * /v1/models}. Each request is one normal job (n images = its batch_count); the answer waits for its final event.
+ * Our settings that OpenAI has no field for go in the extension object {@code "sd"}: negative_prompt, seed, steps,
+ * sampler, scheduler, cfg_scale, clip_skip, rng, strength (edits).
+ */
+@Path("/v1")
+@Produces(MediaType.APPLICATION_JSON)
+public class OpenAiImagesResource {
+    /** OpenAI's limit on {@code n}. */
+    static final int MAX_N = 10;
+    private static final Set<String> FIELDS = Set.of("prompt", "model", "n", "size", "response_format", "quality", "style",
+            "user", "output_format", "background", "moderation", "output_compression", "sd");
+    private static final Set<String> EDIT_FIELDS = Set.of("image", "mask", "input_fidelity");
+    private static final Set<String> SD_FIELDS = Set.of("negative_prompt", "seed", "steps", "sampler", "scheduler",
+            "cfg_scale", "clip_skip", "rng", "strength");
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Inject
+    HttpJobs jobs;
+
+    @POST
+    @Path("/images/generations")
+    public Response generations(String text, @Context UriInfo uri) throws InterruptedException {
+        JsonNode body;
+        try {
+            body = JSON.readTree(text == null ? "" : text);
+        } catch (Exception e) {
+            return OpenAiErrors.invalid(null, "the request body is not JSON: " + e.getMessage().lines().findFirst().orElse(""));
+        }
+        if (body == null || !body.isObject()) {
+            return OpenAiErrors.invalid(null, "the request body must be a JSON object");
+        }
+        return run(body, null, false, uri);
+    }
+
+    @POST
+    @Path("/images/edits")
+    @Consumes(MediaType.MULTIPART_FORM_DATA)
+    public Response edits(MultipartFormDataInput form, @Context UriInfo uri) throws Exception {
+        ObjectNode body = JSON.createObjectNode();
+        ObjectNode sd = JSON.createObjectNode();
+        byte[] image = null;
+        for (Map.Entry<String, Collection<FormValue>> e : form.getValues().entrySet()) {
+            String name = e.getKey();
+            for (FormValue v : e.getValue()) {
+                if (name.equals("image") || name.equals("image[]")) {
+                    if (image != null) {
+                        return OpenAiErrors.invalid("image", "one image only: this server edits a single PNG");
+                    }
+                    image = v.isFileItem() ? Files.readAllBytes(v.getFileItem().getFile()) : v.getValue().getBytes(
+                            java.nio.charset.StandardCharsets.ISO_8859_1);
+                } else if (name.equals("sd") && !v.isFileItem()) {
+                    try {
+                        JSON.readTree(v.getValue()).fields().forEachRemaining(f -> sd.set(f.getKey(), f.getValue()));
+                    } catch (Exception bad) {
+                        return OpenAiErrors.invalid("sd", "sd must be a JSON object: " + bad.getMessage());
+                    }
+                } else if (name.startsWith("sd[") && name.endsWith("]") && !v.isFileItem()) {
+                    sd.put(name.substring(3, name.length() - 1), v.getValue()); // the openai client's form encoding of an object
+                } else if (name.equals("mask")) {
+                    return OpenAiErrors.invalid("mask", "mask is not supported: edits here are img2img of the whole image (no inpainting)");
+                } else if (!v.isFileItem()) {
+                    body.put(name, v.getValue());
+                } else {
+                    return OpenAiErrors.invalid(name, "Unrecognized request argument supplied: " + name);
+                }
+            }
+        }
+        if (image == null) {
+            return OpenAiErrors.invalid("image", "image is required: a PNG file");
+        }
+        if (!sd.isEmpty()) {
+            body.set("sd", sd);
+        }
+        return run(body, image, true, uri);
+    }
+
+    private Response run(JsonNode body, byte[] initImage, boolean edit, UriInfo uri) throws InterruptedException {
+        String responseFormat;
+        HttpJobs.Tracked t;
+        try {
+            for (java.util.Iterator<String> it = body.fieldNames(); it.hasNext(); ) {
+                String f = it.next();
+                if (!FIELDS.contains(f) && !(edit && EDIT_FIELDS.contains(f))) {
+                    throw new InvalidRequestException(f, "Unrecognized request argument supplied: " + f);
+                }
+            }
+            JsonFields in = new JsonFields(body);
+            responseFormat = in.string("response_format", "url");
+            if (!responseFormat.equals("url") && !responseFormat.equals("b64_json")) {
+                throw new InvalidRequestException("response_format", "response_format must be 'url' or 'b64_json', got '"
+                        + responseFormat + "'");
+            }
+            t = jobs.submit(job(in, initImage));
+        } catch (InvalidRequestException e) {
+            return OpenAiErrors.invalid(param(e.field()), e.getMessage());
+        }
+        Optional<JobEvent> end = jobs.awaitFinal(t);
+        if (end.isEmpty()) {
+            return noRetry(OpenAiErrors.error(504, "job " + t.id() + " did not finish within " + HttpJobs.WAIT.toMinutes()
+                    + " minutes; it goes on", null, "timeout"));
+        }
+        JobEvent e = end.get();
+        if (e.getType() == JobEvent.Type.FAILED) {
+            return e.getFailed().getField().isEmpty()
+                    ? noRetry(OpenAiErrors.error(500, e.getFailed().getReason(), null, "job_failed"))
+                    : OpenAiErrors.invalid(param(e.getFailed().getField()), e.getFailed().getReason());
+        }
+        if (e.getType() == JobEvent.Type.CANCELLED) {
+            return noRetry(OpenAiErrors.error(409, "job " + t.id() + " was cancelled", null, "job_cancelled"));
+        }
+        List<Map<String, Object>> data = new ArrayList<>();
+        List<Long> seeds = new ArrayList<>();
+        for (GeneratedImage image : e.getCompleted().getImagesList()) {
+            Map<String, Object> d = new LinkedHashMap<>();
+            if (responseFormat.equals("b64_json")) {
+                d.put("b64_json", Base64.getEncoder().encodeToString(image.getPng().toByteArray()));
+            } else {
+                d.put("url", uri.getBaseUriBuilder().path("v1/images/files/{id}/{index}.png").build(t.id(), image.getIndex()).toString());
+            }
+            d.put("revised_prompt", t.job.getPrompt());
+            data.add(d);
+            seeds.add(image.getSeed());
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("created", System.currentTimeMillis() / 1000);
+        out.put("data", data);
+        out.put("output_format", "png");
+        out.put("sd", Map.of("job_id", t.id(), "seeds", seeds,
+                "parameters", e.getCompleted().getImagesCount() > 0 ? e.getCompleted().getImages(0).getParameters() : ""));
+        return Response.ok(out).build();
+    }
+
+    /** The request parameter a job field comes from. */
+    private static String param(String jobField) {
+        return switch (jobField == null ? "" : jobField) {
+            case "width", "height" -> "size";
+            case "batch_count" -> "n";
+            case "init_image" -> "image";
+            case "negative_prompt", "seed", "steps", "sampler", "scheduler", "cfg_scale", "clip_skip", "rng", "strength" -> "sd." + jobField;
+            case "" -> null;
+            default -> jobField;
+        };
+    }
+
+    /** The openai clients retry 408, 409, 429 and 5xx unless told not to: a retry would run the job again. */
+    private static Response noRetry(Response r) {
+        return Response.fromResponse(r).header("x-should-retry", "false").build();
+    }
+
+    /** The request's fields as a job; throws {@link InvalidRequestException} naming the field. */
+    GenerationJob job(JsonFields in, byte[] initImage) {
+        if (!in.has("prompt") || in.string("prompt", "").isBlank()) {
+            throw new InvalidRequestException("prompt", "prompt is required");
+        }
+        GenerationJob.Builder b = GenerationJob.newBuilder().setPrompt(in.string("prompt", ""));
+        String model = in.string("model", "");
+        if (!model.isEmpty() && !model.equals(jobs.model().name())) {
+            throw new InvalidRequestException("model", "model '" + model + "' is not served here; GET /v1/models lists '"
+                    + jobs.model().name() + "'");
+        }
+        long n = in.integer("n", 1);
+        if (n < 1 || n > MAX_N) {
+            throw new InvalidRequestException("n", "n must be between 1 and " + MAX_N + ", got " + n);
+        }
+        b.setBatchCount((int) n);
+        String size = in.string("size", "auto");
+        if (!size.equals("auto")) {
+            int[] wh = JsonFields.size("size", size);
+            b.setWidth(wh[0]).setHeight(wh[1]);
+        }
+        String quality = in.string("quality", "auto");
+        if (!Set.of("auto", "standard").contains(quality)) {
+            throw new InvalidRequestException("quality", "quality '" + quality + "' is not supported: 'standard' or 'auto' (set sd.steps instead)");
+        }
+        if (in.has("style")) {
+            throw new InvalidRequestException("style", "style is not supported (DALL-E 3 only)");
+        }
+        String outputFormat = in.string("output_format", "png");
+        if (!outputFormat.equals("png")) {
+            throw new InvalidRequestException("output_format", "output_format must be 'png', got '" + outputFormat + "'");
+        }
+        if (in.has("output_compression")) {
+            throw new InvalidRequestException("output_compression", "output_compression is not supported (PNG only)");
+        }
+        String background = in.string("background", "auto");
+        if (!Set.of("auto", "opaque").contains(background)) {
+            throw new InvalidRequestException("background", "background '" + background + "' is not supported: 'auto' or 'opaque'");
+        }
+        in.string("moderation", "auto"); // no moderation here: both values mean the same
+        in.string("user", "");
+        if (in.has("input_fidelity")) {
+            throw new InvalidRequestException("input_fidelity", "input_fidelity is not supported (set sd.strength)");
+        }
+        if (in.has("sd")) {
+            if (!in.node("sd").isObject()) {
+                throw new InvalidRequestException("sd", "sd must be an object of our settings: " + SD_FIELDS);
+            }
+            JsonFields sd = new JsonFields(in.node("sd"), "sd.");
+            for (java.util.Iterator<String> it = in.node("sd").fieldNames(); it.hasNext(); ) {
+                String f = it.next();
+                if (!SD_FIELDS.contains(f)) {
+                    throw new InvalidRequestException("sd." + f, "sd." + f + " is not a setting here; sd takes " + SD_FIELDS);
+                }
+            }
+            b.setNegativePrompt(sd.string("negative_prompt", ""));
+            if (sd.has("seed")) {
+                b.setSeed(sd.integer("seed", -1));
+            }
+            b.setSteps(sd.int32("steps", 0));
+            b.setSampler(sd.string("sampler", ""));
+            b.setScheduler(sd.string("scheduler", ""));
+            if (sd.has("cfg_scale")) {
+                b.setCfgScale((float) sd.number("cfg_scale", 7));
+            }
+            b.setClipSkip(sd.int32("clip_skip", 0));
+            b.setRng(sd.string("rng", ""));
+            if (sd.has("strength")) {
+                b.setStrength((float) sd.number("strength", 0.75));
+            }
+        }
+        if (initImage != null) {
+            b.setInitImage(ByteString.copyFrom(initImage));
+        }
+        return b.build();
+    }
+
+    @GET
+    @Path("/images/files/{id}/{index}.png")
+    @Produces("image/png")
+    public Response file(@PathParam("id") String id, @PathParam("index") int index) {
+        Optional<JobStatus> status = jobs.submission().orchestrator().store().status(id);
+        if (status.isEmpty() || index < 0 || index >= status.get().getImagesCount()
+                || status.get().getImages(index).getPng().isEmpty()) {
+            return OpenAiErrors.error(404, "no image " + index + " of job '" + id + "'", null, "not_found");
+        }
+        return Response.ok(status.get().getImages(index).getPng().toByteArray(), "image/png").build();
+    }
+
+    @GET
+    @Path("/models")
+    public Map<String, Object> models() {
+        return Map.of("object", "list", "data", List.of(model()));
+    }
+
+    @GET
+    @Path("/models/{id}")
+    public Response model(@PathParam("id") String id) {
+        if (!id.equals(jobs.model().name())) {
+            return OpenAiErrors.error(404, "The model '" + id + "' does not exist", "model", "model_not_found");
+        }
+        return Response.ok(model()).build();
+    }
+
+    private Map<String, Object> model() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", jobs.model().name());
+        m.put("object", "model");
+        m.put("created", 0);
+        m.put("owned_by", "diffusion");
+        return m;
+    }
+}

@@ -1,0 +1,430 @@
+package dev.diffusion.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.google.protobuf.ByteString;
+import dev.diffusion.core.image.Png;
+import dev.diffusion.proto.v1.GenerateRequest;
+import dev.diffusion.proto.v1.GenerationGrpc;
+import dev.diffusion.proto.v1.GenerationJob;
+import dev.diffusion.proto.v1.GetRequest;
+import dev.diffusion.proto.v1.JobEvent;
+import dev.diffusion.proto.v1.JobStatus;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.Metadata;
+import io.grpc.stub.MetadataUtils;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * The HTTP APIs for real, through clients nobody here wrote: the broker, the three tiny-random services and an
+ * orchestrator with a bearer token as processes; the official {@code openai} npm package (pinned in
+ * src/test/js/package-lock.json, installed with {@code npm ci} into target/) generating and editing images; A1111's
+ * endpoints called exactly as its API documents them; the web page in headless Chromium driven by Playwright. Every
+ * image is compared byte for byte with the gRPC API's image for the same settings (the same job path, so the same PNG).
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class HttpApiIT {
+    static final String TOKEN = "http-api-test-token";
+    static final ObjectMapper JSON = new ObjectMapper();
+    final String run = "http-" + Long.toString(System.currentTimeMillis(), 36);
+    final Path root = Path.of(System.getProperty("repo.root", "..")).toAbsolutePath().normalize();
+    final Path build = Path.of(System.getProperty("build.dir", "target")).toAbsolutePath();
+    final int kafkaPort = Integer.parseInt(System.getenv().getOrDefault("KAFKA_PORT", "9092"));
+    final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    boolean startedBroker;
+    final List<ServiceProcess> processes = new ArrayList<>();
+    ServiceProcess orchestrator;
+    ManagedChannel channel;
+    GenerationGrpc.GenerationBlockingStub grpc;
+    String base;
+
+    @BeforeAll
+    void start() throws Exception {
+        if (!OrchestratorIT.listening(kafkaPort)) {
+            Process p = new ProcessBuilder(root.resolve("scripts/kafka.sh").toString(), "start").inheritIO().start();
+            assertEquals(0, p.waitFor(), "scripts/kafka.sh start");
+            startedBroker = true;
+        }
+        ServiceProcess text = started(ServiceProcess.start("text-encoder-service", List.of()));
+        ServiceProcess unet = started(ServiceProcess.start("unet-service", List.of()));
+        ServiceProcess vae = started(ServiceProcess.start("vae-service", List.of()));
+        for (ServiceProcess p : List.of(text, unet, vae)) {
+            p.awaitReady(Duration.ofSeconds(180));
+        }
+        orchestrator = started(ServiceProcess.start("orchestrator", List.of(
+                "-Ddiffusion.api.token=" + TOKEN,
+                "-Ddiffusion.kafka.bootstrap-servers=127.0.0.1:" + kafkaPort,
+                "-Ddiffusion.kafka.group-id=" + run,
+                "-Ddiffusion.topics.jobs=" + run + ".jobs",
+                "-Ddiffusion.topics.events=" + run + ".events",
+                "-Ddiffusion.topics.dlq=" + run + ".jobs.dlq",
+                "-Ddiffusion.topics.control=" + run + ".control",
+                "-Ddiffusion.topics.partitions=2",
+                "-Ddiffusion.services.text-encoder=dns:///127.0.0.1:" + text.port,
+                "-Ddiffusion.services.unet=dns:///127.0.0.1:" + unet.port,
+                "-Ddiffusion.services.vae=dns:///127.0.0.1:" + vae.port,
+                "-Xmx256m")));
+        orchestrator.awaitReady(Duration.ofSeconds(120));
+        base = "http://127.0.0.1:" + orchestrator.port;
+        Metadata auth = new Metadata();
+        auth.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + TOKEN);
+        channel = ManagedChannelBuilder.forAddress("127.0.0.1", orchestrator.port).usePlaintext().maxInboundMessageSize(64 << 20).build();
+        grpc = GenerationGrpc.newBlockingStub(channel).withInterceptors(MetadataUtils.newAttachHeadersInterceptor(auth));
+    }
+
+    private ServiceProcess started(ServiceProcess p) {
+        processes.add(p);
+        return p;
+    }
+
+    @AfterAll
+    void stop() throws Exception {
+        if (channel != null) {
+            channel.shutdownNow();
+        }
+        for (ServiceProcess p : processes) {
+            p.close();
+        }
+        if (startedBroker) {
+            new ProcessBuilder(root.resolve("scripts/kafka.sh").toString(), "stop").inheritIO().start().waitFor();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------ helpers
+
+    /** The images of the same job through the gRPC API (Generate: the job path of ./sd submit). */
+    List<byte[]> viaGrpc(GenerationJob job) {
+        JobEvent last = null;
+        for (Iterator<JobEvent> it = grpc.withDeadlineAfter(120, TimeUnit.SECONDS)
+                .generate(GenerateRequest.newBuilder().setJob(job).build()); it.hasNext(); ) {
+            last = it.next();
+        }
+        assertNotNull(last);
+        assertEquals(JobEvent.Type.COMPLETED, last.getType(), last.toString());
+        return last.getCompleted().getImagesList().stream().map(i -> i.getPng().toByteArray()).toList();
+    }
+
+    HttpResponse<String> post(String path, String body, boolean withToken) throws IOException, InterruptedException {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(180))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body));
+        if (withToken) {
+            b.header("Authorization", "Bearer " + TOKEN);
+        }
+        return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    HttpResponse<String> get(String path) throws IOException, InterruptedException {
+        return http.send(HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(30))
+                .header("Authorization", "Bearer " + TOKEN).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    static JsonNode json(HttpResponse<String> r) throws IOException {
+        return JSON.readTree(r.body());
+    }
+
+    /** A JSON object of name, value pairs, in order. */
+    static String body(Object... nameValue) throws IOException {
+        Map<Object, Object> m = new LinkedHashMap<>();
+        for (int i = 0; i < nameValue.length; i += 2) {
+            m.put(nameValue[i], nameValue[i + 1]);
+        }
+        return JSON.writeValueAsString(m);
+    }
+
+    /** The npm project of src/test/js installed (npm ci, exact versions from its lock file) under target/. */
+    Path npmProject() throws Exception {
+        Path src = root.resolve("orchestrator/src/test/js");
+        Path dir = build.resolve("http-clients-js");
+        Files.createDirectories(dir);
+        boolean lockChanged = !Files.exists(dir.resolve("package-lock.json"))
+                || Files.mismatch(src.resolve("package-lock.json"), dir.resolve("package-lock.json")) != -1
+                || !Files.isDirectory(dir.resolve("node_modules"));
+        try (var files = Files.list(src)) {
+            for (Path f : files.toList()) {
+                Files.copy(f, dir.resolve(f.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+        if (lockChanged) {
+            Process p = new ProcessBuilder("npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund").directory(dir.toFile())
+                    .inheritIO().start();
+            assertEquals(0, p.waitFor(), "npm ci in " + dir);
+        }
+        return dir;
+    }
+
+    /** Runs a node script of the npm project; its stdout lines are JSON objects, returned by their "kind". */
+    Map<String, JsonNode> node(String script, Map<String, String> env) throws Exception {
+        Path dir = npmProject();
+        ProcessBuilder pb = new ProcessBuilder("node", script).directory(dir.toFile());
+        pb.environment().putAll(env);
+        Path log = build.resolve("service-logs").resolve(script + ".stderr");
+        Files.createDirectories(log.getParent());
+        pb.redirectError(log.toFile());
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertTrue(p.waitFor(300, TimeUnit.SECONDS), script + " did not end");
+        assertEquals(0, p.exitValue(), script + " failed:\n" + out + Files.readString(log));
+        Map<String, JsonNode> byKind = new LinkedHashMap<>();
+        for (String line : out.split("\n")) {
+            if (line.startsWith("{")) {
+                JsonNode n = JSON.readTree(line);
+                byKind.put(n.get("kind").asText(), n);
+            }
+        }
+        return byKind;
+    }
+
+    static byte[] b64(JsonNode n) {
+        return Base64.getDecoder().decode(n.asText());
+    }
+
+    GenerationJob.Builder job(String prompt) {
+        return GenerationJob.newBuilder().setPrompt(prompt).setWidth(64).setHeight(64);
+    }
+
+    // ------------------------------------------------------------------------------------ OpenAI
+
+    @Test
+    void theOfficialOpenAiClientGeneratesAndEditsImages() throws Exception {
+        byte[] init = viaGrpc(job("an init image").setSteps(2).setSeed(5).build()).get(0);
+        Path initPng = build.resolve(run + "-init.png");
+        Files.write(initPng, init);
+        Map<String, JsonNode> out = node("openai-client.mjs", Map.of("OPENAI_BASE_URL", base + "/v1", "OPENAI_API_KEY", TOKEN,
+                "MODEL", "tiny-random", "INIT_PNG", initPng.toString()));
+
+        assertEquals("[\"tiny-random\"]", out.get("models").get("ids").toString());
+
+        // n=2, b64_json, our settings in the "sd" extension: the same two PNGs as the gRPC job with those settings
+        JsonNode generated = out.get("b64_json");
+        List<byte[]> expected = viaGrpc(job("a red circle on the left").setNegativePrompt("blue").setSteps(3)
+                .setSampler("Euler a").setSeed(1234).setBatchCount(2).build());
+        assertEquals(2, generated.get("images").size());
+        for (int i = 0; i < 2; i++) {
+            assertArrayEquals(expected.get(i), b64(generated.get("images").get(i)), "image " + i);
+        }
+        assertEquals("[1234,1235]", generated.get("sd").get("seeds").toString());
+        assertTrue(Math.abs(generated.get("created").asLong() - System.currentTimeMillis() / 1000) < 600);
+
+        // response_format defaults to url, as OpenAI's; the URL serves the PNG
+        JsonNode fetched = out.get("url").get("fetched").get(0);
+        assertEquals(200, fetched.get("status").asInt());
+        assertEquals("image/png", fetched.get("type").asText());
+        assertArrayEquals(viaGrpc(job("a green square").setSteps(2).setSeed(7).build()).get(0), b64(fetched.get("b64")));
+
+        // edits = img2img of the uploaded PNG (multipart), strength from sd.strength
+        assertArrayEquals(viaGrpc(job("a blue triangle").setSteps(4).setSeed(99).setStrength(0.5f)
+                .setInitImage(ByteString.copyFrom(init)).build()).get(0), b64(out.get("edit").get("images").get(0)));
+
+        // errors in OpenAI's shape, thrown by the client as its own error classes, naming the parameter
+        JsonNode badSize = out.get("bad-size");
+        assertEquals(400, badSize.get("status").asInt(), badSize.toString());
+        assertEquals("size", badSize.get("param").asText());
+        assertEquals("BadRequestError", badSize.get("name").asText());
+        assertTrue(badSize.get("message").asText().contains("multiple of 8"), badSize.toString());
+        assertEquals("style", out.get("style").get("param").asText());
+        JsonNode wrongKey = out.get("wrong-key");
+        assertEquals(401, wrongKey.get("status").asInt(), wrongKey.toString());
+        assertEquals("AuthenticationError", wrongKey.get("name").asText());
+        assertEquals("invalid_api_key", wrongKey.get("code").asText());
+    }
+
+    @Test
+    void openAiErrorsAreTheirErrorObject() throws Exception {
+        HttpResponse<String> r = post("/v1/images/generations", "{\"prompt\": \"x\", \"n\": 11}", true);
+        assertEquals(400, r.statusCode());
+        JsonNode e = json(r).get("error");
+        assertEquals("n", e.get("param").asText());
+        assertEquals("invalid_request_error", e.get("type").asText());
+        assertTrue(e.get("message").asText().contains("between 1 and 10"), r.body());
+        assertEquals("model", json(post("/v1/images/generations", "{\"prompt\": \"x\", \"model\": \"dall-e-3\"}", true))
+                .get("error").get("param").asText());
+        assertEquals("quality", json(post("/v1/images/generations", "{\"prompt\": \"x\", \"quality\": \"hd\"}", true))
+                .get("error").get("param").asText());
+        assertEquals("sd.steps", json(post("/v1/images/generations", "{\"prompt\": \"x\", \"sd\": {\"steps\": 0.5}}", true))
+                .get("error").get("param").asText());
+        HttpResponse<String> notJson = post("/v1/images/generations", "{\"prompt\":", true);
+        assertEquals(400, notJson.statusCode());
+        assertTrue(json(notJson).get("error").get("message").asText().startsWith("the request body is not JSON"), notJson.body());
+        HttpResponse<String> noToken = post("/v1/images/generations", "{\"prompt\": \"x\"}", false);
+        assertEquals(401, noToken.statusCode());
+        assertEquals("invalid_api_key", json(noToken).get("error").get("code").asText());
+    }
+
+    // ------------------------------------------------------------------------------------ AUTOMATIC1111
+
+    @Test
+    void a1111Txt2imgWithItsDefaults() throws Exception {
+        // A1111's defaults: steps 50, sampler Euler, cfg 7; batch_size x n_iter images seeded seed, seed + 1, ...
+        HttpResponse<String> r = post("/sdapi/v1/txt2img", body("prompt", "a purple square", "negative_prompt", "red",
+                "seed", 42, "width", 64, "height", 64, "batch_size", 2, "n_iter", 2,
+                "override_settings", Map.of("CLIP_stop_at_last_layers", 2),
+                // the rest of A1111's model at its defaults, as its own UI and many clients send it
+                "restore_faces", false, "styles", List.of(), "subseed", -1, "enable_hr", false, "alwayson_scripts", Map.of()), true);
+        assertEquals(200, r.statusCode(), r.body());
+        JsonNode body = json(r);
+        List<byte[]> expected = viaGrpc(job("a purple square").setNegativePrompt("red").setSeed(42).setSteps(50)
+                .setSampler("Euler").setCfgScale(7).setClipSkip(2).setBatchCount(4).build());
+        assertEquals(4, body.get("images").size());
+        for (int i = 0; i < 4; i++) {
+            assertArrayEquals(expected.get(i), b64(body.get("images").get(i)), "image " + i);
+        }
+        JsonNode info = JSON.readTree(body.get("info").asText());
+        assertEquals("[42,43,44,45]", info.get("all_seeds").toString());
+        assertEquals(42, info.get("seed").asLong());
+        assertTrue(info.get("infotexts").get(1).asText().contains("Steps: 50, Sampler: Euler, Schedule type: Automatic, CFG scale: 7, Seed: 43"),
+                info.toString());
+        assertEquals(50, body.get("parameters").get("steps").asInt());
+
+        // png-info reads the parameters chunk back with the same code that wrote it
+        HttpResponse<String> pi = post("/sdapi/v1/png-info", body("image", body.get("images").get(0).asText()), true);
+        assertEquals(200, pi.statusCode(), pi.body());
+        JsonNode p = json(pi);
+        assertEquals("a purple square", p.get("parameters").get("Prompt").asText());
+        assertEquals("red", p.get("parameters").get("Negative prompt").asText());
+        assertEquals("42", p.get("parameters").get("Seed").asText());
+        assertEquals("2", p.get("parameters").get("Clip skip").asText());
+        assertEquals("64", p.get("parameters").get("Size-1").asText());
+        assertTrue(p.get("info").asText().startsWith("a purple square\nNegative prompt: red\nSteps: 50"), p.toString());
+    }
+
+    @Test
+    void a1111Img2img() throws Exception {
+        byte[] init = viaGrpc(job("init").setSteps(2).setSeed(11).build()).get(0);
+        HttpResponse<String> r = post("/sdapi/v1/img2img", body("prompt", "a yellow circle", "seed", 3, "steps", 8,
+                "sampler_name", "DPM++ 2M", "scheduler", "Karras", "denoising_strength", 0.5, "cfg_scale", 5.5,
+                "init_images", List.of("data:image/png;base64," + Base64.getEncoder().encodeToString(init))), true);
+        assertEquals(200, r.statusCode(), r.body());
+        assertArrayEquals(viaGrpc(job("a yellow circle").setSeed(3).setSteps(8).setSampler("DPM++ 2M").setScheduler("karras")
+                .setStrength(0.5f).setCfgScale(5.5f).setInitImage(ByteString.copyFrom(init)).build()).get(0),
+                b64(json(r).get("images").get(0)));
+    }
+
+    @Test
+    void a1111RefusesWhatItDoesNotDoNamingTheField() throws Exception {
+        for (Map.Entry<String, Object> f : Map.<String, Object>of("enable_hr", true, "restore_faces", true, "script_name",
+                "x/y/z plot", "tiling", true, "subseed_strength", 0.3, "hr_scale_typo", 2).entrySet()) {
+            HttpResponse<String> r = post("/sdapi/v1/txt2img", body("prompt", "x", "width", 64, "height", 64,
+                    f.getKey(), f.getValue()), true);
+            assertEquals(422, r.statusCode(), f + ": " + r.body());
+            assertEquals("[\"body\",\"" + f.getKey() + "\"]", json(r).get("detail").get(0).get("loc").toString(), r.body());
+        }
+        HttpResponse<String> steps = post("/sdapi/v1/txt2img", "{\"prompt\": \"x\", \"steps\": 500}", true);
+        assertEquals(422, steps.statusCode());
+        assertTrue(json(steps).get("detail").get(0).get("msg").asText().contains("between 1 and 150"), steps.body());
+        HttpResponse<String> sampler = post("/sdapi/v1/txt2img", "{\"prompt\": \"x\", \"sampler_name\": \"LMS\"}", true);
+        assertEquals("[\"body\",\"sampler_name\"]", json(sampler).get("detail").get(0).get("loc").toString(), sampler.body());
+        HttpResponse<String> override = post("/sdapi/v1/txt2img",
+                "{\"prompt\": \"x\", \"override_settings\": {\"sd_model_checkpoint\": \"v1-5\"}}", true);
+        assertEquals("[\"body\",\"override_settings.sd_model_checkpoint\"]",
+                json(override).get("detail").get(0).get("loc").toString(), override.body());
+        HttpResponse<String> noToken = post("/sdapi/v1/txt2img", "{\"prompt\": \"x\"}", false);
+        assertEquals(401, noToken.statusCode());
+        assertTrue(json(noToken).get("detail").asText().contains("Bearer"), noToken.body());
+    }
+
+    @Test
+    void a1111Lists() throws Exception {
+        List<String> samplers = new ArrayList<>();
+        json(get("/sdapi/v1/samplers")).forEach(s -> samplers.add(s.get("name").asText()));
+        assertEquals(List.of("Euler", "Euler a", "DPM++ 2M", "DDIM", "DDPM"), samplers);
+        assertEquals("Karras", json(get("/sdapi/v1/schedulers")).get(1).get("label").asText());
+        assertEquals("tiny-random", json(get("/sdapi/v1/sd-models")).get(0).get("model_name").asText());
+        JsonNode options = json(get("/sdapi/v1/options"));
+        assertEquals("tiny-random", options.get("sd_model_checkpoint").asText());
+        assertEquals(200, post("/sdapi/v1/options", "{\"CLIP_stop_at_last_layers\": 1}", true).statusCode());
+        HttpResponse<String> change = post("/sdapi/v1/options", "{\"sd_model_checkpoint\": \"v1-5-pruned\"}", true);
+        assertEquals(422, change.statusCode());
+        assertEquals("[\"body\",\"sd_model_checkpoint\"]", json(change).get("detail").get(0).get("loc").toString());
+    }
+
+    @Test
+    void a1111ProgressShowsTheLatentPreviewAndInterruptCancels() throws Exception {
+        // long enough to be caught running: 512x512, 150 steps of the tiny model
+        CompletableFuture<HttpResponse<String>> running = CompletableFuture.supplyAsync(() -> {
+            try {
+                return post("/sdapi/v1/txt2img", "{\"prompt\": \"a long one\", \"width\": 512, \"height\": 512, \"steps\": 150, \"seed\": 1}", true);
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        JsonNode progress = null;
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (System.nanoTime() < end) {
+            progress = json(get("/sdapi/v1/progress"));
+            if (progress.get("state").get("sampling_step").asInt() >= 2 && !progress.get("current_image").isNull()) {
+                break;
+            }
+            Thread.sleep(100);
+        }
+        assertNotNull(progress);
+        assertTrue(progress.get("state").get("sampling_step").asInt() >= 2, progress.toString());
+        assertEquals(150, progress.get("state").get("sampling_steps").asInt());
+        double fraction = progress.get("progress").asDouble();
+        assertTrue(fraction > 0 && fraction < 1, progress.toString());
+        assertTrue(progress.get("eta_relative").asDouble() > 0, progress.toString());
+        Png.Image preview = Png.decode(b64(progress.get("current_image")));
+        assertEquals(64, preview.width()); // one pixel per latent pixel: 512 / 8
+        String jobId = progress.get("state").get("job").asText();
+
+        assertEquals(200, post("/sdapi/v1/interrupt", "", true).statusCode());
+        HttpResponse<String> answer = running.get(60, TimeUnit.SECONDS);
+        assertEquals(200, answer.statusCode(), answer.body());
+        assertEquals(0, json(answer).get("images").size());
+        assertTrue(JSON.readTree(json(answer).get("info").asText()).get("interrupted").asBoolean());
+        assertEquals(JobStatus.State.CANCELLED, grpc.get(GetRequest.newBuilder().setJobId(jobId).build()).getState());
+        JsonNode idle = json(get("/sdapi/v1/progress"));
+        assertEquals(0.0, idle.get("progress").asDouble(), idle.toString());
+        assertFalse(idle.get("state").get("job").asText().equals(jobId), idle.toString());
+    }
+
+    // ------------------------------------------------------------------------------------ the page
+
+    @Test
+    void thePageInHeadlessChromium() throws Exception {
+        Map<String, JsonNode> out = node("page.mjs", Map.of("BASE_URL", base, "TOKEN", TOKEN,
+                "CHROMIUM", System.getenv().getOrDefault("CHROMIUM", "/usr/bin/chromium")));
+        assertTrue(out.get("title").get("title").asText().startsWith("diffusion"), out.toString());
+        JsonNode generated = out.get("generated");
+        assertArrayEquals(viaGrpc(job("a yellow triangle at the top").setNegativePrompt("green").setSteps(3).setSeed(77)
+                .setSampler("Euler a").build()).get(0), b64(generated.get("png")));
+        assertEquals("a yellow triangle at the top\nNegative prompt: green\nSteps: 3, Sampler: Euler a, Schedule type: Automatic,"
+                + " CFG scale: 7, Seed: 77, Size: 64x64, Model: tiny-random, RNG: NV", generated.get("parameters").asText());
+        assertTrue(generated.get("status").asText().startsWith("COMPLETED"), generated.toString());
+        JsonNode cancelled = out.get("cancelled");
+        double progressed = cancelled.get("progressed").asDouble();
+        assertTrue(progressed >= 3 / 150.0 && progressed < 1, cancelled.toString());
+        assertEquals(64, cancelled.get("preview").get("width").asInt(), cancelled.toString()); // the 512 x 512 job's latent
+        java.util.regex.Matcher stopped = java.util.regex.Pattern.compile("CANCELLED — step (\\d+) of 150.*")
+                .matcher(cancelled.get("status").asText());
+        assertTrue(stopped.matches() && Integer.parseInt(stopped.group(1)) < 150, cancelled.toString());
+        assertTrue(cancelled.get("status").asText().startsWith("CANCELLED"), cancelled.toString());
+        assertEquals(JobStatus.State.CANCELLED, grpc.get(GetRequest.newBuilder().setJobId(cancelled.get("jobId").asText()).build())
+                .getState());
+    }
+}
