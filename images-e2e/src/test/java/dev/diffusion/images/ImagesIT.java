@@ -299,6 +299,7 @@ class ImagesIT {
             String logs = podmanOk("logs", name);
             assertTrue(logs.contains("TensorFlow natives loaded from /app/natives (pre-extracted"), service + " logs:\n" + logs);
             assertTrue(logs.contains(" of shapes, fp32"), service + " serves the mounted model:\n" + logs);
+            assertTrue(logs.contains("TensorFlow placed it on /device:CPU:0"), service + " logs its device:\n" + logs);
         }
     }
 
