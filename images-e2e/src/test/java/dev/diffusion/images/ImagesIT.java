@@ -7,9 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.diffusion.client.DiffusionClient;
 import dev.diffusion.core.image.Png;
-import dev.diffusion.v1.GenerationJob;
-import dev.diffusion.v1.JobEvent;
-import dev.diffusion.v1.JobStatus;
+import dev.diffusion.proto.v1.GenerationJob;
+import dev.diffusion.proto.v1.JobEvent;
+import dev.diffusion.proto.v1.JobStatus;
 import java.io.IOException;
 import java.net.HttpURLConnection;
 import java.net.ServerSocket;
@@ -379,6 +379,29 @@ class ImagesIT {
 
     @Test
     @Order(4)
+    void aDamagedNativesFolderIsRefusedNamingTheFile() throws Exception {
+        // a natives folder with a truncated libjnitensorflow.so and nothing else, mounted over the image's
+        Path natives = Files.createDirectories(work.resolve("bad-natives"));
+        Files.write(natives.resolve("libjnitensorflow.so"), new byte[10]);
+        String name = network + "-bad-natives";
+        containers.put("bad-natives", name);
+        podmanOk("run", "-d", "--name", name, "--network", network, "--read-only", "--read-only-tmpfs=false",
+                "-v", natives + ":/app/natives:ro", images.get("unet"));
+        long deadline = System.nanoTime() + READY_TIMEOUT.toNanos();
+        String logs;
+        while (!(logs = podman("logs", name).out() + podman("logs", name).err()).contains("loading the unet failed")) {
+            assertTrue(System.nanoTime() < deadline, "no load failure logged\n" + logs);
+            Thread.sleep(1000);
+        }
+        assertTrue(logs.contains("the native libraries in /app/natives (java.library.path) do not match"), logs);
+        assertTrue(logs.contains("libjnitensorflow.so has 10 bytes, the jar's"), logs);
+        assertTrue(logs.contains("libtensorflow_cc.so.2 is missing"), logs);
+        podmanOk("rm", "-f", "-t", "0", name);
+        containers.remove("bad-natives");
+    }
+
+    @Test
+    @Order(5)
     void printsEachContainersMemory() throws Exception {
         List<String> names = new ArrayList<>(containers.values());
         List<String> args = new ArrayList<>(List.of("stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}\t{{.CPUPerc}}"));
