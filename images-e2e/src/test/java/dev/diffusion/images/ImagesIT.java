@@ -386,7 +386,8 @@ class ImagesIT {
         String name = network + "-bad-natives";
         containers.put("bad-natives", name);
         podmanOk("run", "-d", "--name", name, "--network", network, "--read-only", "--read-only-tmpfs=false",
-                "-v", natives + ":/app/natives:ro", images.get("unet"));
+                "-v", natives + ":/app/natives:ro", "-e", "DIFFUSION_MODEL_PATH=/models/shapes",
+                "-v", root.resolve("models/demo") + ":/models/shapes:ro", images.get("unet"));
         long deadline = System.nanoTime() + READY_TIMEOUT.toNanos();
         String logs;
         while (!(logs = podman("logs", name).out() + podman("logs", name).err()).contains("loading the unet failed")) {
