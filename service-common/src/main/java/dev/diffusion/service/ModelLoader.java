@@ -1,5 +1,6 @@
 package dev.diffusion.service;
 
+import dev.diffusion.core.nn.TfNetwork;
 import dev.diffusion.core.pipeline.ModelSource;
 import io.grpc.Status;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -39,7 +40,9 @@ public final class ModelLoader<T> implements LoadableModel {
                 Timer.builder("diffusion.model.load").description("time to load this service's part of the model")
                         .tag("part", part).register(registry).record(Duration.ofMillis(loadMillis));
                 model = loaded;
-                LOG.infof("loaded %s in %d ms", description, loadMillis);
+                // where TensorFlow placed the graph: CPU, or which GPU (TensorFlow's own log names the card)
+                LOG.infof("loaded %s in %d ms; TensorFlow placed it on %s", description, loadMillis,
+                        String.join(", ", TfNetwork.processDevices()));
             } catch (Throwable t) {
                 failure = t;
                 description = part + ": loading failed: " + t.getMessage();

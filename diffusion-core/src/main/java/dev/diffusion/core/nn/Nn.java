@@ -7,8 +7,13 @@ import dev.diffusion.core.weights.WeightsException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
+import org.tensorflow.Result;
 import org.tensorflow.Session;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.ndarray.buffer.FloatDataBuffer;
@@ -16,6 +21,8 @@ import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.op.train.BatchMatMul;
+import org.tensorflow.proto.DeviceStepStats;
+import org.tensorflow.proto.RunOptions;
 import org.tensorflow.types.TBfloat16;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
@@ -36,7 +43,13 @@ public final class Nn {
     public final Precision precision;
     private final Weights weights;
     private final List<PendingWeight> pending = new ArrayList<>();
+    private final Set<String> devices = new TreeSet<>();
     private boolean loaded;
+
+    /** The load runs are traced (cheap: a few runs) to learn where TensorFlow placed the variables. */
+    private static final RunOptions TRACE = RunOptions.newBuilder().setTraceLevel(RunOptions.TraceLevel.SOFTWARE_TRACE).build();
+    /** "/job:localhost/replica:0/task:0/device:GPU:0/stream:all" -> "/device:GPU:0". */
+    private static final Pattern DEVICE = Pattern.compile("/device:[A-Z_]+:\\d+");
 
     private record PendingWeight(String key, long[] torchShape, int[] perm, Variable<?> variable,
                                  Placeholder<TFloat32> input, Operand<?> assign) {}
@@ -203,19 +216,37 @@ public final class Nn {
                 runner.feed(w.input, t).addTarget(w.assign);
                 batchBytes += 4L * expected;
                 if (batchBytes >= bytesPerRun) {
-                    runner.run();
+                    runTraced(runner);
                     closeAll(open);
                     runner = session.runner();
                     batchBytes = 0;
                 }
             }
             if (batchBytes > 0) {
-                runner.run();
+                runTraced(runner);
             }
         } finally {
             closeAll(open);
         }
         loaded = true;
+    }
+
+    private void runTraced(Session.Runner runner) {
+        try (Result result = runner.setOptions(TRACE).runAndFetchMetadata()) {
+            result.getMetadata().ifPresent(m -> {
+                for (DeviceStepStats d : m.getStepStats().getDevStatsList()) {
+                    Matcher device = DEVICE.matcher(d.getDevice());
+                    if (device.find()) {
+                        devices.add(device.group());
+                    }
+                }
+            });
+        }
+    }
+
+    /** Where TensorFlow ran the weights' assignments, i.e. placed the variables: {@code /device:CPU:0}, {@code /device:GPU:0}. */
+    public List<String> devices() {
+        return List.copyOf(devices);
     }
 
     private static void closeAll(List<org.tensorflow.Tensor> tensors) {

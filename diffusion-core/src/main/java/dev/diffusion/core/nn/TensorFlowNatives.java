@@ -51,6 +51,13 @@ import org.bytedeco.javacpp.Loader;
  * JVM in another time zone reads another time from the jar's DOS timestamps), deleting it and writing the new one under
  * the final name. A process that has already mapped the old file keeps its inode and is safe; one mapping the name
  * while that happens is not, and only the lock keeps the two apart.
+ *
+ * <p>The container images take none of this: {@link #main} extracts the libraries at build time into one folder, and the
+ * image runs with {@code -Dorg.bytedeco.javacpp.pathsfirst=true -Djava.library.path=<that folder>}, so JavaCPP loads
+ * them where they are and writes nothing (a read-only root filesystem works). JavaCPP's cache would not do: it compares
+ * each file's modification time with its jar entry's, and image layers carry fixed times. {@link #ensureLoaded} sees
+ * that JavaCPP will load from a folder, checks without any lock (nothing writes there) that every library of the
+ * natives jar is in it with its entry's size, and refuses with a message naming the file when one is not.
  */
 public final class TensorFlowNatives {
     /** The lock file in the cache folder (not JavaCPP's {@code .lock}: JavaCPP locks that one itself, in this JVM too). */
@@ -81,6 +88,11 @@ public final class TensorFlowNatives {
 
     private static void load() {
         long t0 = System.nanoTime();
+        Path preExtracted = preExtractedDir();
+        if (preExtracted != null) {
+            loadPreExtracted(preExtracted);
+            return;
+        }
         Path cacheDir;
         try {
             cacheDir = Loader.getCacheDir().toPath(); // org.bytedeco.javacpp.cachedir, or ~/.javacpp/cache
@@ -118,18 +130,24 @@ public final class TensorFlowNatives {
      * JavaCPP itself; null when that is not a jar (a plain file is loaded where it is, nothing is cached).
      */
     static CachedJar locate(Path cacheDir) throws IOException {
-        URL[] urls;
+        URL[] urls = libraryUrls();
+        return urls.length == 0 ? null : inJar(urls[0], cacheDir);
+    }
+
+    /** Where JavaCPP looks for libjnitensorflow, in its order (a folder first under pathsfirst, else the jar). */
+    private static URL[] libraryUrls() throws IOException {
         try {
             Class<?> jni = Class.forName(JNI_CLASS, false, TensorFlowNatives.class.getClassLoader());
             ClassProperties properties = Loader.loadProperties(jni, Loader.loadProperties(), true);
-            urls = Loader.findLibrary(jni, properties, properties.getProperty("platform.library"));
+            return Loader.findLibrary(jni, properties, properties.getProperty("platform.library"));
         } catch (ClassNotFoundException e) {
             throw new IOException("tensorflow-core-native is not on the class path", e);
         }
-        if (urls.length == 0) {
-            return null;
-        }
-        URLConnection connection = urls[0].openConnection();
+    }
+
+    /** The jar that {@code url} points into and where JavaCPP would cache its folder; null when it is no jar entry. */
+    private static CachedJar inJar(URL url, Path cacheDir) throws IOException {
+        URLConnection connection = url.openConnection();
         if (!(connection instanceof JarURLConnection jarConnection)) {
             return null;
         }
@@ -155,18 +173,10 @@ public final class TensorFlowNatives {
     static List<String> repair(Path jar, String entryDir, Path cacheSubdir) throws IOException {
         Files.createDirectories(cacheSubdir);
         deletePartials(cacheSubdir);
-        String librarySuffix = System.mapLibraryName("x").substring(System.mapLibraryName("x").indexOf('x') + 1); // ".so"
         List<String> repaired = new ArrayList<>();
         try (JarFile jarFile = new JarFile(jar.toFile())) {
-            for (JarEntry entry : Collections.list(jarFile.entries())) {
-                String name = entry.getName();
-                if (entry.isDirectory() || !name.startsWith(entryDir) || name.indexOf('/', entryDir.length()) >= 0) {
-                    continue;
-                }
-                String fileName = name.substring(entryDir.length());
-                if (!fileName.contains(librarySuffix)) {
-                    continue; // LICENSE: JavaCPP does not extract it here either
-                }
+            for (JarEntry entry : libraries(jarFile, entryDir)) {
+                String fileName = entry.getName().substring(entryDir.length());
                 Path target = cacheSubdir.resolve(fileName);
                 String problem = problem(target.toFile(), entry);
                 if (problem != null) {
@@ -176,6 +186,116 @@ public final class TensorFlowNatives {
             }
         }
         return repaired;
+    }
+
+    /** The native libraries directly under {@code entryDir} (not LICENSE: JavaCPP does not extract it there either). */
+    private static List<JarEntry> libraries(JarFile jarFile, String entryDir) {
+        String librarySuffix = System.mapLibraryName("x").substring(System.mapLibraryName("x").indexOf('x') + 1); // ".so"
+        List<JarEntry> libraries = new ArrayList<>();
+        for (JarEntry entry : Collections.list(jarFile.entries())) {
+            String name = entry.getName();
+            if (!entry.isDirectory() && name.startsWith(entryDir) && name.indexOf('/', entryDir.length()) < 0
+                    && name.substring(entryDir.length()).contains(librarySuffix)) {
+                libraries.add(entry);
+            }
+        }
+        return libraries;
+    }
+
+    /**
+     * The folder JavaCPP will load libjnitensorflow from when it is a plain file there (pathsfirst and
+     * java.library.path, as the container images run), else null: the libraries come from the jar through the cache.
+     */
+    static Path preExtractedDir() {
+        try {
+            URL[] urls = libraryUrls();
+            if (urls.length > 0 && "file".equals(urls[0].getProtocol())) {
+                return Path.of(urls[0].toURI()).getParent();
+            }
+            return null;
+        } catch (IOException | URISyntaxException e) {
+            throw new IllegalStateException("cannot find TensorFlow's native libraries: " + e.getMessage(), e);
+        }
+    }
+
+    /** Checks the pre-extracted folder against the natives jars (no lock, no write), then loads TensorFlow from it. */
+    private static void loadPreExtracted(Path dir) {
+        List<String> problems;
+        String jar;
+        try {
+            CachedJar natives = nativesJar(dir);
+            jar = natives.jar().getFileName().toString();
+            problems = verify(natives.jar(), natives.entryDir(), dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot check TensorFlow's native libraries in " + dir + ": " + e.getMessage(), e);
+        }
+        if (!problems.isEmpty()) {
+            throw new IllegalStateException("the native libraries in " + dir + " (java.library.path) do not match "
+                    + jar + ": " + String.join("; ", problems)
+                    + ". Extract them again (java -cp <jars> " + TensorFlowNatives.class.getName() + " " + dir
+                    + ") or rebuild the image");
+        }
+        org.tensorflow.TensorFlow.version();
+        LOG.log(System.Logger.Level.INFO, "TensorFlow natives loaded from " + dir + " (pre-extracted, checked against " + jar + ")");
+    }
+
+    /**
+     * What differs between {@code dir} and the libraries of {@code entryDir} in {@code jar}: a missing file or another
+     * size (the times are not compared: image layers reset them). Reads nothing but the folder's listing.
+     */
+    static List<String> verify(Path jar, String entryDir, Path dir) throws IOException {
+        List<String> problems = new ArrayList<>();
+        try (JarFile jarFile = new JarFile(jar.toFile())) {
+            for (JarEntry entry : libraries(jarFile, entryDir)) {
+                String fileName = entry.getName().substring(entryDir.length());
+                File file = dir.resolve(fileName).toFile();
+                if (!file.isFile()) {
+                    problems.add(fileName + " is missing");
+                } else if (file.length() != entry.getSize()) {
+                    problems.add(fileName + " has " + file.length() + " bytes, the jar's " + entry.getSize());
+                }
+            }
+        }
+        return problems;
+    }
+
+    /**
+     * The natives jar whose libraries a pre-extracted folder must hold (TensorFlow's; JavaCPP 1.5.11 ships none of its own
+     * for TensorFlow Java), with its library folder; {@code cacheSubdir} is {@code dir}: the folder is flat.
+     */
+    static CachedJar nativesJar(Path dir) throws IOException {
+        for (URL url : libraryUrls()) {
+            CachedJar tf = inJar(url, dir);
+            if (tf != null) {
+                return new CachedJar(tf.jar(), tf.entryDir(), dir);
+            }
+        }
+        throw new IOException("tensorflow-core-native's natives jar (" + Loader.getPlatform() + ") is not on the class path");
+    }
+
+    /**
+     * Extracts TensorFlow's native libraries into one folder, for an image that loads them from there
+     * read-only, then loads TensorFlow from it as the image will: {@code java -cp '<quarkus-app>/lib/main/*'
+     * dev.diffusion.core.nn.TensorFlowNatives DIR}. Run by the images profile of the build.
+     */
+    public static void main(String[] args) throws IOException {
+        if (args.length != 1) {
+            System.err.println("usage: java -cp <class path with the natives jars> " + TensorFlowNatives.class.getName() + " DIR");
+            System.exit(2);
+        }
+        Path dir = Path.of(args[0]).toAbsolutePath();
+        // before JavaCPP's Loader is initialised: it reads pathsfirst once
+        System.setProperty("org.bytedeco.javacpp.pathsfirst", "true");
+        System.setProperty("java.library.path", dir.toString());
+        CachedJar natives = nativesJar(dir);
+        List<String> extracted = repair(natives.jar(), natives.entryDir(), dir);
+        System.out.println(natives.jar().getFileName() + " -> " + dir + ": "
+                + (extracted.isEmpty() ? "up to date" : "extracted " + String.join(", ", extracted)));
+        if (!dir.equals(preExtractedDir())) {
+            throw new IllegalStateException("JavaCPP does not look in " + dir + " first (found " + preExtractedDir() + ")");
+        }
+        ensureLoaded();
+        System.out.println("TensorFlow " + org.tensorflow.TensorFlow.version() + " loads from " + dir);
     }
 
     /** Why the cached copy differs from the entry in what JavaCPP compares (size, modification time), or null. */

@@ -1,5 +1,8 @@
 package dev.diffusion.core.nn;
 
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 import org.tensorflow.Graph;
 import org.tensorflow.Session;
 import org.tensorflow.proto.ConfigProto;
@@ -17,6 +20,8 @@ public abstract class TfNetwork implements AutoCloseable {
     protected final Nn nn;
     private Session session;
     private long loadMillis;
+    /** The devices of every network loaded in this process (a service loads only its own). */
+    private static final Set<String> PROCESS_DEVICES = new TreeSet<>();
 
     protected TfNetwork(dev.diffusion.core.weights.Weights weights, Precision precision) {
         this.graph = newGraph();
@@ -38,6 +43,21 @@ public abstract class TfNetwork implements AutoCloseable {
         session = new Session(graph, sessionConfig());
         nn.loadWeights(session, LOAD_BATCH_BYTES);
         loadMillis = (System.nanoTime() - start) / 1_000_000;
+        synchronized (PROCESS_DEVICES) {
+            PROCESS_DEVICES.addAll(nn.devices());
+        }
+    }
+
+    /** Where TensorFlow placed this network's variables (so its graph): {@code /device:CPU:0}, {@code /device:GPU:0}. */
+    public List<String> devices() {
+        return nn.devices();
+    }
+
+    /** The devices of every network this process has loaded, e.g. {@code [/device:GPU:0]}; empty before the first. */
+    public static List<String> processDevices() {
+        synchronized (PROCESS_DEVICES) {
+            return List.copyOf(PROCESS_DEVICES);
+        }
     }
 
     protected Session session() {

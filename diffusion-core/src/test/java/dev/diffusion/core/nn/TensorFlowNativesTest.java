@@ -128,6 +128,23 @@ class TensorFlowNativesTest {
     }
 
     @Test
+    void aPreExtractedFolderIsCheckedBySizeNotTime() throws IOException {
+        Path dir = tmp.resolve("natives");
+        assertEquals(List.of("libbig.so.2 is missing", "libsmall.so is missing"), TensorFlowNatives.verify(jar, DIR, dir));
+        TensorFlowNatives.repair(jar, DIR, dir);
+        // image layers reset every file's time (Jib: 1970-01-01T00:00:01Z): that is no reason to refuse
+        Files.setLastModifiedTime(dir.resolve("libbig.so.2"), FileTime.fromMillis(1000));
+        assertEquals(List.of(), TensorFlowNatives.verify(jar, DIR, dir));
+        Files.write(dir.resolve("libbig.so.2"), new byte[150_000]);
+        assertEquals(List.of("libbig.so.2 has 150000 bytes, the jar's 300000"), TensorFlowNatives.verify(jar, DIR, dir));
+    }
+
+    @Test
+    void withoutPathsFirstTheLibrariesComeFromTheJar() {
+        assertEquals(null, TensorFlowNatives.preExtractedDir(), "the tests run without -Dorg.bytedeco.javacpp.pathsfirst");
+    }
+
+    @Test
     void findsTheNativesJarOnTheClassPathWhereJavaCppCachesIt() throws IOException {
         Path cacheDir = tmp.resolve("javacpp-cache");
         TensorFlowNatives.CachedJar natives = TensorFlowNatives.locate(cacheDir);
