@@ -16,6 +16,8 @@ import dev.diffusion.core.sampling.SigmaSchedule;
 import dev.diffusion.core.tokenizer.ClipTokenizer;
 import dev.diffusion.core.unet.UNet2DConditionModel;
 import dev.diffusion.core.vae.AutoencoderKL;
+import dev.diffusion.core.weights.LoraDirectory;
+import dev.diffusion.core.weights.LoraSet;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -39,10 +41,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final long loadMillis;
     private final long weightBytes;
     private final int nativeImageSize;
+    private final LoraSet loras;
 
     private StableDiffusionPipeline(String modelName, ClipTokenizer tokenizer, ClipTextModel textEncoder,
                                     UNet2DConditionModel unet, AutoencoderKL vae, SchedulerConfig schedulerConfig,
-                                    long loadMillis, long weightBytes, int nativeImageSize) {
+                                    long loadMillis, long weightBytes, int nativeImageSize, LoraSet loras) {
         this.modelName = modelName;
         this.tokenizer = tokenizer;
         this.textEncoder = textEncoder;
@@ -52,6 +55,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.loadMillis = loadMillis;
         this.weightBytes = weightBytes;
         this.nativeImageSize = nativeImageSize;
+        this.loras = loras;
     }
 
     /**
@@ -65,19 +69,30 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     /** As {@link #load(Path, Path, Precision)}; {@value ModelSource#TINY_RANDOM} selects the tiny built-in model. */
     public static StableDiffusionPipeline load(String model, Path tokenizerPath, Precision precision) {
+        return load(model, tokenizerPath, precision, null, List.of());
+    }
+
+    /**
+     * As {@link #load(String, Path, Precision)} with LoRAs merged into the text encoder and U-Net: {@code loras} are
+     * names in {@code loraDir} with their multipliers (what a prompt's {@code <lora:name:w>} tags say; see
+     * {@link LoraRef#extract}). Requests to this pipeline must then name exactly these LoRAs.
+     */
+    public static StableDiffusionPipeline load(String model, Path tokenizerPath, Precision precision, Path loraDir,
+                                               List<LoraRef> loras) {
         long start = System.nanoTime();
         try (ModelSource source = ModelSource.open(model, tokenizerPath)) {
             source.checkCompatible();
             ClipTokenizer tokenizer = source.tokenizer();
+            LoraSet loraSet = source.loras(loraDir == null ? null : new LoraDirectory(loraDir), loras);
             ClipTextModel text = null;
             UNet2DConditionModel unet = null;
             try {
-                text = source.textEncoder(precision);
-                unet = source.unet(precision);
+                text = source.textEncoder(precision, loraSet);
+                unet = source.unet(precision, loraSet);
                 AutoencoderKL vae = source.vae(precision, true, true);
                 long millis = (System.nanoTime() - start) / 1_000_000;
                 return new StableDiffusionPipeline(source.name(), tokenizer, text, unet, vae, source.schedulerConfig(), millis,
-                        source.weightBytes(), source.nativeImageSize());
+                        source.weightBytes(), source.nativeImageSize(), loraSet);
             } catch (RuntimeException e) {
                 if (text != null) {
                     text.close();
@@ -104,7 +119,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     /** Tokenizes and encodes [negative, prompt]: context [2, 77, D], uncond first. */
     public float[] encodePrompts(String negativePrompt, String prompt, int clipSkip, ProgressListener listener) {
         ClipTokenizer.Encoding negative = tokenizer.encode(negativePrompt);
-        ClipTokenizer.Encoding positive = tokenizer.encode(prompt);
+        ClipTokenizer.Encoding positive = tokenizer.encode(LoraRef.extract(prompt).prompt()); // tags are not text
         warnTruncated("prompt", positive, listener);
         warnTruncated("negative prompt", negative, listener);
         return textEncoder.encode(new int[][] {negative.ids(), positive.ids()}, clipSkip);
@@ -180,6 +195,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     public List<GeneratedImage> generate(GenerationRequest request, ProgressListener listener) {
         request.validate();
+        List<LoraRef> asked = LoraRef.extract(request.prompt()).loras();
+        if (!asked.equals(loraRefs())) {
+            throw new IllegalArgumentException("the request asks for LoRAs " + asked + " but this pipeline was loaded with "
+                    + loraRefs() + " (LoRAs are merged at load: load the pipeline with the request's LoRAs)");
+        }
         int scale = latentScale();
         if (request.width() % scale != 0 || request.height() % scale != 0) {
             throw new IllegalArgumentException("width and height must be multiples of " + scale + " for this model");
@@ -236,7 +256,47 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     /** The settings as A1111 writes them into the PNG. */
     public GenerationParameters parameters(GenerationRequest request, long seed) {
-        return parameters(request, seed, modelName);
+        GenerationParameters p = parameters(request, seed, modelName);
+        Map<String, String> hashes = new LinkedHashMap<>();
+        for (LoraSet.Applied a : loras.loras()) {
+            hashes.put(a.lora().name(), a.lora().shortHash());
+        }
+        return withLoraHashes(p, hashes);
+    }
+
+    /**
+     * The parameters with A1111's {@code Lora hashes: "name: 0123456789ab, other: ..."} entry (the hash of each
+     * LoRA the image used; see {@link dev.diffusion.core.weights.Lora#shortHash()}); unchanged when there are none.
+     */
+    public static GenerationParameters withLoraHashes(GenerationParameters p, Map<String, String> hashes) {
+        if (hashes.isEmpty()) {
+            return p;
+        }
+        Map<String, String> s = new LinkedHashMap<>(p.settings());
+        StringBuilder v = new StringBuilder();
+        hashes.forEach((name, hash) -> v.append(v.length() == 0 ? "" : ", ").append(name).append(": ").append(hash));
+        s.put("Lora hashes", v.toString());
+        return new GenerationParameters(p.prompt(), p.negativePrompt(), s);
+    }
+
+    /** The LoRAs merged into this pipeline's networks, with their multipliers. */
+    public List<LoraRef> loraRefs() {
+        List<LoraRef> out = new ArrayList<>();
+        for (LoraSet.Applied a : loras.loras()) {
+            out.add(new LoraRef(a.lora().name(), a.multiplier()));
+        }
+        return out;
+    }
+
+    /** Warnings about the loaded LoRAs: tensors that matched no layer, by name. */
+    public List<String> loraWarnings() {
+        List<String> out = new ArrayList<>();
+        for (LoraSet.Applied a : loras.loras()) {
+            if (a.lora().unmatchedWarning() != null) {
+                out.add(a.lora().unmatchedWarning());
+            }
+        }
+        return out;
     }
 
     /**
