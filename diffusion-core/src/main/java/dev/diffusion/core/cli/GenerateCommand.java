@@ -25,8 +25,9 @@ public final class GenerateCommand {
               --model PATH            diffusers folder or single .safetensors file; demo (the default) names the bundled
                                       demo model (models/demo), tiny-random the tiny built-in random model
               --tokenizer PATH        diffusers tokenizer/ folder or bpe_simple_vocab_16e6.txt.gz (single files need one)
-              --prompt TEXT           what to draw (over 75 CLIP tokens is truncated, with a warning);
-                                      <lora:NAME:WEIGHT> applies the LoRA NAME.safetensors of --lora-dir
+              --prompt TEXT           what to draw, in A1111's syntax: (word:1.2), (word), [word], BREAK, any length
+                                      (chunks of 75 tokens, at most 10); <lora:NAME:WEIGHT> applies the LoRA
+                                      NAME.safetensors of --lora-dir
               --lora-dir DIR          the folder LoRAs are looked up in by name (kohya or diffusers/PEFT .safetensors)
               --negative-prompt TEXT  what to steer away from (default "")
               --width N, --height N   multiples of 8, 64..2048 (default: the model's native size: 512 for SD 1.x,

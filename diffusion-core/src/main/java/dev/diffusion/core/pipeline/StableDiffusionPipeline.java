@@ -14,6 +14,7 @@ import dev.diffusion.core.sampling.SamplingLoop;
 import dev.diffusion.core.sampling.SchedulerConfig;
 import dev.diffusion.core.sampling.SigmaSchedule;
 import dev.diffusion.core.tokenizer.ClipTokenizer;
+import dev.diffusion.core.tokenizer.PromptSyntax;
 import dev.diffusion.core.unet.UNet2DConditionModel;
 import dev.diffusion.core.vae.AutoencoderKL;
 import dev.diffusion.core.weights.LoraDirectory;
@@ -116,19 +117,42 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     // ------------------------------------------------------------------------------------ steps
 
-    /** Tokenizes and encodes [negative, prompt]: context [2, 77, D], uncond first. */
+    /**
+     * Encodes [negative, prompt] and returns them one after the other, uncond first: [2, 77, D] for prompts of up to
+     * 75 tokens; see {@link #encodePair} for prompts whose chunk counts differ.
+     */
     public float[] encodePrompts(String negativePrompt, String prompt, int clipSkip, ProgressListener listener) {
-        ClipTokenizer.Encoding negative = tokenizer.encode(negativePrompt);
-        ClipTokenizer.Encoding positive = tokenizer.encode(LoraRef.extract(prompt).prompt()); // tags are not text
-        warnTruncated("prompt", positive, listener);
-        warnTruncated("negative prompt", negative, listener);
-        return textEncoder.encode(new int[][] {negative.ids(), positive.ids()}, clipSkip);
+        float[][] pair = encodePair(negativePrompt, prompt, clipSkip, listener);
+        float[] out = java.util.Arrays.copyOf(pair[0], pair[0].length + pair[1].length);
+        System.arraycopy(pair[1], 0, out, pair[0].length, pair[1].length);
+        return out;
     }
 
-    private void warnTruncated(String what, ClipTokenizer.Encoding e, ProgressListener listener) {
-        if (e.truncated()) {
-            listener.onWarning(what + " is " + e.tokenCount() + " tokens; only the first "
-                    + (tokenizer.contextLength() - 2) + " are used, dropped: \"" + e.truncatedText() + "\"");
+    /**
+     * The negative prompt's and the prompt's hidden states, [77 × chunks, D] each, in A1111's prompt syntax
+     * ({@link PromptSyntax}: weights, {@code BREAK}, chunks of 75 tokens); the prompt's {@code <lora:...>} tags are
+     * removed first. All chunks of both run through CLIP as one batch.
+     */
+    public float[][] encodePair(String negativePrompt, String prompt, int clipSkip, ProgressListener listener) {
+        PromptSyntax.Chunks negative = chunks("negative_prompt", negativePrompt);
+        PromptSyntax.Chunks positive = chunks("prompt", LoraRef.extract(prompt).prompt()); // tags are not text
+        int[][] ids = new int[negative.count() + positive.count()][];
+        System.arraycopy(negative.ids(), 0, ids, 0, negative.count());
+        System.arraycopy(positive.ids(), 0, ids, negative.count(), positive.count());
+        float[] hidden = textEncoder.encode(ids, clipSkip);
+        int split = negative.count() * PromptSyntax.CHUNK_TOKENS_WITH_ENDS * textEncoder.hiddenSize();
+        float[] uncond = java.util.Arrays.copyOfRange(hidden, 0, split);
+        float[] cond = java.util.Arrays.copyOfRange(hidden, split, hidden.length);
+        PromptSyntax.applyWeights(uncond, negative, textEncoder.hiddenSize());
+        PromptSyntax.applyWeights(cond, positive, textEncoder.hiddenSize());
+        return new float[][] {uncond, cond};
+    }
+
+    private PromptSyntax.Chunks chunks(String field, String text) {
+        try {
+            return PromptSyntax.chunk(tokenizer, text, 0);
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException(field, field + ": " + e.getMessage());
         }
     }
 
@@ -212,7 +236,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                     + " for this model's U-Net, got " + request.width() + "x" + request.height());
         }
         long t0 = System.nanoTime();
-        float[] context = encodePrompts(request.negativePrompt(), request.prompt(), request.clipSkip(), listener);
+        float[][] context = encodePair(request.negativePrompt(), request.prompt(), request.clipSkip(), listener);
         listener.onStage("encode", (System.nanoTime() - t0) / 1_000_000);
         List<GeneratedImage> images = new ArrayList<>();
         float[] initLatent = null;
@@ -238,12 +262,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     }
 
     /** The sampling loop of one image: returns the final latent (NHWC, the U-Net's scale). */
-    public float[] sample(GenerationRequest request, float[] context, long seed, float[] initLatent, int lh, int lw,
+    public float[] sample(GenerationRequest request, float[][] context, long seed, float[] initLatent, int lh, int lw,
                           int imageIndex, ProgressListener listener) {
         SamplingLoop loop = samplingLoop(request);
         SamplerState state = startState(request, loop, seed, initLatent, LatentShape.nhwc(1, latentChannels(), lh, lw));
         GuidedSampling sampling = new GuidedSampling(loop, (latents, shape, timesteps, ctx) ->
-                predictNoise(latents, shape.batch(), shape.height(), shape.width(), timesteps, ctx), context, request.cfgScale());
+                predictNoise(latents, shape.batch(), shape.height(), shape.width(), timesteps, ctx), context[0], context[1],
+                request.cfgScale());
         return sampling.run(state, new GuidedSampling.Observer() {
             @Override
             public void onStep(GuidedSampling.Step s) {
