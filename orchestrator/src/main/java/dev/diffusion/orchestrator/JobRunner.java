@@ -83,15 +83,10 @@ public final class JobRunner {
         try {
             EncodeTextResponse encoded = clients.encode(request.negativePrompt(), request.prompt(), request.clipSkip(),
                     interrupt);
-            for (int i = 0; i < encoded.getPromptsCount(); i++) {
-                if (encoded.getPrompts(i).getTruncated()) {
-                    LOG.warnf("job %s: %s truncated to 75 tokens, dropped \"%s\"", id, i == 0 ? "negative prompt" : "prompt",
-                            encoded.getPrompts(i).getTruncatedText());
-                }
-            }
-            float[] context = Tensors.floats(encoded.getHiddenStates(), "hidden_states");
-            int contextLength = (int) encoded.getHiddenStates().getShape(1);
-            int hidden = (int) encoded.getHiddenStates().getShape(2);
+            // per prompt [77 × chunks, D]: a long prompt and a short negative prompt run at their own lengths
+            float[] uncondContext = Tensors.floats(encoded.getPromptHiddenStates(0), "prompt_hidden_states[0]");
+            float[] condContext = Tensors.floats(encoded.getPromptHiddenStates(1), "prompt_hidden_states[1]");
+            int hidden = (int) encoded.getPromptHiddenStates(1).getShape(1);
             int lh = request.height() / model.vaeDownscale();
             int lw = request.width() / model.vaeDownscale();
             int channels = model.latentChannels();
@@ -99,7 +94,8 @@ public final class JobRunner {
                     : clients.encodeImage(request.initImage().rgb(), request.height(), request.width(), interrupt)
                             .mode(model.scalingFactor(), model.shiftFactor());
             GuidedSampling.BatchPredictor unet = (latents, shape, timesteps, ctx) -> clients.predict(latents, shape.batch(),
-                    shape.height(), shape.width(), shape.channels(), timesteps, ctx, contextLength, hidden, interrupt);
+                    shape.height(), shape.width(), shape.channels(), timesteps, ctx, ctx.length / (shape.batch() * hidden),
+                    hidden, interrupt);
             Completed.Builder completed = Completed.newBuilder();
             for (int image = 0; image < request.batchCount(); image++) {
                 long seed = request.seed() + image;
@@ -108,7 +104,7 @@ public final class JobRunner {
                         LatentShape.nhwc(1, channels, lh, lw));
                 int imageIndex = image;
                 Stop[] stoppedBy = {Stop.NONE};
-                float[] latent = new GuidedSampling(loop, unet, context, request.cfgScale()).run(state, new GuidedSampling.Observer() {
+                float[] latent = new GuidedSampling(loop, unet, uncondContext, condContext, request.cfgScale()).run(state, new GuidedSampling.Observer() {
                     @Override
                     public boolean proceed(SamplerState s) {
                         stoppedBy[0] = stop.check();

@@ -1,7 +1,7 @@
 package dev.diffusion.textencoder;
 
 import dev.diffusion.core.pipeline.GenerationRequest;
-import dev.diffusion.core.tokenizer.ClipTokenizer;
+import dev.diffusion.core.clip.PromptEncoder;
 import dev.diffusion.proto.Tensors;
 import dev.diffusion.proto.v1.EncodeTextRequest;
 import dev.diffusion.proto.v1.EncodeTextResponse;
@@ -17,6 +17,8 @@ import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
 import jakarta.annotation.PostConstruct;
 import jakarta.inject.Inject;
+import java.util.ArrayList;
+import java.util.List;
 
 /** {@code diffusion.v1.TextEncoder}: tokenizes a batch of prompts and runs CLIP on it. */
 @GrpcService
@@ -51,24 +53,37 @@ public class TextEncoderService extends TextEncoderGrpc.TextEncoderImplBase {
                 throw new IllegalArgumentException("clip_skip: must be 1 to " + layers + " (0 means 1), got "
                         + request.getClipSkip());
             }
-            int[][] ids = new int[batch][];
-            EncodeTextResponse.Builder reply = EncodeTextResponse.newBuilder();
+            List<String> prompts = new ArrayList<>();
+            List<String> fields = new ArrayList<>();
             for (int i = 0; i < batch; i++) {
                 String prompt = request.getPrompts(i);
                 if (prompt.length() > GenerationRequest.MAX_PROMPT_CHARS) {
                     throw new IllegalArgumentException("prompts[" + i + "]: " + prompt.length() + " characters; the limit is "
                             + GenerationRequest.MAX_PROMPT_CHARS);
                 }
-                ClipTokenizer.Encoding encoding = loaded.tokenizer().encode(prompt);
-                ids[i] = encoding.ids();
-                reply.addPrompts(PromptTokens.newBuilder().setTokenCount(encoding.tokenCount())
-                        .setTruncated(encoding.truncated())
-                        .setTruncatedText(encoding.truncatedText() == null ? "" : encoding.truncatedText()));
+                prompts.add(prompt);
+                fields.add("prompts[" + i + "]");
             }
             return new ServiceCall.Work<>(batch, () -> {
-                float[] hidden = loaded.textEncoder().encode(ids, clipSkip);
-                int length = ids[0].length;
-                return reply.setHiddenStates(Tensors.float32(hidden, batch, length, hidden.length / (batch * length))).build();
+                PromptEncoder.Encoded[] encoded = PromptEncoder.encode(loaded.tokenizer(), loaded.textEncoder(), prompts, fields,
+                        clipSkip);
+                int d = loaded.textEncoder().hiddenSize();
+                EncodeTextResponse.Builder reply = EncodeTextResponse.newBuilder();
+                boolean sameLength = true;
+                for (PromptEncoder.Encoded e : encoded) {
+                    reply.addPrompts(PromptTokens.newBuilder().setTokenCount(e.chunks().tokenCount())
+                            .setChunks(e.chunks().count()));
+                    reply.addPromptHiddenStates(Tensors.float32(e.hidden(), e.hidden().length / d, d));
+                    sameLength &= e.hidden().length == encoded[0].hidden().length;
+                }
+                if (sameLength) {
+                    float[] all = new float[batch * encoded[0].hidden().length];
+                    for (int i = 0; i < batch; i++) {
+                        System.arraycopy(encoded[i].hidden(), 0, all, i * encoded[0].hidden().length, encoded[i].hidden().length);
+                    }
+                    reply.setHiddenStates(Tensors.float32(all, batch, encoded[0].hidden().length / d, d));
+                }
+                return reply.build();
             });
         });
     }

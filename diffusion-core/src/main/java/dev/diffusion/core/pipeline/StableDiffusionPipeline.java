@@ -1,6 +1,7 @@
 package dev.diffusion.core.pipeline;
 
 import dev.diffusion.core.clip.ClipTextModel;
+import dev.diffusion.core.clip.PromptEncoder;
 import dev.diffusion.core.image.GenerationParameters;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.nn.Precision;
@@ -14,7 +15,6 @@ import dev.diffusion.core.sampling.SamplingLoop;
 import dev.diffusion.core.sampling.SchedulerConfig;
 import dev.diffusion.core.sampling.SigmaSchedule;
 import dev.diffusion.core.tokenizer.ClipTokenizer;
-import dev.diffusion.core.tokenizer.PromptSyntax;
 import dev.diffusion.core.unet.UNet2DConditionModel;
 import dev.diffusion.core.vae.AutoencoderKL;
 import dev.diffusion.core.weights.LoraDirectory;
@@ -130,30 +130,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     /**
      * The negative prompt's and the prompt's hidden states, [77 × chunks, D] each, in A1111's prompt syntax
-     * ({@link PromptSyntax}: weights, {@code BREAK}, chunks of 75 tokens); the prompt's {@code <lora:...>} tags are
+     * ({@link dev.diffusion.core.tokenizer.PromptSyntax}: weights, {@code BREAK}, chunks of 75 tokens); the prompt's {@code <lora:...>} tags are
      * removed first. All chunks of both run through CLIP as one batch.
      */
     public float[][] encodePair(String negativePrompt, String prompt, int clipSkip, ProgressListener listener) {
-        PromptSyntax.Chunks negative = chunks("negative_prompt", negativePrompt);
-        PromptSyntax.Chunks positive = chunks("prompt", LoraRef.extract(prompt).prompt()); // tags are not text
-        int[][] ids = new int[negative.count() + positive.count()][];
-        System.arraycopy(negative.ids(), 0, ids, 0, negative.count());
-        System.arraycopy(positive.ids(), 0, ids, negative.count(), positive.count());
-        float[] hidden = textEncoder.encode(ids, clipSkip);
-        int split = negative.count() * PromptSyntax.CHUNK_TOKENS_WITH_ENDS * textEncoder.hiddenSize();
-        float[] uncond = java.util.Arrays.copyOfRange(hidden, 0, split);
-        float[] cond = java.util.Arrays.copyOfRange(hidden, split, hidden.length);
-        PromptSyntax.applyWeights(uncond, negative, textEncoder.hiddenSize());
-        PromptSyntax.applyWeights(cond, positive, textEncoder.hiddenSize());
-        return new float[][] {uncond, cond};
-    }
-
-    private PromptSyntax.Chunks chunks(String field, String text) {
-        try {
-            return PromptSyntax.chunk(tokenizer, text, 0);
-        } catch (IllegalArgumentException e) {
-            throw new InvalidRequestException(field, field + ": " + e.getMessage());
-        }
+        PromptEncoder.Encoded[] e = PromptEncoder.encode(tokenizer, textEncoder, List.of(negativePrompt, prompt),
+                List.of("negative_prompt", "prompt"), clipSkip);
+        return new float[][] {e[0].hidden(), e[1].hidden()};
     }
 
     /**

@@ -1,0 +1,60 @@
+package dev.diffusion.core.clip;
+
+import dev.diffusion.core.pipeline.InvalidRequestException;
+import dev.diffusion.core.pipeline.LoraRef;
+import dev.diffusion.core.tokenizer.ClipTokenizer;
+import dev.diffusion.core.tokenizer.PromptSyntax;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Prompts to U-Net context, as A1111's {@code FrozenCLIPEmbedderWithCustomWords} does it: each prompt's
+ * {@code <lora:...>} tags removed, its weights and {@code BREAK}s read ({@link PromptSyntax}), its tokens cut into
+ * 77-token chunks; all chunks of all prompts through CLIP as one batch; per prompt the chunks' hidden states
+ * weighted (with the chunk mean restored) and concatenated: [77 × chunks, D]. The in-process pipeline and the
+ * text-encoder service both encode through here.
+ */
+public final class PromptEncoder {
+    private PromptEncoder() {}
+
+    /** One encoded prompt: its hidden states [77 × chunks, D] and its chunking. */
+    public record Encoded(float[] hidden, PromptSyntax.Chunks chunks) {}
+
+    /**
+     * @param fields the request field each prompt came from, for error messages ("negative_prompt", "prompt")
+     */
+    public static Encoded[] encode(ClipTokenizer tokenizer, ClipTextModel textEncoder, List<String> prompts,
+                                   List<String> fields, int clipSkip) {
+        PromptSyntax.Chunks[] chunks = new PromptSyntax.Chunks[prompts.size()];
+        int rows = 0;
+        for (int i = 0; i < chunks.length; i++) {
+            String field = fields.get(i);
+            try {
+                chunks[i] = PromptSyntax.chunk(tokenizer, LoraRef.extract(prompts.get(i)).prompt(), 0);
+            } catch (InvalidRequestException e) {
+                throw e;
+            } catch (IllegalArgumentException e) {
+                throw new InvalidRequestException(field, field + ": " + e.getMessage());
+            }
+            rows += chunks[i].count();
+        }
+        int[][] ids = new int[rows][];
+        int row = 0;
+        for (PromptSyntax.Chunks c : chunks) {
+            for (int[] window : c.ids()) {
+                ids[row++] = window;
+            }
+        }
+        float[] hidden = textEncoder.encode(ids, clipSkip);
+        int perChunk = PromptSyntax.CHUNK_TOKENS_WITH_ENDS * textEncoder.hiddenSize();
+        Encoded[] out = new Encoded[chunks.length];
+        int at = 0;
+        for (int i = 0; i < chunks.length; i++) {
+            float[] h = Arrays.copyOfRange(hidden, at, at + chunks[i].count() * perChunk);
+            at += h.length;
+            PromptSyntax.applyWeights(h, chunks[i], textEncoder.hiddenSize());
+            out[i] = new Encoded(h, chunks[i]);
+        }
+        return out;
+    }
+}
