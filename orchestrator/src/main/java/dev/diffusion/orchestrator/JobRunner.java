@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import dev.diffusion.core.image.GenerationParameters;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.pipeline.GenerationRequest;
+import dev.diffusion.core.pipeline.LoraRef;
 import dev.diffusion.core.pipeline.StableDiffusionPipeline;
 import dev.diffusion.core.sampling.GuidedSampling;
 import dev.diffusion.core.sampling.LatentShape;
@@ -27,6 +28,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.Consumer;
@@ -81,8 +83,11 @@ public final class JobRunner {
         emit.accept(event(id, JobEvent.Type.STARTED).build());
         ModelClients.Interrupt interrupt = () -> stop.check() != Stop.NONE;
         try {
-            EncodeTextResponse encoded = clients.encode(request.negativePrompt(), request.prompt(), request.clipSkip(),
+            List<LoraRef> loras = Jobs.loras(job);
+            EncodeTextResponse encoded = clients.encode(request.negativePrompt(), request.prompt(), request.clipSkip(), loras,
                     interrupt);
+            Map<String, String> loraHashes = new LinkedHashMap<>();
+            loras.forEach(l -> loraHashes.put(l.name(), encoded.getLoraHashesOrDefault(l.name(), "")));
             // per prompt [77 × chunks, D]: a long prompt and a short negative prompt run at their own lengths
             float[] uncondContext = Tensors.floats(encoded.getPromptHiddenStates(0), "prompt_hidden_states[0]");
             float[] condContext = Tensors.floats(encoded.getPromptHiddenStates(1), "prompt_hidden_states[1]");
@@ -95,7 +100,7 @@ public final class JobRunner {
                             .mode(model.scalingFactor(), model.shiftFactor());
             GuidedSampling.BatchPredictor unet = (latents, shape, timesteps, ctx) -> clients.predict(latents, shape.batch(),
                     shape.height(), shape.width(), shape.channels(), timesteps, ctx, ctx.length / (shape.batch() * hidden),
-                    hidden, interrupt);
+                    hidden, loras, interrupt);
             Completed.Builder completed = Completed.newBuilder();
             for (int image = 0; image < request.batchCount(); image++) {
                 long seed = request.seed() + image;
@@ -128,7 +133,8 @@ public final class JobRunner {
                             : Optional.of(cancelled(id, "cancelled by request", state.stepIndex()));
                 }
                 byte[] rgb = clients.decode(latent, lh, lw, channels, interrupt);
-                GenerationParameters parameters = StableDiffusionPipeline.parameters(request, seed, model.name());
+                GenerationParameters parameters = StableDiffusionPipeline.withLoraHashes(
+                        StableDiffusionPipeline.parameters(request, seed, model.name()), loraHashes);
                 Map<String, String> text = new LinkedHashMap<>();
                 text.put("parameters", parameters.format());
                 byte[] png = Png.encodeRgb(request.width(), request.height(), rgb, text);

@@ -1,7 +1,10 @@
 package dev.diffusion.textencoder;
 
 import dev.diffusion.core.pipeline.GenerationRequest;
+import dev.diffusion.core.clip.ClipTextModel;
 import dev.diffusion.core.clip.PromptEncoder;
+import dev.diffusion.core.pipeline.LoraRef;
+import dev.diffusion.core.pipeline.LoraVariants;
 import dev.diffusion.proto.Tensors;
 import dev.diffusion.proto.v1.EncodeTextRequest;
 import dev.diffusion.proto.v1.EncodeTextResponse;
@@ -19,6 +22,7 @@ import jakarta.annotation.PostConstruct;
 import jakarta.inject.Inject;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /** {@code diffusion.v1.TextEncoder}: tokenizes a batch of prompts and runs CLIP on it. */
 @GrpcService
@@ -64,11 +68,15 @@ public class TextEncoderService extends TextEncoderGrpc.TextEncoderImplBase {
                 prompts.add(prompt);
                 fields.add("prompts[" + i + "]");
             }
+            List<LoraRef> loras = LoraVariants.key(ModelSettings.loraRefs(request.getLorasList()));
+            Map<String, String> hashes = settings.loraHashes(loras);
             return new ServiceCall.Work<>(batch, () -> {
-                PromptEncoder.Encoded[] encoded = PromptEncoder.encode(loaded.tokenizer(), loaded.textEncoder(), prompts, fields,
-                        clipSkip);
+                PromptEncoder.Encoded[] encoded;
+                try (LoraVariants<ClipTextModel>.Lease text = loaded.variants().acquire(loras)) {
+                    encoded = PromptEncoder.encode(loaded.tokenizer(), text.network(), prompts, fields, clipSkip);
+                }
                 int d = loaded.textEncoder().hiddenSize();
-                EncodeTextResponse.Builder reply = EncodeTextResponse.newBuilder();
+                EncodeTextResponse.Builder reply = EncodeTextResponse.newBuilder().putAllLoraHashes(hashes);
                 boolean sameLength = true;
                 for (PromptEncoder.Encoded e : encoded) {
                     reply.addPrompts(PromptTokens.newBuilder().setTokenCount(e.chunks().tokenCount())

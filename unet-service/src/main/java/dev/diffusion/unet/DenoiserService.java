@@ -1,5 +1,8 @@
 package dev.diffusion.unet;
 
+import dev.diffusion.core.pipeline.LoraRef;
+import dev.diffusion.core.pipeline.LoraVariants;
+import dev.diffusion.core.unet.UNet2DConditionModel;
 import dev.diffusion.core.unet.UNetConfig;
 import dev.diffusion.proto.Tensors;
 import dev.diffusion.proto.v1.DenoiserGrpc;
@@ -15,6 +18,7 @@ import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
 import jakarta.annotation.PostConstruct;
 import jakarta.inject.Inject;
+import java.util.List;
 
 /** {@code diffusion.v1.Denoiser}: checks a batch of (latent, timestep, context) samples and runs the U-Net on it. */
 @GrpcService
@@ -80,10 +84,14 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
                         + config.crossAttentionDim());
             }
             float[] context = Tensors.requireFinite(Tensors.floats(request.getContext(), "context"), "context");
+            // the LoRA set picks the network: the base, or a cached copy with the set merged in (built on first use)
+            List<LoraRef> loras = LoraVariants.key(ModelSettings.loraRefs(request.getLorasList()));
             return new ServiceCall.Work<>(batch, () -> {
-                float[] eps = loaded.unet().predict(latents, batch, h, w, timesteps, context, cs[1]);
-                return PredictResponse.newBuilder()
-                        .setNoisePrediction(Tensors.float32(eps, batch, h, w, config.outChannels())).build();
+                try (LoraVariants<UNet2DConditionModel>.Lease unet = loaded.variants().acquire(loras)) {
+                    float[] eps = unet.network().predict(latents, batch, h, w, timesteps, context, cs[1]);
+                    return PredictResponse.newBuilder()
+                            .setNoisePrediction(Tensors.float32(eps, batch, h, w, config.outChannels())).build();
+                }
             });
         });
     }

@@ -263,7 +263,7 @@ public final class Lora {
      * The hash A1111 writes as {@code Lora hashes}: the first 12 hex digits of the SHA-256 of the file after its
      * safetensors header (kohya's "addnet" hash, which leaves out the metadata).
      */
-    static String shortHash(Path file) {
+    public static String shortHash(Path file) {
         try (InputStream in = Files.newInputStream(file)) {
             byte[] len = in.readNBytes(8);
             long headerBytes = ByteBuffer.wrap(len).order(ByteOrder.LITTLE_ENDIAN).getLong();
