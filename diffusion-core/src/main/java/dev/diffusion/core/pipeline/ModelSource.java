@@ -249,6 +249,11 @@ public final class ModelSource implements AutoCloseable {
         return AutoencoderKL.decoderOnly(vaeConfig(), weights, precision);
     }
 
+    /** One network's weights as the file holds them (null for the tiny random model); for benchmarks in this package. */
+    dev.diffusion.core.weights.Weights networkWeights(ModelComponent component) {
+        return model == null ? null : model.weights(component);
+    }
+
     /** The tiny model's weights for one network: drawn for the keys the network asks for. */
     private static RandomWeights tinyWeights(int network, double std) {
         return new RandomWeights(TINY_SEED + network, RandomWeights.normal(std));
