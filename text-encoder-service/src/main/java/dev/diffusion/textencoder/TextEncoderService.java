@@ -70,6 +70,7 @@ public class TextEncoderService extends TextEncoderGrpc.TextEncoderImplBase {
             }
             List<LoraRef> loras = LoraVariants.key(ModelSettings.loraRefs(request.getLorasList()));
             Map<String, String> hashes = settings.loraHashes(loras);
+            loaded.variants().prepare(loras); // a new set is built here, outside the compute slot other calls need
             return new ServiceCall.Work<>(batch, () -> {
                 PromptEncoder.Encoded[] encoded;
                 try (LoraVariants<ClipTextModel>.Lease text = loaded.variants().acquire(loras)) {

@@ -86,6 +86,7 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
             float[] context = Tensors.requireFinite(Tensors.floats(request.getContext(), "context"), "context");
             // the LoRA set picks the network: the base, or a cached copy with the set merged in (built on first use)
             List<LoraRef> loras = LoraVariants.key(ModelSettings.loraRefs(request.getLorasList()));
+            loaded.variants().prepare(loras); // a new set is built here, outside the compute slot other calls need
             return new ServiceCall.Work<>(batch, () -> {
                 try (LoraVariants<UNet2DConditionModel>.Lease unet = loaded.variants().acquire(loras)) {
                     float[] eps = unet.network().predict(latents, batch, h, w, timesteps, context, cs[1]);

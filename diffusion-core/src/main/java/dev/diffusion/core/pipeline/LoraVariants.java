@@ -83,6 +83,14 @@ public final class LoraVariants<N extends AutoCloseable> implements AutoCloseabl
         return List.copyOf(out);
     }
 
+    /**
+     * Builds (or touches) the variant of {@code loras} without holding it: services call this before they take a
+     * compute slot, so that the build — a model load — never holds a slot other jobs' calls wait for.
+     */
+    public void prepare(List<LoraRef> loras) {
+        acquire(loras).close();
+    }
+
     /** The network for {@code loras} (the base for none), built now if it is not cached. */
     public Lease acquire(List<LoraRef> loras) {
         List<LoraRef> key = key(loras);
