@@ -31,8 +31,8 @@ public final class PromptEncoder {
             String field = fields.get(i);
             try {
                 chunks[i] = PromptSyntax.chunk(tokenizer, LoraRef.extract(prompts.get(i)).prompt(), 0);
-            } catch (InvalidRequestException e) {
-                throw e;
+            } catch (InvalidRequestException e) { // a bad <lora:...> tag: name the field it is in
+                throw new InvalidRequestException(field, e.getMessage().replaceFirst("^prompt", field));
             } catch (IllegalArgumentException e) {
                 throw new InvalidRequestException(field, field + ": " + e.getMessage());
             }
