@@ -111,9 +111,10 @@ class SdCliIT {
         do {
             base = ThreadLocalRandom.current().nextInt(20_000, 40_000);
         } while (!(free(base) && free(base + 1) && free(base + 2) && free(base + 3)));
+        writeDemoLora(work.resolve("loras").resolve("shapes.safetensors"));
         long t0 = System.nanoTime();
         Result r = sd("up", "--port-base", Integer.toString(base), "--kafka-port", Integer.toString(kafkaPort),
-                "--topics", "sdit-" + run, "--timeout", "180");
+                "--topics", "sdit-" + run, "--timeout", "180", "--lora-dir", work.resolve("loras").toString());
         assertEquals(0, r.rc(), r.toString());
         assertTrue(r.out().contains("orchestrator 127.0.0.1:" + base), r.out());
         assertTrue(r.out().contains("unet         127.0.0.1:" + (base + 2)), r.out());
@@ -187,6 +188,70 @@ class SdCliIT {
         Result g = sd(local.toArray(String[]::new));
         assertEquals(0, g.rc(), g.toString());
         assertArrayEquals(Files.readAllBytes(work.resolve("local.png")), png, "./sd submit and ./sd generate differ");
+    }
+
+    /**
+     * A kohya LoRA for the demo model (its mid-block cross-attention value and a text-encoder MLP), written as a
+     * safetensors file by hand: this module has no TensorFlow and no weights code.
+     */
+    static void writeDemoLora(Path file) throws IOException {
+        Files.createDirectories(file.getParent());
+        java.util.Random r = new java.util.Random(3);
+        String unet = "lora_unet_mid_block_attentions_0_transformer_blocks_0_attn2_to_v";
+        String te = "lora_te_text_model_encoder_layers_1_mlp_fc2";
+        Map<String, long[]> shapes = new java.util.LinkedHashMap<>();
+        shapes.put(unet + ".lora_up.weight", new long[] {64, 4});
+        shapes.put(unet + ".lora_down.weight", new long[] {4, 64});
+        shapes.put(te + ".lora_up.weight", new long[] {64, 4});
+        shapes.put(te + ".lora_down.weight", new long[] {4, 128});
+        StringBuilder header = new StringBuilder("{");
+        java.io.ByteArrayOutputStream data = new java.io.ByteArrayOutputStream();
+        for (Map.Entry<String, long[]> e : shapes.entrySet()) {
+            int n = (int) (e.getValue()[0] * e.getValue()[1]);
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 * n).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i < n; i++) {
+                b.putFloat((float) (r.nextGaussian() * 0.3));
+            }
+            header.append(header.length() > 1 ? "," : "").append('"').append(e.getKey()).append("\":{\"dtype\":\"F32\",\"shape\":[")
+                    .append(e.getValue()[0]).append(',').append(e.getValue()[1]).append("],\"data_offsets\":[")
+                    .append(data.size()).append(',').append(data.size() + 4 * n).append("]}");
+            data.write(b.array());
+        }
+        byte[] h = header.append('}').toString().getBytes(StandardCharsets.UTF_8);
+        java.nio.ByteBuffer len = java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(h.length);
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        out.write(len.array());
+        out.write(h);
+        out.write(data.toByteArray());
+        Files.write(file, out.toByteArray());
+    }
+
+    @Test
+    @Order(10)
+    void aLoraJobWithWeightsAndALongPromptIsTheSamePngAsGenerate() throws Exception {
+        // a LoRA tag, A1111 weights, BREAK and two chunks against a one-chunk negative prompt: the uncond and cond
+        // predictions run at their own lengths, in both paths
+        String prompt = "a (red:1.3) circle <lora:shapes:0.9> on the [left] BREAK " + "on a white background, ".repeat(16);
+        String[] flags = {"--prompt", prompt, "--negative-prompt", "blurry", "--steps", "3", "--seed", "77"};
+        List<String> submit = new ArrayList<>(List.of("submit"));
+        submit.addAll(List.of(flags));
+        submit.addAll(List.of("--wait", "--quiet", "--out", "lora-remote.png"));
+        Result r = sd(submit.toArray(String[]::new));
+        assertEquals(0, r.rc(), r.toString());
+        List<String> local = new ArrayList<>(List.of("generate"));
+        local.addAll(List.of(flags));
+        local.addAll(List.of("--lora-dir", work.resolve("loras").toString(), "--out", "lora-local.png", "--quiet"));
+        Result g = sd(local.toArray(String[]::new));
+        assertEquals(0, g.rc(), g.toString());
+        byte[] png = Files.readAllBytes(work.resolve("lora-remote.png"));
+        assertArrayEquals(Files.readAllBytes(work.resolve("lora-local.png")), png, "a LoRA job: ./sd submit and ./sd generate differ");
+        GenerationParameters p = GenerationParameters.parse(Png.decode(png).text().get("parameters"));
+        assertEquals(prompt, p.prompt());
+        assertTrue(p.settings().get("Lora hashes").matches("shapes: [0-9a-f]{12}"), p.settings().toString());
+        // a name that is not in the folder: the job FAILS naming the field
+        Result missing = sd("submit", "--prompt", "x <lora:nope:1>", "--steps", "1", "--wait", "--quiet", "--out", "x.png");
+        assertEquals(1, missing.rc(), missing.toString());
+        assertTrue(missing.err().contains("no LoRA named nope"), missing.err());
     }
 
     @Test

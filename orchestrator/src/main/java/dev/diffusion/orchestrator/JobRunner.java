@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import dev.diffusion.core.image.GenerationParameters;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.pipeline.GenerationRequest;
+import dev.diffusion.core.pipeline.LoraRef;
 import dev.diffusion.core.pipeline.StableDiffusionPipeline;
 import dev.diffusion.core.sampling.GuidedSampling;
 import dev.diffusion.core.sampling.LatentShape;
@@ -27,6 +28,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.Consumer;
@@ -81,17 +83,15 @@ public final class JobRunner {
         emit.accept(event(id, JobEvent.Type.STARTED).build());
         ModelClients.Interrupt interrupt = () -> stop.check() != Stop.NONE;
         try {
-            EncodeTextResponse encoded = clients.encode(request.negativePrompt(), request.prompt(), request.clipSkip(),
+            List<LoraRef> loras = Jobs.loras(job);
+            EncodeTextResponse encoded = clients.encode(request.negativePrompt(), request.prompt(), request.clipSkip(), loras,
                     interrupt);
-            for (int i = 0; i < encoded.getPromptsCount(); i++) {
-                if (encoded.getPrompts(i).getTruncated()) {
-                    LOG.warnf("job %s: %s truncated to 75 tokens, dropped \"%s\"", id, i == 0 ? "negative prompt" : "prompt",
-                            encoded.getPrompts(i).getTruncatedText());
-                }
-            }
-            float[] context = Tensors.floats(encoded.getHiddenStates(), "hidden_states");
-            int contextLength = (int) encoded.getHiddenStates().getShape(1);
-            int hidden = (int) encoded.getHiddenStates().getShape(2);
+            Map<String, String> loraHashes = new LinkedHashMap<>();
+            loras.forEach(l -> loraHashes.put(l.name(), encoded.getLoraHashesOrDefault(l.name(), "")));
+            // per prompt [77 × chunks, D]: a long prompt and a short negative prompt run at their own lengths
+            float[] uncondContext = Tensors.floats(encoded.getPromptHiddenStates(0), "prompt_hidden_states[0]");
+            float[] condContext = Tensors.floats(encoded.getPromptHiddenStates(1), "prompt_hidden_states[1]");
+            int hidden = (int) encoded.getPromptHiddenStates(1).getShape(1);
             int lh = request.height() / model.vaeDownscale();
             int lw = request.width() / model.vaeDownscale();
             int channels = model.latentChannels();
@@ -99,7 +99,8 @@ public final class JobRunner {
                     : clients.encodeImage(request.initImage().rgb(), request.height(), request.width(), interrupt)
                             .mode(model.scalingFactor(), model.shiftFactor());
             GuidedSampling.BatchPredictor unet = (latents, shape, timesteps, ctx) -> clients.predict(latents, shape.batch(),
-                    shape.height(), shape.width(), shape.channels(), timesteps, ctx, contextLength, hidden, interrupt);
+                    shape.height(), shape.width(), shape.channels(), timesteps, ctx, ctx.length / (shape.batch() * hidden),
+                    hidden, loras, interrupt);
             Completed.Builder completed = Completed.newBuilder();
             for (int image = 0; image < request.batchCount(); image++) {
                 long seed = request.seed() + image;
@@ -108,7 +109,7 @@ public final class JobRunner {
                         LatentShape.nhwc(1, channels, lh, lw));
                 int imageIndex = image;
                 Stop[] stoppedBy = {Stop.NONE};
-                float[] latent = new GuidedSampling(loop, unet, context, request.cfgScale()).run(state, new GuidedSampling.Observer() {
+                float[] latent = new GuidedSampling(loop, unet, uncondContext, condContext, request.cfgScale()).run(state, new GuidedSampling.Observer() {
                     @Override
                     public boolean proceed(SamplerState s) {
                         stoppedBy[0] = stop.check();
@@ -132,7 +133,8 @@ public final class JobRunner {
                             : Optional.of(cancelled(id, "cancelled by request", state.stepIndex()));
                 }
                 byte[] rgb = clients.decode(latent, lh, lw, channels, interrupt);
-                GenerationParameters parameters = StableDiffusionPipeline.parameters(request, seed, model.name());
+                GenerationParameters parameters = StableDiffusionPipeline.withLoraHashes(
+                        StableDiffusionPipeline.parameters(request, seed, model.name()), loraHashes);
                 Map<String, String> text = new LinkedHashMap<>();
                 text.put("parameters", parameters.format());
                 byte[] png = Png.encodeRgb(request.width(), request.height(), rgb, text);

@@ -3,10 +3,15 @@ package dev.diffusion.orchestrator;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.pipeline.InvalidRequestException;
+import dev.diffusion.core.pipeline.LoraRef;
+import dev.diffusion.core.pipeline.LoraVariants;
 import dev.diffusion.core.sampling.RngKind;
 import dev.diffusion.core.sampling.SamplerSpec;
 import dev.diffusion.proto.v1.GenerationJob;
+import dev.diffusion.proto.v1.LoraWeight;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Set;
 import java.util.UUID;
 
@@ -82,6 +87,18 @@ public final class Jobs {
     }
 
     /**
+     * The LoRA set of a job: its prompt's {@code <lora:name:w>} tags and its {@code loras} field, one entry per name
+     * (weights added), weight-0 entries dropped, sorted by name; {@link InvalidRequestException} naming the field.
+     */
+    public static List<LoraRef> loras(GenerationJob job) {
+        List<LoraRef> all = new ArrayList<>(LoraRef.extract(job.getPrompt()).loras());
+        for (LoraWeight l : job.getLorasList()) {
+            all.add(new LoraRef(l.getName(), l.getWeight()));
+        }
+        return LoraVariants.key(all);
+    }
+
+    /**
      * The request of a job that went through {@link #withDefaults}; throws {@link InvalidRequestException} naming the
      * field for anything the model services would refuse or the orchestrator does not do.
      */
@@ -128,6 +145,7 @@ public final class Jobs {
             request = request.withInitImage(image, job.hasStrength() ? cfgScale(job.getStrength()) : DEFAULT_STRENGTH);
         }
         request.validate(); // InvalidRequestException naming its field
+        loras(job); // names, weights and count of the job's LoRAs
         if (request.clipSkip() > model.textEncoderLayers()) {
             throw new InvalidRequestException("clip_skip", "clip_skip must be 1 to " + model.textEncoderLayers()
                     + " (the text encoder's layers), got " + request.clipSkip());

@@ -1,13 +1,15 @@
 package dev.diffusion.orchestrator;
 
+import dev.diffusion.core.pipeline.LoraRef;
+import dev.diffusion.core.vae.Moments;
 import dev.diffusion.proto.Tensors;
 import dev.diffusion.proto.v1.DecodeRequest;
 import dev.diffusion.proto.v1.DenoiserGrpc;
-import dev.diffusion.proto.v1.EncodeTextRequest;
-import dev.diffusion.core.vae.Moments;
 import dev.diffusion.proto.v1.EncodeImageRequest;
 import dev.diffusion.proto.v1.EncodeImageResponse;
+import dev.diffusion.proto.v1.EncodeTextRequest;
 import dev.diffusion.proto.v1.EncodeTextResponse;
+import dev.diffusion.proto.v1.LoraWeight;
 import dev.diffusion.proto.v1.ModelInfo;
 import dev.diffusion.proto.v1.ModelInfoRequest;
 import dev.diffusion.proto.v1.PredictRequest;
@@ -17,17 +19,17 @@ import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.grpc.TlsChannelCredentials;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.util.Optional;
-import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
-import java.util.Map;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
@@ -125,8 +127,14 @@ public final class ModelClients implements AutoCloseable {
     }
 
     public EncodeTextResponse encode(String negativePrompt, String prompt, int clipSkip, Interrupt interrupt) {
+        return encode(negativePrompt, prompt, clipSkip, List.of(), interrupt);
+    }
+
+    /** [negative, prompt] encoded with a LoRA set (its text-encoder half). */
+    public EncodeTextResponse encode(String negativePrompt, String prompt, int clipSkip, List<LoraRef> loras,
+                                     Interrupt interrupt) {
         EncodeTextRequest request = EncodeTextRequest.newBuilder().addAllPrompts(List.of(negativePrompt, prompt))
-                .setClipSkip(clipSkip).build();
+                .setClipSkip(clipSkip).addAllLoras(loraWeights(loras)).build();
         return call("text-encoder", "TextEncoder.Encode", interrupt, () -> TextEncoderGrpc.newBlockingStub(textEncoderChannel)
                 .withDeadlineAfter(deadlineMillis, TimeUnit.MILLISECONDS).encode(request));
     }
@@ -139,14 +147,25 @@ public final class ModelClients implements AutoCloseable {
 
     public float[] predict(float[] latentsNhwc, int batch, int h, int w, int channels, float[] timesteps, float[] context,
                            int contextLength, int hiddenSize, Interrupt interrupt) {
+        return predict(latentsNhwc, batch, h, w, channels, timesteps, context, contextLength, hiddenSize, List.of(), interrupt);
+    }
+
+    /** One U-Net call with a LoRA set (every sample of the call runs with it). */
+    public float[] predict(float[] latentsNhwc, int batch, int h, int w, int channels, float[] timesteps, float[] context,
+                           int contextLength, int hiddenSize, List<LoraRef> loras, Interrupt interrupt) {
         PredictRequest request = PredictRequest.newBuilder()
                 .setLatents(Tensors.float32(latentsNhwc, batch, h, w, channels))
                 .addAllTimesteps(Tensors.floatList(timesteps))
                 .setContext(Tensors.float32(context, batch, contextLength, hiddenSize))
+                .addAllLoras(loraWeights(loras))
                 .build();
         return Tensors.floats(call("unet", "Denoiser.Predict", interrupt, () -> DenoiserGrpc.newBlockingStub(unetChannel)
                 .withDeadlineAfter(deadlineMillis, TimeUnit.MILLISECONDS).predict(request)).getNoisePrediction(),
                 "noise_prediction");
+    }
+
+    private static List<LoraWeight> loraWeights(List<LoraRef> loras) {
+        return loras.stream().map(l -> LoraWeight.newBuilder().setName(l.name()).setWeight(l.weight()).build()).toList();
     }
 
     /** img2img: an RGB8 image [H, W, 3] → the VAE encoder's moments (unscaled; the caller takes their mode). */

@@ -44,6 +44,22 @@ class JobsTest {
     }
 
     @Test
+    void loraSetIsTheTagsAndTheFieldMergedByName() {
+        GenerationJob job = Jobs.withDefaults(GenerationJob.newBuilder().setPrompt("a cat <lora:b:0.5> <lora:a:1>")
+                .addLoras(dev.diffusion.proto.v1.LoraWeight.newBuilder().setName("b").setWeight(0.25))
+                .addLoras(dev.diffusion.proto.v1.LoraWeight.newBuilder().setName("zero").setWeight(0)).build(), "j");
+        assertEquals(java.util.List.of(new dev.diffusion.core.pipeline.LoraRef("a", 1),
+                new dev.diffusion.core.pipeline.LoraRef("b", 0.75)), Jobs.loras(job));
+        Jobs.toRequest(job, TINY, 100);
+        InvalidRequestException e = invalid(GenerationJob.newBuilder().setPrompt("x")
+                .addLoras(dev.diffusion.proto.v1.LoraWeight.newBuilder().setName("../etc/passwd").setWeight(1)), 100);
+        assertEquals("loras", e.field());
+        assertEquals("prompt", invalid(GenerationJob.newBuilder().setPrompt("x <lora:a/b:1>"), 100).field());
+        assertEquals("loras", invalid(GenerationJob.newBuilder().setPrompt("x")
+                .addLoras(dev.diffusion.proto.v1.LoraWeight.newBuilder().setName("a").setWeight(50)), 100).field());
+    }
+
+    @Test
     void cfgScaleKeepsTheDecimalTheSubmitterWrote() {
         GenerationJob job = Jobs.withDefaults(GenerationJob.newBuilder().setCfgScale(7.3f).setJobId("j").build(), "j");
         assertEquals(7.3, Jobs.toRequest(job, TINY, 100).cfgScale());

@@ -10,7 +10,7 @@ import java.util.Map;
 import java.util.function.Supplier;
 
 /**
- * The text encoder's outputs by (model, prompt, clip skip), least recently used first out, within a byte budget
+ * The text encoder's outputs by (model, prompt, clip skip, LoRA set), least recently used first out, within a byte budget
  * ({@code diffusion.text-encoder.cache-bytes}). Repeated prompts — and the empty negative prompt nearly every job
  * shares — are encoded once. Each prompt is encoded alone (batch 1), so a cached result is bit-identical to a fresh
  * one (a batch's composition changes float rounding).
@@ -20,14 +20,15 @@ import java.util.function.Supplier;
  * {@code diffusion_embedding_cache_entries}.
  */
 final class PromptEmbeddingCache {
-    record Key(String model, String prompt, int clipSkip) {
+    /** A prompt as typed (its {@code <lora:...>} tags included), the clip skip and the call's normalised LoRA set. */
+    record Key(String model, String prompt, int clipSkip, java.util.List<dev.diffusion.core.pipeline.LoraRef> loras) {
     }
 
-    /** One prompt's hidden states [tokens, hidden] and what its tokenization reported. */
-    record Entry(float[] hiddenStates, int tokenCount, boolean truncated, String truncatedText) {
+    /** One prompt's hidden states [77 × chunks, hidden], its token count and chunk count. */
+    record Entry(float[] hidden, int tokenCount, int chunks) {
         long bytes(Key key) {
-            // the floats, the prompt's characters, and ~100 bytes of object headers and map links
-            return 4L * hiddenStates.length + 2L * (key.prompt().length() + truncatedText.length()) + 100;
+            // the floats, the prompt's characters, and ~100 bytes of object headers and map links (+ ~50 per LoRA)
+            return 4L * hidden.length + 2L * key.prompt().length() + 100 + 50L * key.loras().size();
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.diffusion.textencoder;
 
 import dev.diffusion.core.clip.ClipTextModel;
+import dev.diffusion.core.pipeline.LoraVariants;
 import dev.diffusion.core.pipeline.ModelSource;
 import dev.diffusion.core.tokenizer.ClipTokenizer;
 import dev.diffusion.service.PartModel;
@@ -9,7 +10,8 @@ import jakarta.enterprise.context.ApplicationScoped;
 /** The tokenizer and CLIP text encoder of {@code diffusion.model.path}, loaded at startup (and nothing else). */
 @ApplicationScoped
 public class TextEncoderModel extends PartModel<TextEncoderModel.Loaded> {
-    public record Loaded(ClipTokenizer tokenizer, ClipTextModel textEncoder, String name) {
+    public record Loaded(ClipTokenizer tokenizer, ClipTextModel textEncoder, String name,
+                         LoraVariants<ClipTextModel> variants) {
     }
 
     public TextEncoderModel() {
@@ -18,6 +20,8 @@ public class TextEncoderModel extends PartModel<TextEncoderModel.Loaded> {
 
     @Override
     protected Loaded build(ModelSource source) {
-        return new Loaded(source.tokenizer(), source.textEncoder(settings.parsedPrecision()), source.name());
+        ClipTextModel text = source.textEncoder(settings.parsedPrecision());
+        return new Loaded(source.tokenizer(), text, source.name(),
+                settings.loraVariants(text, (s, loras) -> s.textEncoder(settings.parsedPrecision(), loras)));
     }
 }

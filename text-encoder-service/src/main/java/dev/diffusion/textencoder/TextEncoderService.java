@@ -1,7 +1,10 @@
 package dev.diffusion.textencoder;
 
 import dev.diffusion.core.pipeline.GenerationRequest;
-import dev.diffusion.core.tokenizer.ClipTokenizer;
+import dev.diffusion.core.clip.ClipTextModel;
+import dev.diffusion.core.clip.PromptEncoder;
+import dev.diffusion.core.pipeline.LoraRef;
+import dev.diffusion.core.pipeline.LoraVariants;
 import dev.diffusion.proto.Tensors;
 import dev.diffusion.proto.v1.EncodeTextRequest;
 import dev.diffusion.proto.v1.EncodeTextResponse;
@@ -17,6 +20,9 @@ import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
 import jakarta.annotation.PostConstruct;
 import jakarta.inject.Inject;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 
 /** {@code diffusion.v1.TextEncoder}: tokenizes a batch of prompts and runs CLIP on it. */
 @GrpcService
@@ -55,36 +61,49 @@ public class TextEncoderService extends TextEncoderGrpc.TextEncoderImplBase {
                 throw new IllegalArgumentException("clip_skip: must be 1 to " + layers + " (0 means 1), got "
                         + request.getClipSkip());
             }
-            String[] prompts = new String[batch];
+            List<String> prompts = new ArrayList<>();
+            List<String> fields = new ArrayList<>();
             for (int i = 0; i < batch; i++) {
-                prompts[i] = request.getPrompts(i);
-                if (prompts[i].length() > GenerationRequest.MAX_PROMPT_CHARS) {
-                    throw new IllegalArgumentException("prompts[" + i + "]: " + prompts[i].length() + " characters; the limit is "
+                String prompt = request.getPrompts(i);
+                if (prompt.length() > GenerationRequest.MAX_PROMPT_CHARS) {
+                    throw new IllegalArgumentException("prompts[" + i + "]: " + prompt.length() + " characters; the limit is "
                             + GenerationRequest.MAX_PROMPT_CHARS);
                 }
+                prompts.add(prompt);
+                fields.add("prompts[" + i + "]");
             }
+            List<LoraRef> loras = LoraVariants.key(ModelSettings.loraRefs(request.getLorasList()));
+            Map<String, String> hashes = settings.loraHashes(loras);
+            loaded.variants().prepare(loras); // a new set is built here, outside the compute slot other calls need
             return new ServiceCall.Work<>(batch, () -> {
-                EncodeTextResponse.Builder reply = EncodeTextResponse.newBuilder();
-                float[][] hidden = new float[batch][];
+                // each prompt from the cache, or encoded alone (as PromptEncoder encodes every prompt) and cached
+                PromptEmbeddingCache.Entry[] encoded = new PromptEmbeddingCache.Entry[batch];
                 for (int i = 0; i < batch; i++) {
-                    String prompt = prompts[i];
-                    PromptEmbeddingCache.Entry e = cache.get(new PromptEmbeddingCache.Key(loaded.name(), prompt, clipSkip), () -> {
-                        ClipTokenizer.Encoding encoding = loaded.tokenizer().encode(prompt);
-                        return new PromptEmbeddingCache.Entry(loaded.textEncoder().encode(new int[][] {encoding.ids()}, clipSkip),
-                                encoding.tokenCount(), encoding.truncated(),
-                                encoding.truncatedText() == null ? "" : encoding.truncatedText());
+                    int index = i;
+                    encoded[i] = cache.get(new PromptEmbeddingCache.Key(loaded.name(), prompts.get(i), clipSkip, loras), () -> {
+                        try (LoraVariants<ClipTextModel>.Lease text = loaded.variants().acquire(loras)) {
+                            PromptEncoder.Encoded e = PromptEncoder.encode(loaded.tokenizer(), text.network(),
+                                    List.of(prompts.get(index)), List.of(fields.get(index)), clipSkip)[0];
+                            return new PromptEmbeddingCache.Entry(e.hidden(), e.chunks().tokenCount(), e.chunks().count());
+                        }
                     });
-                    hidden[i] = e.hiddenStates();
-                    reply.addPrompts(PromptTokens.newBuilder().setTokenCount(e.tokenCount()).setTruncated(e.truncated())
-                            .setTruncatedText(e.truncatedText()));
                 }
-                int width = loaded.textEncoder().hiddenSize();
-                int length = hidden[0].length / width;
-                float[] all = new float[batch * hidden[0].length];
-                for (int i = 0; i < batch; i++) {
-                    System.arraycopy(hidden[i], 0, all, i * hidden[0].length, hidden[0].length);
+                int d = loaded.textEncoder().hiddenSize();
+                EncodeTextResponse.Builder reply = EncodeTextResponse.newBuilder().putAllLoraHashes(hashes);
+                boolean sameLength = true;
+                for (PromptEmbeddingCache.Entry e : encoded) {
+                    reply.addPrompts(PromptTokens.newBuilder().setTokenCount(e.tokenCount()).setChunks(e.chunks()));
+                    reply.addPromptHiddenStates(Tensors.float32(e.hidden(), e.hidden().length / d, d));
+                    sameLength &= e.hidden().length == encoded[0].hidden().length;
                 }
-                return reply.setHiddenStates(Tensors.float32(all, batch, length, width)).build();
+                if (sameLength) {
+                    float[] all = new float[batch * encoded[0].hidden().length];
+                    for (int i = 0; i < batch; i++) {
+                        System.arraycopy(encoded[i].hidden(), 0, all, i * encoded[0].hidden().length, encoded[i].hidden().length);
+                    }
+                    reply.setHiddenStates(Tensors.float32(all, batch, encoded[0].hidden().length / d, d));
+                }
+                return reply.build();
             });
         });
     }

@@ -14,11 +14,11 @@ class PromptEmbeddingCacheTest {
     /** An entry of 1,000 floats: 4,000 bytes + 2 per prompt character + 100. */
     private PromptEmbeddingCache.Entry encode(String prompt) {
         encoded.incrementAndGet();
-        return new PromptEmbeddingCache.Entry(new float[1000], prompt.length(), false, "");
+        return new PromptEmbeddingCache.Entry(new float[1000], prompt.length(), 1);
     }
 
     private PromptEmbeddingCache.Entry get(PromptEmbeddingCache cache, String prompt, int clipSkip) {
-        return cache.get(new PromptEmbeddingCache.Key("m", prompt, clipSkip), () -> encode(prompt));
+        return cache.get(new PromptEmbeddingCache.Key("m", prompt, clipSkip, java.util.List.of()), () -> encode(prompt));
     }
 
     @Test
@@ -27,7 +27,7 @@ class PromptEmbeddingCacheTest {
         PromptEmbeddingCache.Entry first = get(cache, "", 1);
         assertSame(first, get(cache, "", 1));
         get(cache, "", 2);
-        cache.get(new PromptEmbeddingCache.Key("other model", "", 1), () -> encode(""));
+        cache.get(new PromptEmbeddingCache.Key("other model", "", 1, java.util.List.of()), () -> encode(""));
         assertEquals(3, encoded.get());
         assertEquals(1.0 / 4, cache.hitRatio(), 1e-12);
         assertEquals(1.0, registry.get("diffusion.embedding.cache.requests").tag("result", "hit").counter().count());

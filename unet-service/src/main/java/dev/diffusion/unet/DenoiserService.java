@@ -1,5 +1,8 @@
 package dev.diffusion.unet;
 
+import dev.diffusion.core.pipeline.LoraRef;
+import dev.diffusion.core.pipeline.LoraVariants;
+import dev.diffusion.core.unet.UNet2DConditionModel;
 import dev.diffusion.core.unet.UNetConfig;
 import dev.diffusion.proto.Tensors;
 import dev.diffusion.proto.v1.DenoiserGrpc;
@@ -34,8 +37,8 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
     private ServiceCall call;
     private RequestBatcher<SampleShape, Samples, float[]> batcher;
 
-    /** What samples must share to be merged into one U-Net run. */
-    record SampleShape(int height, int width, int contextLength) {
+    /** What samples must share to be merged into one U-Net run: latent size, context length and LoRA set (network). */
+    record SampleShape(int height, int width, int contextLength, List<LoraRef> loras) {
     }
 
     /** One call's samples: NHWC latents, a timestep each, and their contexts [batch, contextLength, D]. */
@@ -60,10 +63,15 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
 
     /** One U-Net run over the merged calls: inputs concatenated along the batch, the prediction split back. */
     private List<float[]> run(SampleShape shape, List<Samples> calls) {
-        UNetModel.Loaded loaded = model.get();
+        try (LoraVariants<UNet2DConditionModel>.Lease unet = model.get().variants().acquire(shape.loras())) {
+            return run(unet.network(), shape, calls);
+        }
+    }
+
+    private static List<float[]> run(UNet2DConditionModel unet, SampleShape shape, List<Samples> calls) {
         if (calls.size() == 1) {
             Samples s = calls.get(0);
-            return List.of(loaded.unet().predict(s.latents(), s.batch(), shape.height(), shape.width(), s.timesteps(),
+            return List.of(unet.predict(s.latents(), s.batch(), shape.height(), shape.width(), s.timesteps(),
                     s.context(), shape.contextLength()));
         }
         int batch = 0;
@@ -73,8 +81,7 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
         float[] latents = concat(calls, Samples::latents);
         float[] timesteps = concat(calls, Samples::timesteps);
         float[] context = concat(calls, Samples::context);
-        float[] eps = loaded.unet().predict(latents, batch, shape.height(), shape.width(), timesteps, context,
-                shape.contextLength());
+        float[] eps = unet.predict(latents, batch, shape.height(), shape.width(), timesteps, context, shape.contextLength());
         List<float[]> out = new ArrayList<>(calls.size());
         int perSample = eps.length / batch;
         int offset = 0;
@@ -147,9 +154,12 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
                         + config.crossAttentionDim());
             }
             float[] context = Tensors.requireFinite(Tensors.floats(request.getContext(), "context"), "context");
+            // the LoRA set picks the network: the base, or a cached copy with the set merged in (built on first use)
+            List<LoraRef> loras = LoraVariants.key(ModelSettings.loraRefs(request.getLorasList()));
+            loaded.variants().prepare(loras); // a new set is built here, outside the run slot other calls need
             Samples samples = new Samples(batch, latents, timesteps, context);
             return ServiceCall.Work.batched(batch, () -> {
-                float[] eps = batcher.submit(new SampleShape(h, w, cs[1]), samples, batch);
+                float[] eps = batcher.submit(new SampleShape(h, w, cs[1], loras), samples, batch);
                 return PredictResponse.newBuilder()
                         .setNoisePrediction(Tensors.float32(eps, batch, h, w, config.outChannels())).build();
             });

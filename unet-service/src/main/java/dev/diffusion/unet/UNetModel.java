@@ -2,6 +2,7 @@ package dev.diffusion.unet;
 
 import dev.diffusion.core.pipeline.ModelSource;
 import dev.diffusion.core.sampling.SchedulerConfig;
+import dev.diffusion.core.pipeline.LoraVariants;
 import dev.diffusion.core.unet.UNet2DConditionModel;
 import dev.diffusion.service.PartModel;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -14,7 +15,7 @@ public class UNetModel extends PartModel<UNetModel.Loaded> {
      * largest latent side ({@link ModelSource#maxLatentSide}) and the text encoder's context length.
      */
     public record Loaded(UNet2DConditionModel unet, SchedulerConfig scheduler, String name, int maxLatentSide,
-                         int contextLength) {
+                         int contextLength, LoraVariants<UNet2DConditionModel> variants) {
     }
 
     public UNetModel() {
@@ -23,7 +24,8 @@ public class UNetModel extends PartModel<UNetModel.Loaded> {
 
     @Override
     protected Loaded build(ModelSource source) {
-        return new Loaded(source.unet(settings.parsedPrecision()), source.schedulerConfig(), source.name(),
-                source.maxLatentSide(), source.contextLength());
+        UNet2DConditionModel unet = source.unet(settings.parsedPrecision());
+        return new Loaded(unet, source.schedulerConfig(), source.name(), source.maxLatentSide(), source.contextLength(),
+                settings.loraVariants(unet, (s, loras) -> s.unet(settings.parsedPrecision(), loras)));
     }
 }

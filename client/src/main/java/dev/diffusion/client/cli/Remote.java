@@ -57,7 +57,7 @@ final class Remote {
     static final Set<String> GENERATION_FLAGS = GenerationOptions.FLAGS;
     static final Set<String> CONNECTION_FLAGS = Set.of("--orchestrator", "--bootstrap-servers", "--token", "--tls-ca");
     /** ./sd generate flags that do not apply to a job on the suite: said so, not silently dropped. */
-    static final Set<String> LOCAL_ONLY = Set.of("--model", "--tokenizer", "--precision", "--threads");
+    static final Set<String> LOCAL_ONLY = Set.of("--model", "--tokenizer", "--precision", "--threads", "--lora-dir");
 
     private static final JsonFormat.Printer JSON = JsonFormat.printer().omittingInsignificantWhitespace();
 
@@ -118,7 +118,8 @@ final class Remote {
         }
         for (String f : LOCAL_ONLY) {
             if (a.has(f)) {
-                throw new UsageException(f + " applies to ./sd generate (one JVM); the suite's model and precision are set by ./sd up");
+                throw new UsageException(f + " applies to ./sd generate (one JVM); the suite's model, precision and LoRA folder"
+                        + " are set by ./sd up (<lora:name:weight> tags in --prompt name the suite's LoRAs)");
             }
         }
         String via = a.string("--via", "grpc").toLowerCase(Locale.ROOT);

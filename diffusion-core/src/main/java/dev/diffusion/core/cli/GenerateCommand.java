@@ -5,6 +5,7 @@ import dev.diffusion.core.pipeline.GeneratedImage;
 import dev.diffusion.core.pipeline.ModelNames;
 import dev.diffusion.core.pipeline.ModelSource;
 import dev.diffusion.core.pipeline.GenerationRequest;
+import dev.diffusion.core.pipeline.LoraRef;
 import dev.diffusion.core.pipeline.ProgressListener;
 import dev.diffusion.core.pipeline.StableDiffusionPipeline;
 import java.io.IOException;
@@ -24,7 +25,10 @@ public final class GenerateCommand {
               --model PATH            diffusers folder or single .safetensors file; demo (the default) names the bundled
                                       demo model (models/demo), tiny-random the tiny built-in random model
               --tokenizer PATH        diffusers tokenizer/ folder or bpe_simple_vocab_16e6.txt.gz (single files need one)
-              --prompt TEXT           what to draw (over 75 CLIP tokens is truncated, with a warning)
+              --prompt TEXT           what to draw, in A1111's syntax: (word:1.2), (word), [word], BREAK, any length
+                                      (chunks of 75 tokens, at most 10); <lora:NAME:WEIGHT> applies the LoRA
+                                      NAME.safetensors of --lora-dir
+              --lora-dir DIR          the folder LoRAs are looked up in by name (kohya or diffusers/PEFT .safetensors)
               --negative-prompt TEXT  what to steer away from (default "")
               --width N, --height N   multiples of 8, 64..2048 (default: the model's native size: 512 for SD 1.x,
                                       64 for the demo model)
@@ -47,7 +51,7 @@ public final class GenerateCommand {
 
     /** The request's flags ({@link GenerationOptions#FLAGS}) and those of this JVM. */
     private static final Set<String> VALUE_FLAGS = Stream.concat(GenerationOptions.FLAGS.stream(),
-            Stream.of("--model", "--tokenizer", "--precision", "--threads")).collect(Collectors.toUnmodifiableSet());
+            Stream.of("--model", "--tokenizer", "--precision", "--threads", "--lora-dir")).collect(Collectors.toUnmodifiableSet());
     private static final Set<String> SWITCHES = Set.of("--quiet");
 
     private final PrintStream out;
@@ -61,7 +65,7 @@ public final class GenerateCommand {
     /** Parsed and checked options. */
     /** @param model a diffusers folder or .safetensors file, {@code demo} or {@code tiny-random} (resolved when loading) */
     public record Options(String model, Path tokenizer, GenerationRequest request, Precision precision, int threads, Path out,
-                   boolean quiet, boolean widthGiven, boolean heightGiven) {}
+                   boolean quiet, boolean widthGiven, boolean heightGiven, Path loraDir) {}
 
     /**
      * The demo model: {@code models/demo} under the repository root ({@code -Dsd.root}, set by ./sd) where
@@ -99,8 +103,21 @@ public final class GenerateCommand {
         if (tokenizer != null && !Files.exists(tokenizer)) {
             throw new UsageException("--tokenizer: " + tokenizer + " does not exist");
         }
+        Path loraDir = a.has("--lora-dir") ? Path.of(a.string("--lora-dir", null)) : null;
+        if (loraDir != null && !Files.isDirectory(loraDir)) {
+            throw new UsageException("--lora-dir: " + loraDir + " is not a folder");
+        }
+        List<LoraRef> loras;
+        try {
+            loras = LoraRef.extract(g.request().prompt()).loras();
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--" + e.getMessage());
+        }
+        if (!loras.isEmpty() && loraDir == null) {
+            throw new UsageException("--prompt names LoRA " + loras.get(0).name() + " but no --lora-dir is given");
+        }
         return new Options(model, tokenizer, g.request(), precision, threads, g.out(), a.has("--quiet"), g.widthGiven(),
-                g.heightGiven());
+                g.heightGiven(), loraDir);
     }
 
     int run(String[] argv) {
@@ -109,7 +126,10 @@ public final class GenerateCommand {
         long start = System.nanoTime();
         // the demo model is read from models/demo where there is one, so that it is unpacked only when absent
         String model = o.model().equals(ModelSource.DEMO) ? bundledDemoModel().toString() : o.model();
-        try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(model, o.tokenizer(), o.precision())) {
+        List<LoraRef> loras = LoraRef.extract(o.request().prompt()).loras();
+        try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(model, o.tokenizer(), o.precision(), o.loraDir(),
+                loras)) {
+            pipeline.loraWarnings().forEach(w -> err.println("sd: warning: " + w));
             if (model.equals(ModelSource.TINY_RANDOM)) {
                 err.println("sd: using the tiny built-in random model (its images are coloured noise)");
             }

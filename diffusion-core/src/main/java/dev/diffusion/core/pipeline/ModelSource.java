@@ -11,6 +11,11 @@ import dev.diffusion.core.unet.UNet2DConditionModel;
 import dev.diffusion.core.unet.UNetConfig;
 import dev.diffusion.core.vae.AutoencoderKL;
 import dev.diffusion.core.vae.VaeConfig;
+import dev.diffusion.core.weights.CompVisKeys;
+import dev.diffusion.core.weights.Lora;
+import dev.diffusion.core.weights.LoraDirectory;
+import dev.diffusion.core.weights.LoraSet;
+import dev.diffusion.core.weights.ModelComponent;
 import dev.diffusion.core.weights.RandomWeights;
 import dev.diffusion.core.weights.StableDiffusionModel;
 import dev.diffusion.core.weights.WeightsException;
@@ -18,6 +23,9 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
 
 /**
  * Where a model's parts come from: a diffusers folder, a single-file checkpoint, or the tiny
@@ -52,6 +60,7 @@ public final class ModelSource implements AutoCloseable {
     private final String spec;
     private final StableDiffusionModel model; // null for the tiny random model
     private final Path tokenizerOverride;
+    private Lora.Targets loraTargets;
 
     private ModelSource(String spec, StableDiffusionModel model, Path tokenizerOverride) {
         this.spec = spec;
@@ -182,11 +191,50 @@ public final class ModelSource implements AutoCloseable {
     }
 
     public ClipTextModel textEncoder(Precision precision) {
-        return new ClipTextModel(model == null ? tinyWeights(0, 0.2) : model.textEncoder(), textEncoderConfig(), precision);
+        return textEncoder(precision, LoraSet.NONE);
+    }
+
+    /** The text encoder with {@code loras} merged into its weights. */
+    public ClipTextModel textEncoder(Precision precision, LoraSet loras) {
+        return new ClipTextModel(model == null ? tinyWeights(0, 0.2) : loras.apply(ModelComponent.TEXT_ENCODER,
+                model.textEncoder()), textEncoderConfig(), precision);
     }
 
     public UNet2DConditionModel unet(Precision precision) {
-        return new UNet2DConditionModel(unetConfig(), model == null ? tinyWeights(1, 0.1) : model.unet(), precision);
+        return unet(precision, LoraSet.NONE);
+    }
+
+    /** The U-Net with {@code loras} merged into its weights. */
+    public UNet2DConditionModel unet(Precision precision, LoraSet loras) {
+        return new UNet2DConditionModel(unetConfig(), model == null ? tinyWeights(1, 0.1) : loras.apply(ModelComponent.UNET,
+                model.unet()), precision);
+    }
+
+    /**
+     * The LoRAs a job names, read from {@code dir} and bound to this model's weights (the kohya and PEFT names of its
+     * U-Net and text-encoder layers). The tiny random model has no files to patch and takes none.
+     */
+    public LoraSet loras(LoraDirectory dir, List<LoraRef> refs) {
+        if (refs.isEmpty()) {
+            return LoraSet.NONE;
+        }
+        if (model == null) {
+            throw new WeightsException("the tiny random model takes no LoRAs");
+        }
+        if (dir == null) {
+            throw new WeightsException("the job asks for LoRA " + refs.get(0).name() + " but no LoRA folder is configured "
+                    + "(--lora-dir)");
+        }
+        if (loraTargets == null) {
+            loraTargets = new Lora.Targets(model.unet(), model.textEncoder(), CompVisKeys.fromConfigs(
+                    Optional.of(model.unetConfig().orElseGet(() -> SingleFileConfigs.unet(model.unet()))),
+                    Optional.of(model.vaeConfig().orElseGet(() -> SingleFileConfigs.vae(model.vae())))));
+        }
+        List<LoraSet.Applied> applied = new ArrayList<>();
+        for (LoraRef ref : refs) {
+            applied.add(new LoraSet.Applied(Lora.open(dir.resolve(ref.name()), ref.name(), loraTargets), ref.weight()));
+        }
+        return new LoraSet(applied);
     }
 
     /** The VAE with its decoder, its encoder, or both. */
@@ -199,6 +247,11 @@ public final class ModelSource implements AutoCloseable {
             return AutoencoderKL.encoderOnly(vaeConfig(), weights, precision);
         }
         return AutoencoderKL.decoderOnly(vaeConfig(), weights, precision);
+    }
+
+    /** One network's weights as the file holds them (null for the tiny random model); for benchmarks in this package. */
+    dev.diffusion.core.weights.Weights networkWeights(ModelComponent component) {
+        return model == null ? null : model.weights(component);
     }
 
     /** The tiny model's weights for one network: drawn for the keys the network asks for. */

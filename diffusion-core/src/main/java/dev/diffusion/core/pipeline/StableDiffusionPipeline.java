@@ -1,6 +1,7 @@
 package dev.diffusion.core.pipeline;
 
 import dev.diffusion.core.clip.ClipTextModel;
+import dev.diffusion.core.clip.PromptEncoder;
 import dev.diffusion.core.image.GenerationParameters;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.nn.Precision;
@@ -16,6 +17,8 @@ import dev.diffusion.core.sampling.SigmaSchedule;
 import dev.diffusion.core.tokenizer.ClipTokenizer;
 import dev.diffusion.core.unet.UNet2DConditionModel;
 import dev.diffusion.core.vae.AutoencoderKL;
+import dev.diffusion.core.weights.LoraDirectory;
+import dev.diffusion.core.weights.LoraSet;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -39,10 +42,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final long loadMillis;
     private final long weightBytes;
     private final int nativeImageSize;
+    private final LoraSet loras;
 
     private StableDiffusionPipeline(String modelName, ClipTokenizer tokenizer, ClipTextModel textEncoder,
                                     UNet2DConditionModel unet, AutoencoderKL vae, SchedulerConfig schedulerConfig,
-                                    long loadMillis, long weightBytes, int nativeImageSize) {
+                                    long loadMillis, long weightBytes, int nativeImageSize, LoraSet loras) {
         this.modelName = modelName;
         this.tokenizer = tokenizer;
         this.textEncoder = textEncoder;
@@ -52,6 +56,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.loadMillis = loadMillis;
         this.weightBytes = weightBytes;
         this.nativeImageSize = nativeImageSize;
+        this.loras = loras;
     }
 
     /**
@@ -65,19 +70,30 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     /** As {@link #load(Path, Path, Precision)}; {@value ModelSource#TINY_RANDOM} selects the tiny built-in model. */
     public static StableDiffusionPipeline load(String model, Path tokenizerPath, Precision precision) {
+        return load(model, tokenizerPath, precision, null, List.of());
+    }
+
+    /**
+     * As {@link #load(String, Path, Precision)} with LoRAs merged into the text encoder and U-Net: {@code loras} are
+     * names in {@code loraDir} with their multipliers (what a prompt's {@code <lora:name:w>} tags say; see
+     * {@link LoraRef#extract}). Requests to this pipeline must then name exactly these LoRAs.
+     */
+    public static StableDiffusionPipeline load(String model, Path tokenizerPath, Precision precision, Path loraDir,
+                                               List<LoraRef> loras) {
         long start = System.nanoTime();
         try (ModelSource source = ModelSource.open(model, tokenizerPath)) {
             source.checkCompatible();
             ClipTokenizer tokenizer = source.tokenizer();
+            LoraSet loraSet = source.loras(loraDir == null ? null : new LoraDirectory(loraDir), loras);
             ClipTextModel text = null;
             UNet2DConditionModel unet = null;
             try {
-                text = source.textEncoder(precision);
-                unet = source.unet(precision);
+                text = source.textEncoder(precision, loraSet);
+                unet = source.unet(precision, loraSet);
                 AutoencoderKL vae = source.vae(precision, true, true);
                 long millis = (System.nanoTime() - start) / 1_000_000;
                 return new StableDiffusionPipeline(source.name(), tokenizer, text, unet, vae, source.schedulerConfig(), millis,
-                        source.weightBytes(), source.nativeImageSize());
+                        source.weightBytes(), source.nativeImageSize(), loraSet);
             } catch (RuntimeException e) {
                 if (text != null) {
                     text.close();
@@ -101,26 +117,26 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     // ------------------------------------------------------------------------------------ steps
 
-    /** Tokenizes and encodes [negative, prompt]: context [2, 77, D], uncond first. */
+    /**
+     * Encodes [negative, prompt] and returns them one after the other, uncond first: [2, 77, D] for prompts of up to
+     * 75 tokens; see {@link #encodePair} for prompts whose chunk counts differ.
+     */
     public float[] encodePrompts(String negativePrompt, String prompt, int clipSkip, ProgressListener listener) {
-        ClipTokenizer.Encoding negative = tokenizer.encode(negativePrompt);
-        ClipTokenizer.Encoding positive = tokenizer.encode(prompt);
-        warnTruncated("prompt", positive, listener);
-        warnTruncated("negative prompt", negative, listener);
-        // each prompt alone (batch 1): a batch's composition changes float rounding, and the text-encoder service
-        // encodes (and caches) every prompt alone, so both paths give the same bits
-        float[] uncond = textEncoder.encode(new int[][] {negative.ids()}, clipSkip);
-        float[] cond = textEncoder.encode(new int[][] {positive.ids()}, clipSkip);
-        float[] both = java.util.Arrays.copyOf(uncond, uncond.length + cond.length);
-        System.arraycopy(cond, 0, both, uncond.length, cond.length);
-        return both;
+        float[][] pair = encodePair(negativePrompt, prompt, clipSkip, listener);
+        float[] out = java.util.Arrays.copyOf(pair[0], pair[0].length + pair[1].length);
+        System.arraycopy(pair[1], 0, out, pair[0].length, pair[1].length);
+        return out;
     }
 
-    private void warnTruncated(String what, ClipTokenizer.Encoding e, ProgressListener listener) {
-        if (e.truncated()) {
-            listener.onWarning(what + " is " + e.tokenCount() + " tokens; only the first "
-                    + (tokenizer.contextLength() - 2) + " are used, dropped: \"" + e.truncatedText() + "\"");
-        }
+    /**
+     * The negative prompt's and the prompt's hidden states, [77 × chunks, D] each, in A1111's prompt syntax
+     * ({@link dev.diffusion.core.tokenizer.PromptSyntax}: weights, {@code BREAK}, chunks of 75 tokens); the prompt's {@code <lora:...>} tags are
+     * removed first. Each prompt's chunks run through CLIP as a batch of their own (see {@link PromptEncoder}).
+     */
+    public float[][] encodePair(String negativePrompt, String prompt, int clipSkip, ProgressListener listener) {
+        PromptEncoder.Encoded[] e = PromptEncoder.encode(tokenizer, textEncoder, List.of(negativePrompt, prompt),
+                List.of("negative_prompt", "prompt"), clipSkip);
+        return new float[][] {e[0].hidden(), e[1].hidden()};
     }
 
     /**
@@ -186,6 +202,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     public List<GeneratedImage> generate(GenerationRequest request, ProgressListener listener) {
         request.validate();
+        List<LoraRef> asked = LoraRef.extract(request.prompt()).loras();
+        if (!asked.equals(loraRefs())) {
+            throw new IllegalArgumentException("the request asks for LoRAs " + asked + " but this pipeline was loaded with "
+                    + loraRefs() + " (LoRAs are merged at load: load the pipeline with the request's LoRAs)");
+        }
         int scale = latentScale();
         if (request.width() % scale != 0 || request.height() % scale != 0) {
             throw new IllegalArgumentException("width and height must be multiples of " + scale + " for this model");
@@ -198,7 +219,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                     + " for this model's U-Net, got " + request.width() + "x" + request.height());
         }
         long t0 = System.nanoTime();
-        float[] context = encodePrompts(request.negativePrompt(), request.prompt(), request.clipSkip(), listener);
+        float[][] context = encodePair(request.negativePrompt(), request.prompt(), request.clipSkip(), listener);
         listener.onStage("encode", (System.nanoTime() - t0) / 1_000_000);
         List<GeneratedImage> images = new ArrayList<>();
         float[] initLatent = null;
@@ -226,12 +247,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     }
 
     /** The sampling loop of one image: returns the final latent (NHWC, the U-Net's scale). */
-    public float[] sample(GenerationRequest request, float[] context, long seed, float[] initLatent, int lh, int lw,
+    public float[] sample(GenerationRequest request, float[][] context, long seed, float[] initLatent, int lh, int lw,
                           int imageIndex, ProgressListener listener) {
         SamplingLoop loop = samplingLoop(request);
         SamplerState state = startState(request, loop, seed, initLatent, LatentShape.nhwc(1, latentChannels(), lh, lw));
         GuidedSampling sampling = new GuidedSampling(loop, (latents, shape, timesteps, ctx) ->
-                predictNoise(latents, shape.batch(), shape.height(), shape.width(), timesteps, ctx), context, request.cfgScale());
+                predictNoise(latents, shape.batch(), shape.height(), shape.width(), timesteps, ctx), context[0], context[1],
+                request.cfgScale());
         return sampling.run(state, new GuidedSampling.Observer() {
             @Override
             public void onStep(GuidedSampling.Step s) {
@@ -244,7 +266,47 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     /** The settings as A1111 writes them into the PNG. */
     public GenerationParameters parameters(GenerationRequest request, long seed) {
-        return parameters(request, seed, modelName);
+        GenerationParameters p = parameters(request, seed, modelName);
+        Map<String, String> hashes = new LinkedHashMap<>();
+        for (LoraSet.Applied a : loras.loras()) {
+            hashes.put(a.lora().name(), a.lora().shortHash());
+        }
+        return withLoraHashes(p, hashes);
+    }
+
+    /**
+     * The parameters with A1111's {@code Lora hashes: "name: 0123456789ab, other: ..."} entry (the hash of each
+     * LoRA the image used; see {@link dev.diffusion.core.weights.Lora#shortHash()}); unchanged when there are none.
+     */
+    public static GenerationParameters withLoraHashes(GenerationParameters p, Map<String, String> hashes) {
+        if (hashes.isEmpty()) {
+            return p;
+        }
+        Map<String, String> s = new LinkedHashMap<>(p.settings());
+        StringBuilder v = new StringBuilder();
+        hashes.forEach((name, hash) -> v.append(v.length() == 0 ? "" : ", ").append(name).append(": ").append(hash));
+        s.put("Lora hashes", v.toString());
+        return new GenerationParameters(p.prompt(), p.negativePrompt(), s);
+    }
+
+    /** The LoRAs merged into this pipeline's networks, with their multipliers. */
+    public List<LoraRef> loraRefs() {
+        List<LoraRef> out = new ArrayList<>();
+        for (LoraSet.Applied a : loras.loras()) {
+            out.add(new LoraRef(a.lora().name(), a.multiplier()));
+        }
+        return out;
+    }
+
+    /** Warnings about the loaded LoRAs: tensors that matched no layer, by name. */
+    public List<String> loraWarnings() {
+        List<String> out = new ArrayList<>();
+        for (LoraSet.Applied a : loras.loras()) {
+            if (a.lora().unmatchedWarning() != null) {
+                out.add(a.lora().unmatchedWarning());
+            }
+        }
+        return out;
     }
 
     /**

@@ -2,7 +2,7 @@ package dev.diffusion.core.sampling;
 
 /**
  * The denoising loop, written once for the in-process pipeline and the orchestrator: per step, the U-Net on the
- * [uncond, cond] pair of the current latents (one batched call), classifier-free guidance, the sampler step, then
+ * [uncond, cond] pair of the current latents (one batched call; two calls when the two contexts differ in length), classifier-free guidance, the sampler step, then
  * the observer (progress, previews, traces); before each step the observer may stop it (cancel). The U-Net is a
  * {@link BatchPredictor}: TensorFlow in this process, or the U-Net service over gRPC. The sampler state is the
  * caller's, one per job.
@@ -43,7 +43,8 @@ public final class GuidedSampling {
 
     private final SamplingLoop loop;
     private final BatchPredictor unet;
-    private final float[] context;
+    private final float[] uncondContext;
+    private final float[] condContext;
     private final double cfgScale;
 
     /**
@@ -51,13 +52,28 @@ public final class GuidedSampling {
      * @param cfgScale guidance scale; 1 runs the conditional prediction alone (half the U-Net work)
      */
     public GuidedSampling(SamplingLoop loop, BatchPredictor unet, float[] context, double cfgScale) {
+        this(loop, unet, java.util.Arrays.copyOfRange(context, 0, half(context)),
+                java.util.Arrays.copyOfRange(context, half(context), context.length), cfgScale);
+    }
+
+    /**
+     * The negative prompt's and the prompt's embeddings, [L, D] each, possibly of different lengths (prompts longer
+     * than 75 tokens are several 77-token chunks): of equal length they share one U-Net call of batch 2; of
+     * different lengths each runs at its own length, as A1111 does by default and sd.cpp always does.
+     */
+    public GuidedSampling(SamplingLoop loop, BatchPredictor unet, float[] uncondContext, float[] condContext, double cfgScale) {
+        this.loop = loop;
+        this.unet = unet;
+        this.uncondContext = uncondContext;
+        this.condContext = condContext;
+        this.cfgScale = cfgScale;
+    }
+
+    private static int half(float[] context) {
         if (context.length % 2 != 0) {
             throw new IllegalArgumentException("context must hold the [uncond, cond] pair, got " + context.length + " floats");
         }
-        this.loop = loop;
-        this.unet = unet;
-        this.context = context;
-        this.cfgScale = cfgScale;
+        return context.length / 2;
     }
 
     public SamplingLoop loop() {
@@ -69,18 +85,11 @@ public final class GuidedSampling {
         LatentShape shape = state.shape();
         int batch = shape.batch();
         int n = shape.size();
-        int half = context.length / 2;
         boolean guided = cfgScale != 1.0;
-        // the batch's context: the negative prompt for each sample, then the prompt for each (or the prompt alone)
-        float[] batchContext = new float[(guided ? 2 : 1) * batch * half];
-        for (int b = 0; b < batch; b++) {
-            if (guided) {
-                System.arraycopy(context, 0, batchContext, b * half, half);
-                System.arraycopy(context, half, batchContext, (batch + b) * half, half);
-            } else {
-                System.arraycopy(context, half, batchContext, b * half, half);
-            }
-        }
+        boolean paired = guided && uncondContext.length == condContext.length;
+        // the batch's context: the negative prompt for each sample, then the prompt for each (or each alone)
+        float[] batchContext = paired ? repeat(batch, uncondContext, condContext) : repeat(batch, condContext);
+        float[] uncondBatchContext = guided && !paired ? repeat(batch, uncondContext) : null;
         LatentShape pairShape = new LatentShape(2 * batch, shape.channels(), shape.height(), shape.width(), shape.layout());
         int total = loop.schedule().steps();
         while (!loop.done(state)) {
@@ -95,7 +104,11 @@ public final class GuidedSampling {
             float[] uncond = null;
             float[] cond;
             float[] out;
-            if (guided) {
+            if (guided && !paired) {
+                uncond = unet.predict(in, shape, filled(batch, t), uncondBatchContext);
+                cond = unet.predict(in, shape, filled(batch, t), batchContext);
+                out = Guidance.combine(uncond, cond, cfgScale);
+            } else if (guided) {
                 float[] pair = new float[2 * n];
                 System.arraycopy(in, 0, pair, 0, n);
                 System.arraycopy(in, 0, pair, n, n);
@@ -114,6 +127,23 @@ public final class GuidedSampling {
             return null;
         }
         return loop.output(state);
+    }
+
+    /** Each context repeated {@code batch} times, one after the other: [c0 × batch, c1 × batch, ...]. */
+    private static float[] repeat(int batch, float[]... contexts) {
+        int total = 0;
+        for (float[] c : contexts) {
+            total += c.length;
+        }
+        float[] out = new float[batch * total];
+        int at = 0;
+        for (float[] c : contexts) {
+            for (int b = 0; b < batch; b++) {
+                System.arraycopy(c, 0, out, at, c.length);
+                at += c.length;
+            }
+        }
+        return out;
     }
 
     private static float[] filled(int count, float t) {

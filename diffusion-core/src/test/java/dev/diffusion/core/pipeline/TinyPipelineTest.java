@@ -212,7 +212,7 @@ class TinyPipelineTest {
     }
 
     @Test
-    void longPromptIsTruncatedWithAWarning() {
+    void longPromptIsChunkedNotTruncated() {
         List<String> warnings = new ArrayList<>();
         tiny.generate(request("word ".repeat(100)).withSampling("euler", null, 1, 7.0), new ProgressListener() {
             @Override
@@ -220,8 +220,12 @@ class TinyPipelineTest {
                 warnings.add(message);
             }
         });
-        assertEquals(1, warnings.size());
-        assertTrue(warnings.get(0).startsWith("prompt is "), warnings.get(0));
+        assertEquals(List.of(), warnings);
+        // byte-level tokens: "word" is 4, so 400 tokens = 6 chunks of 75 (the last 25 + padding); "" is one chunk
+        float[][] pair = tiny.encodePair("", "word ".repeat(100), 1, ProgressListener.NONE);
+        int d = pair[0].length / 77;
+        assertEquals(77 * d, pair[0].length);
+        assertEquals(6 * 77 * d, pair[1].length);
     }
 
     @Test

@@ -161,6 +161,43 @@ public final class Fixtures {
         }
     }
 
+    public static final String LORA_GENERATOR = "tools/make_random_lora.py";
+
+    /**
+     * The random kohya-format LoRA of {@code fixtures/sd15-random/lora-euler-cat-s42-256} (seed {@code seed}; without
+     * its text-encoder half when {@code noTextEncoder}), written by {@code make_random_lora.py} into
+     * {@code target/loras-seedN[-unet]/randlora.safetensors} once (9.5 MB, under a second). Returns the folder.
+     */
+    public static synchronized Path randomLoraDir(int seed, boolean noTextEncoder) {
+        Path dir = repoRoot().resolve("target").resolve("loras-seed" + seed + (noTextEncoder ? "-unet" : "")).toAbsolutePath();
+        Path file = dir.resolve("randlora.safetensors");
+        if (Files.exists(file)) {
+            return dir;
+        }
+        Path tool = shared(LORA_GENERATOR, "the random LoRA (" + file + ")");
+        Path partial = dir.resolve("randlora.partial");
+        try {
+            Files.createDirectories(dir);
+            java.util.List<String> cmd = new java.util.ArrayList<>(java.util.List.of("python3", tool.toString(), "-o",
+                    partial.toString(), "--seed", Integer.toString(seed)));
+            if (noTextEncoder) {
+                cmd.add("--no-te");
+            }
+            Process p = new ProcessBuilder(cmd).inheritIO().redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            if (!p.waitFor(5, TimeUnit.MINUTES) || p.exitValue() != 0) {
+                p.destroyForcibly();
+                fail("cannot write the random LoRA with " + tool + " (python3 with numpy is needed)");
+            }
+            Files.move(partial, file);
+            return dir;
+        } catch (IOException e) {
+            return fail("cannot write the random LoRA " + file + ": " + e, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return fail("interrupted", e);
+        }
+    }
+
     /** A raw little-endian float32 file. */
     public static float[] readF32(Path file) {
         try {
