@@ -29,6 +29,8 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.jboss.logging.Logger;
@@ -58,6 +60,7 @@ public final class ModelClients implements AutoCloseable {
     private final long backoffMillis;
     private final long maxBackoffMillis;
     private final long budgetMillis;
+    private final ScheduledExecutorService reResolver;
 
     /** Asked between tries: true stops the call with {@link Stopped} (the job was cancelled or moved away). */
     public interface Interrupt {
@@ -97,6 +100,26 @@ public final class ModelClients implements AutoCloseable {
         this.backoffMillis = Math.max(1, config.retryBackoffMillis());
         this.maxBackoffMillis = Math.max(backoffMillis, config.retryMaxBackoffMillis());
         this.budgetMillis = config.retryBudgetMillis();
+        this.reResolver = reResolveEvery(config.reResolveMillis(), List.of(textEncoderChannel, unetChannel, vaeChannel));
+    }
+
+    /**
+     * Puts the channels into IDLE every {@code periodMillis}: gRPC tears down their name resolver and load balancer,
+     * lets running calls finish on their connections, and resolves the target again on the next call, so a headless
+     * Service's new pods (the HPA's) get calls. Null when {@code periodMillis <= 0}.
+     */
+    private static ScheduledExecutorService reResolveEvery(long periodMillis, List<ManagedChannel> channels) {
+        if (periodMillis <= 0) {
+            return null;
+        }
+        ScheduledExecutorService s = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "grpc-re-resolve");
+            t.setDaemon(true);
+            return t;
+        });
+        s.scheduleWithFixedDelay(() -> channels.forEach(ManagedChannel::enterIdle), periodMillis, periodMillis,
+                TimeUnit.MILLISECONDS);
+        return s;
     }
 
     /** TLS checked against the given PEM certificates, or plaintext. */
@@ -258,6 +281,9 @@ public final class ModelClients implements AutoCloseable {
 
     @Override
     public void close() {
+        if (reResolver != null) {
+            reResolver.shutdownNow();
+        }
         for (ManagedChannel c : List.of(textEncoderChannel, unetChannel, vaeChannel)) {
             c.shutdownNow();
         }

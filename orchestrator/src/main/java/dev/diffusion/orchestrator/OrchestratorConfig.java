@@ -133,6 +133,15 @@ public interface OrchestratorConfig {
         String loadBalancingPolicy();
 
         /**
+         * How often the channels drop their name resolution and load balancer (running calls finish on their
+         * connections): the next call resolves the name again, so pods a headless Service gained since get calls.
+         * 0 = never (gRPC then re-resolves only when a connection fails). The model services' gRPC shares Quarkus'
+         * HTTP server, which has no max-connection-age to make clients reconnect, so the client does it.
+         */
+        @WithDefault("30000")
+        long reResolveMillis();
+
+        /**
          * A PEM file of the certificate(s) the model services' TLS certificates are checked against: when set, the
          * three links use TLS (the services serve it with Quarkus' {@code quarkus.tls.*} key store).
          */
