@@ -438,6 +438,14 @@ class K8sManifestsTest {
             assertTrue(keda.at("/spec/maxReplicaCount").asInt() <= topics.get(orchestrator.getProperty("diffusion.topics.jobs"))
                     .at("/spec/partitions").asInt(), "never more orchestrators than partitions of the jobs topic");
             assertEquals("false", trigger.at("/metadata/allowIdleConsumers").asText());
+            // the CRD types trigger metadata as a string map: check the keys against the kafka scaler's own
+            // (kedacore/keda v2.20.2 pkg/scalers/kafka_scaler.go, its keda:"name=..." tags read from trigger metadata)
+            Set<String> kafkaScalerKeys = Set.of("bootstrapServers", "consumerGroup", "topic", "partitionLimitation",
+                    "lagThreshold", "activationLagThreshold", "offsetResetPolicy", "allowIdleConsumers", "excludePersistentLag",
+                    "scaleToZeroOnInvalidOffset", "limitToPartitionsWithLag", "ensureEvenDistributionOfPartitions", "version",
+                    "tls", "unsafeSsl", "sasl", "saslTokenProvider", "awsRegion");
+            trigger.get("metadata").fieldNames().forEachRemaining(k -> assertTrue(kafkaScalerKeys.contains(k),
+                    "KEDA's kafka scaler has no metadata " + k));
         }
     }
 
