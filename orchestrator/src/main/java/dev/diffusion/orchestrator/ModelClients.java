@@ -17,6 +17,8 @@ import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
+import io.grpc.NameResolver;
+import io.grpc.NameResolverRegistry;
 import io.grpc.TlsChannelCredentials;
 import java.io.File;
 import java.io.IOException;
@@ -29,8 +31,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.jboss.logging.Logger;
@@ -60,7 +61,6 @@ public final class ModelClients implements AutoCloseable {
     private final long backoffMillis;
     private final long maxBackoffMillis;
     private final long budgetMillis;
-    private final ScheduledExecutorService reResolver;
 
     /** Asked between tries: true stops the call with {@link Stopped} (the job was cancelled or moved away). */
     public interface Interrupt {
@@ -92,34 +92,74 @@ public final class ModelClients implements AutoCloseable {
 
     public ModelClients(OrchestratorConfig.Services config) {
         ChannelCredentials credentials = credentials(config.tlsTrustCertificates());
-        this.textEncoderChannel = channel(config.textEncoder(), config.loadBalancingPolicy(), credentials);
-        this.unetChannel = channel(config.unet(), config.loadBalancingPolicy(), credentials);
-        this.vaeChannel = channel(config.vae(), config.loadBalancingPolicy(), credentials);
+        NameResolver.Factory names = new PollingNameResolver(config.reResolveMillis());
+        this.textEncoderChannel = channel(config.textEncoder(), config.loadBalancingPolicy(), credentials, names);
+        this.unetChannel = channel(config.unet(), config.loadBalancingPolicy(), credentials, names);
+        this.vaeChannel = channel(config.vae(), config.loadBalancingPolicy(), credentials, names);
         this.deadlineMillis = config.deadlineMillis();
         this.attempts = Math.max(1, config.attempts());
         this.backoffMillis = Math.max(1, config.retryBackoffMillis());
         this.maxBackoffMillis = Math.max(backoffMillis, config.retryMaxBackoffMillis());
         this.budgetMillis = config.retryBudgetMillis();
-        this.reResolver = reResolveEvery(config.reResolveMillis(), List.of(textEncoderChannel, unetChannel, vaeChannel));
     }
 
     /**
-     * Puts the channels into IDLE every {@code periodMillis}: gRPC tears down their name resolver and load balancer,
-     * lets running calls finish on their connections, and resolves the target again on the next call, so a headless
-     * Service's new pods (the HPA's) get calls. Null when {@code periodMillis <= 0}.
+     * The registry's name resolvers (dns:///name:port, ...), asked to resolve again every {@code periodMillis}. gRPC's
+     * DNS resolver otherwise resolves only when a connection fails, so pods a headless Service gains (the HPA's) would
+     * get no calls; with an unchanged answer round_robin keeps its connections. The DNS resolver skips a refresh
+     * within its cache TTL ({@code networkaddress.cache.ttl}, 30 s by default). {@code periodMillis <= 0}: never.
+     * (Server-side max-connection-age would do it too, but the services' gRPC shares Quarkus' HTTP server, which has none.)
      */
-    private static ScheduledExecutorService reResolveEvery(long periodMillis, List<ManagedChannel> channels) {
-        if (periodMillis <= 0) {
-            return null;
+    static final class PollingNameResolver extends NameResolver.Factory {
+        private final NameResolver.Factory registry = NameResolverRegistry.getDefaultRegistry().asFactory();
+        private final long periodMillis;
+
+        PollingNameResolver(long periodMillis) {
+            this.periodMillis = periodMillis;
         }
-        ScheduledExecutorService s = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "grpc-re-resolve");
-            t.setDaemon(true);
-            return t;
-        });
-        s.scheduleWithFixedDelay(() -> channels.forEach(ManagedChannel::enterIdle), periodMillis, periodMillis,
-                TimeUnit.MILLISECONDS);
-        return s;
+
+        @Override
+        public NameResolver newNameResolver(java.net.URI target, NameResolver.Args args) {
+            NameResolver resolver = registry.newNameResolver(target, args);
+            if (resolver == null || periodMillis <= 0) {
+                return resolver;
+            }
+            return new NameResolver() {
+                private ScheduledFuture<?> poll;
+
+                @Override
+                public String getServiceAuthority() {
+                    return resolver.getServiceAuthority();
+                }
+
+                @Override
+                public void start(Listener2 listener) {
+                    resolver.start(listener);
+                    // refresh() belongs to the channel's synchronization context, like every resolver call
+                    poll = args.getScheduledExecutorService().scheduleWithFixedDelay(
+                            () -> args.getSynchronizationContext().execute(resolver::refresh),
+                            periodMillis, periodMillis, TimeUnit.MILLISECONDS);
+                }
+
+                @Override
+                public void refresh() {
+                    resolver.refresh();
+                }
+
+                @Override
+                public void shutdown() {
+                    if (poll != null) {
+                        poll.cancel(false);
+                    }
+                    resolver.shutdown();
+                }
+            };
+        }
+
+        @Override
+        public String getDefaultScheme() {
+            return registry.getDefaultScheme();
+        }
     }
 
     /** TLS checked against the given PEM certificates, or plaintext. */
@@ -135,8 +175,11 @@ public final class ModelClients implements AutoCloseable {
         }
     }
 
-    private static ManagedChannel channel(String target, String policy, ChannelCredentials credentials) {
+    @SuppressWarnings("deprecation") // nameResolverFactory: the per-channel way to wrap the registry's resolvers
+    private static ManagedChannel channel(String target, String policy, ChannelCredentials credentials,
+                                          NameResolver.Factory names) {
         return Grpc.newChannelBuilder(target, credentials)
+                .nameResolverFactory(names)
                 .defaultLoadBalancingPolicy(policy)
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
                 .build();
@@ -281,9 +324,6 @@ public final class ModelClients implements AutoCloseable {
 
     @Override
     public void close() {
-        if (reResolver != null) {
-            reResolver.shutdownNow();
-        }
         for (ManagedChannel c : List.of(textEncoderChannel, unetChannel, vaeChannel)) {
             c.shutdownNow();
         }

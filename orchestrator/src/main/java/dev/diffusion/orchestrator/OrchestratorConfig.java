@@ -133,10 +133,8 @@ public interface OrchestratorConfig {
         String loadBalancingPolicy();
 
         /**
-         * How often the channels drop their name resolution and load balancer (running calls finish on their
-         * connections): the next call resolves the name again, so pods a headless Service gained since get calls.
-         * 0 = never (gRPC then re-resolves only when a connection fails). The model services' gRPC shares Quarkus'
-         * HTTP server, which has no max-connection-age to make clients reconnect, so the client does it.
+         * How often the model services' names are resolved again (ModelClients.PollingNameResolver), so pods a
+         * headless Service gains get calls; 0 = only when a connection fails (gRPC's own behaviour).
          */
         @WithDefault("30000")
         long reResolveMillis();

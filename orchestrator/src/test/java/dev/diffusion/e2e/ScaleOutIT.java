@@ -77,7 +77,7 @@ class ScaleOutIT {
         for (int i = 0; i < 2; i++) {
             orchestrators[i] = ServiceProcess.start("orchestrator", FaultIT.freePort(), List.of(
                     // the name resolves through this test's hosts file, and is looked up again after a second
-                    "-Djdk.net.hosts.file=" + hosts, "-Dsun.net.inetaddr.ttl=1",
+                    "-Djdk.net.hosts.file=" + hosts, "-Dsun.net.inetaddr.ttl=1", "-Dnetworkaddress.cache.ttl=1",
                     "-Ddiffusion.model.path=demo",
                     "-Ddiffusion.kafka.bootstrap-servers=" + bootstrap,
                     "-Ddiffusion.kafka.group-id=" + run,
