@@ -21,6 +21,8 @@ import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.NameResolver;
+import io.grpc.NameResolverRegistry;
 import io.grpc.TlsChannelCredentials;
 import java.io.File;
 import java.io.IOException;
@@ -31,6 +33,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.jboss.logging.Logger;
@@ -91,14 +94,74 @@ public final class ModelClients implements AutoCloseable {
 
     public ModelClients(OrchestratorConfig.Services config) {
         ChannelCredentials credentials = credentials(config.tlsTrustCertificates());
-        this.textEncoderChannel = channel(config.textEncoder(), config.loadBalancingPolicy(), credentials);
-        this.unetChannel = channel(config.unet(), config.loadBalancingPolicy(), credentials);
-        this.vaeChannel = channel(config.vae(), config.loadBalancingPolicy(), credentials);
+        NameResolver.Factory names = new PollingNameResolver(config.reResolveMillis());
+        this.textEncoderChannel = channel(config.textEncoder(), config.loadBalancingPolicy(), credentials, names);
+        this.unetChannel = channel(config.unet(), config.loadBalancingPolicy(), credentials, names);
+        this.vaeChannel = channel(config.vae(), config.loadBalancingPolicy(), credentials, names);
         this.deadlineMillis = config.deadlineMillis();
         this.attempts = Math.max(1, config.attempts());
         this.backoffMillis = Math.max(1, config.retryBackoffMillis());
         this.maxBackoffMillis = Math.max(backoffMillis, config.retryMaxBackoffMillis());
         this.budgetMillis = config.retryBudgetMillis();
+    }
+
+    /**
+     * The registry's name resolvers (dns:///name:port, ...), asked to resolve again every {@code periodMillis}. gRPC's
+     * DNS resolver otherwise resolves only when a connection fails, so pods a headless Service gains (the HPA's) would
+     * get no calls; with an unchanged answer round_robin keeps its connections. The DNS resolver skips a refresh
+     * within its cache TTL ({@code networkaddress.cache.ttl}, 30 s by default). {@code periodMillis <= 0}: never.
+     * (Server-side max-connection-age would do it too, but the services' gRPC shares Quarkus' HTTP server, which has none.)
+     */
+    static final class PollingNameResolver extends NameResolver.Factory {
+        private final NameResolver.Factory registry = NameResolverRegistry.getDefaultRegistry().asFactory();
+        private final long periodMillis;
+
+        PollingNameResolver(long periodMillis) {
+            this.periodMillis = periodMillis;
+        }
+
+        @Override
+        public NameResolver newNameResolver(java.net.URI target, NameResolver.Args args) {
+            NameResolver resolver = registry.newNameResolver(target, args);
+            if (resolver == null || periodMillis <= 0) {
+                return resolver;
+            }
+            return new NameResolver() {
+                private ScheduledFuture<?> poll;
+
+                @Override
+                public String getServiceAuthority() {
+                    return resolver.getServiceAuthority();
+                }
+
+                @Override
+                public void start(Listener2 listener) {
+                    resolver.start(listener);
+                    // refresh() belongs to the channel's synchronization context, like every resolver call
+                    poll = args.getScheduledExecutorService().scheduleWithFixedDelay(
+                            () -> args.getSynchronizationContext().execute(resolver::refresh),
+                            periodMillis, periodMillis, TimeUnit.MILLISECONDS);
+                }
+
+                @Override
+                public void refresh() {
+                    resolver.refresh();
+                }
+
+                @Override
+                public void shutdown() {
+                    if (poll != null) {
+                        poll.cancel(false);
+                    }
+                    resolver.shutdown();
+                }
+            };
+        }
+
+        @Override
+        public String getDefaultScheme() {
+            return registry.getDefaultScheme();
+        }
     }
 
     /** TLS checked against the given PEM certificates, or plaintext. */
@@ -114,8 +177,11 @@ public final class ModelClients implements AutoCloseable {
         }
     }
 
-    private static ManagedChannel channel(String target, String policy, ChannelCredentials credentials) {
+    @SuppressWarnings("deprecation") // nameResolverFactory: the per-channel way to wrap the registry's resolvers
+    private static ManagedChannel channel(String target, String policy, ChannelCredentials credentials,
+                                          NameResolver.Factory names) {
         return Grpc.newChannelBuilder(target, credentials)
+                .nameResolverFactory(names)
                 .defaultLoadBalancingPolicy(policy)
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
                 .build();

@@ -136,6 +136,13 @@ public interface OrchestratorConfig {
         String loadBalancingPolicy();
 
         /**
+         * How often the model services' names are resolved again (ModelClients.PollingNameResolver), so pods a
+         * headless Service gains get calls; 0 = only when a connection fails (gRPC's own behaviour).
+         */
+        @WithDefault("30000")
+        long reResolveMillis();
+
+        /**
          * A PEM file of the certificate(s) the model services' TLS certificates are checked against: when set, the
          * three links use TLS (the services serve it with Quarkus' {@code quarkus.tls.*} key store).
          */

@@ -16,6 +16,7 @@ class LivenessTest {
             public String unet() { return "dns:///127.0.0.1:1"; }
             public String vae() { return "dns:///127.0.0.1:1"; }
             public String loadBalancingPolicy() { return "round_robin"; }
+            public long reResolveMillis() { return 0; }
             public Optional<String> tlsTrustCertificates() { return Optional.empty(); }
             public long deadlineMillis() { return 1000; }
             public int attempts() { return 1; }

@@ -59,6 +59,7 @@ class ModelClientsTest {
             public String unet() { return target; }
             public String vae() { return target; }
             public String loadBalancingPolicy() { return "round_robin"; }
+            public long reResolveMillis() { return 0; }
             public java.util.Optional<String> tlsTrustCertificates() { return java.util.Optional.empty(); }
             public long deadlineMillis() { return deadlineMillis; }
             public int attempts() { return attempts; }

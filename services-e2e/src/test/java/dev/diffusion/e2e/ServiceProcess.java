@@ -18,14 +18,17 @@ final class ServiceProcess implements AutoCloseable {
     static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
     final String name;
+    /** The loopback address it listens on (127.0.0.1, or another, as replicas behind one name do in ScaleOutIT). */
+    final String host;
     final int port;
     final Path log;
     final long startNanos;
     private final Process process;
     long readyMillis = -1;
 
-    private ServiceProcess(String name, int port, Path log, Process process, long startNanos) {
+    private ServiceProcess(String name, String host, int port, Path log, Process process, long startNanos) {
         this.name = name;
+        this.host = host;
         this.port = port;
         this.log = log;
         this.process = process;
@@ -40,15 +43,22 @@ final class ServiceProcess implements AutoCloseable {
     /** As {@link #start(String, List)} on a given port (a service started again where its clients look for it). */
     static ServiceProcess start(String module, int port, List<String> extraProperties) throws IOException {
         Path logDir = Path.of(System.getProperty("build.dir", "target")).resolve("service-logs");
-        return start(module, port, extraProperties, logDir.resolve(module + "-" + port + ".log"));
+        return start(module, "127.0.0.1", port, extraProperties, logDir.resolve(module + "-" + port + ".log"));
+    }
+
+    /** As {@link #start(String, int, List)}, listening on loopback address {@code host} only. */
+    static ServiceProcess start(String module, String host, int port, List<String> extraProperties) throws IOException {
+        Path logDir = Path.of(System.getProperty("build.dir", "target")).resolve("service-logs");
+        return start(module, host, port, extraProperties, logDir.resolve(module + "-" + host + "-" + port + ".log"));
     }
 
     /** As {@link #start(String, List)}, with its output in {@code log}; {@code extraProperties} may hold JVM flags too. */
     static ServiceProcess start(String module, List<String> extraProperties, Path log) throws IOException {
-        return start(module, freePort(), extraProperties, log);
+        return start(module, "127.0.0.1", freePort(), extraProperties, log);
     }
 
-    private static ServiceProcess start(String module, int port, List<String> extraProperties, Path log) throws IOException {
+    private static ServiceProcess start(String module, String host, int port, List<String> extraProperties, Path log)
+            throws IOException {
         Path jar = jar(module);
         if (!Files.isRegularFile(jar)) {
             throw new IllegalStateException(jar + " is missing: build the services first (./mvnw -B verify builds them)");
@@ -56,13 +66,13 @@ final class ServiceProcess implements AutoCloseable {
         Files.createDirectories(log.getParent());
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx512m", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0",
-                "-Dquarkus.http.port=" + port, "-Dquarkus.http.host=127.0.0.1",
+                "-Dquarkus.http.port=" + port, "-Dquarkus.http.host=" + host,
                 // the tests compare against the built-in tiny random model in process (the default is the demo model)
                 "-Ddiffusion.model.path=tiny-random"));
         command.addAll(extraProperties);
         command.addAll(List.of("-jar", jar.toString()));
         Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        return new ServiceProcess(module, port, log, p, System.nanoTime());
+        return new ServiceProcess(module, host, port, log, p, System.nanoTime());
     }
 
     /** {@code module}'s built fast-jar. */
@@ -91,7 +101,7 @@ final class ServiceProcess implements AutoCloseable {
     }
 
     HttpResponse<String> get(String path) throws IOException, InterruptedException {
-        return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).timeout(Duration.ofSeconds(10))
+        return HTTP.send(HttpRequest.newBuilder(URI.create("http://" + host + ":" + port + path)).timeout(Duration.ofSeconds(10))
                 .build(), HttpResponse.BodyHandlers.ofString());
     }
 
