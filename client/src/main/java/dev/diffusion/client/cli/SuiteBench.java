@@ -177,6 +177,12 @@ final class SuiteBench {
             for (int i = 0; i < 3; i++) {
                 unet.withDeadlineAfter(120, TimeUnit.SECONDS).predict(request);
             }
+            long i0 = System.nanoTime();
+            for (int i = 0; i < calls; i++) {
+                unet.withDeadlineAfter(30, TimeUnit.SECONDS).info(ModelInfoRequest.getDefaultInstance());
+            }
+            double infoMs = (System.nanoTime() - i0) / 1e6 / calls;
+            out.printf("Info             %d calls (no network run): %.2f ms each%n", calls, infoMs);
             double[] before = serviceSeconds(base + 2);
             long t0 = System.nanoTime();
             for (int i = 0; i < calls; i++) {
