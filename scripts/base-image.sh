@@ -39,7 +39,8 @@ mkdir -p "$(dirname "$out")"
 work="$(mktemp -d "$(dirname "$out")/rootfs.XXXXXX")"
 # debootstrap mounts proc (and sys) inside the rootfs while it works: unmount anything left before deleting it
 cleanup() {
-  grep -o " $work/rootfs/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
+  # (grep finds nothing when no mount is left: not an error, or set -e/pipefail would fail the whole script here)
+  { grep -o " $work/rootfs/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" || true; done
   rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
