@@ -97,8 +97,8 @@ class RequestBatcherTest {
         List<Future<Integer>> f = new ArrayList<>();
         for (int i = 1; i <= 4; i++) {
             f.add(submitAsync(new Call("a", i, 2)));
+            awaitQueued(1 + 2 * i); // one after another: their arrival order is the test's
         }
-        awaitQueued(1 + 8);
         gate.countDown();
         assertEquals(1, first.get(5, TimeUnit.SECONDS)); // 0 * 10 + run 1
         for (int i = 1; i <= 4; i++) {
