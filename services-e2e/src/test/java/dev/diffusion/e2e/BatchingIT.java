@@ -166,14 +166,10 @@ class BatchingIT {
             }
             byte[] ia = image(a);
             byte[] ib = image(b);
-            double se = 0;
             for (int j = 0; j < ia.length; j++) {
-                int d = (ia[j] & 0xff) - (ib[j] & 0xff);
-                se += d * d;
-                maxPixel = Math.max(maxPixel, Math.abs(d));
+                maxPixel = Math.max(maxPixel, Math.abs((ia[j] & 0xff) - (ib[j] & 0xff)));
             }
-            double psnr = se == 0 ? Double.POSITIVE_INFINITY : 10 * Math.log10(255.0 * 255.0 / (se / ia.length));
-            worstPsnr = Math.min(worstPsnr, psnr);
+            worstPsnr = Math.min(worstPsnr, dev.diffusion.core.image.Psnr.of8Bit(ia, ib));
         }
         System.out.printf("batching (demo model): %d jobs x 8 steps in %.0f runs (up to %.0f calls merged); final latent max abs"
                 + " error %.3g; images: worst PSNR %.1f dB, max pixel difference %d%n", JOBS, runs, mergedMax, maxAbs,

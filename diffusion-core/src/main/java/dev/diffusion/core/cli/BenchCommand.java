@@ -1,5 +1,6 @@
 package dev.diffusion.core.cli;
 
+import dev.diffusion.core.image.Psnr;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.nn.Precision;
 import dev.diffusion.core.pipeline.GeneratedImage;
@@ -128,25 +129,12 @@ final class BenchCommand {
             }
             if (a.has("--compare")) {
                 Png.Image other = Png.decode(Files.readAllBytes(Path.of(a.string("--compare", null))));
-                out.printf("PSNR vs %s  %.2f dB%n", a.string("--compare", null), psnr(img.rgb(), other.rgb()));
+                out.printf("PSNR vs %s  %.2f dB%n", a.string("--compare", null), Psnr.of8Bit(img.rgb(), other.rgb()));
             }
             return 0;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-    }
-
-    static double psnr(byte[] a, byte[] b) {
-        if (a.length != b.length) {
-            throw new IllegalArgumentException("images differ in size (" + a.length + " vs " + b.length + " bytes)");
-        }
-        double mse = 0;
-        for (int i = 0; i < a.length; i++) {
-            double d = (a[i] & 0xff) - (b[i] & 0xff);
-            mse += d * d;
-        }
-        mse /= a.length;
-        return mse == 0 ? Double.POSITIVE_INFINITY : 10 * Math.log10(255.0 * 255.0 / mse);
     }
 
     /** VmHWM of this process (Linux), or -1. */

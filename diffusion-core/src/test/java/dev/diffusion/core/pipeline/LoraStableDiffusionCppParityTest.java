@@ -1,5 +1,6 @@
 package dev.diffusion.core.pipeline;
 
+import dev.diffusion.core.image.Psnr;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -39,8 +40,8 @@ class LoraStableDiffusionCppParityTest {
             GeneratedImage image = pipeline.generate(request, ProgressListener.NONE).get(0);
             byte[] ref = Png.decode(Files.readAllBytes(fixture.resolve("image.png"))).rgb();
             byte[] plain = Png.decode(Files.readAllBytes(fixture.resolve("image_nolora.png"))).rgb();
-            double psnr = psnr8(image.rgb(), ref);
-            double psnrPlain = psnr8(image.rgb(), plain);
+            double psnr = Psnr.of8Bit(image.rgb(), ref);
+            double psnrPlain = Psnr.of8Bit(image.rgb(), plain);
             System.out.printf("lora-euler-cat-s42-256: PSNR %.2f dB against sd.cpp with the LoRA, %.2f dB against it without%n",
                     psnr, psnrPlain);
             assertTrue(psnr >= 40, "PSNR " + psnr + " dB against sd.cpp's image with the LoRA");
@@ -50,15 +51,5 @@ class LoraStableDiffusionCppParityTest {
             assertEquals(request.prompt(), p.prompt());
             assertTrue(p.settings().get("Lora hashes").matches("randlora: [0-9a-f]{12}"), p.settings().toString());
         }
-    }
-
-    private static double psnr8(byte[] a, byte[] b) {
-        assertEquals(a.length, b.length);
-        double mse = 0;
-        for (int i = 0; i < a.length; i++) {
-            double d = (a[i] & 0xff) - (b[i] & 0xff);
-            mse += d * d;
-        }
-        return 10 * Math.log10(255.0 * 255.0 / (mse / a.length));
     }
 }

@@ -1,5 +1,6 @@
 package dev.diffusion.core.pipeline;
 
+import dev.diffusion.core.image.Psnr;
 import static dev.diffusion.core.testing.Fixtures.maxAbsDiff;
 import static dev.diffusion.core.testing.Fixtures.nchwToNhwc;
 import static dev.diffusion.core.testing.Fixtures.readF32;
@@ -125,7 +126,7 @@ class StableDiffusionCppParityTest {
         }
         double psnr = Fixtures.psnr(ours, ref, 1.0);
         Png.Image refPng = Png.decode(Files.readAllBytes(dir.resolve("image.png")));
-        double psnr8 = psnr8(image.rgb(), refPng.rgb());
+        double psnr8 = Psnr.of8Bit(image.rgb(), refPng.rgb());
         System.out.printf("%s: image PSNR %.2f dB (float), %.2f dB (8-bit PNG)%n", name, psnr, psnr8);
         assertTrue(psnr >= 30, "image PSNR " + psnr + " dB");
         assertTrue(psnr8 >= 30, "PNG PSNR " + psnr8 + " dB");
@@ -133,16 +134,5 @@ class StableDiffusionCppParityTest {
 
     private static float[] nhwc(Path dir, String file) {
         return nchwToNhwc(readF32(dir.resolve(file)), 1, 4, 32, 32);
-    }
-
-    private static double psnr8(byte[] a, byte[] b) {
-        assertEquals(a.length, b.length);
-        double mse = 0;
-        for (int i = 0; i < a.length; i++) {
-            double d = (a[i] & 0xff) - (b[i] & 0xff);
-            mse += d * d;
-        }
-        mse /= a.length;
-        return 10 * Math.log10(255.0 * 255.0 / mse);
     }
 }
