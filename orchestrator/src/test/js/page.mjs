@@ -45,8 +45,10 @@ try {
   });
   const row = page.locator('#jobs tr', { hasText: longPrompt });
   await row.locator('button.cancel').click();
+  // the recent-jobs row and the live status are refreshed separately (the row at once, the status by its 250 ms poll)
   await page.waitForFunction((p) => [...document.querySelectorAll('#jobs tr')]
-    .some((tr) => tr.textContent.includes(p) && tr.querySelector('.state').textContent === 'CANCELLED'),
+    .some((tr) => tr.textContent.includes(p) && tr.querySelector('.state').textContent === 'CANCELLED')
+    && document.querySelector('#status').textContent.startsWith('CANCELLED'),
   longPrompt, { timeout: 60000 });
   out({ kind: 'cancelled', progressed, preview, jobId: await row.getAttribute('data-job-id'), status: await page.textContent('#status'),
     rows: await page.locator('#jobs tr').count() });
