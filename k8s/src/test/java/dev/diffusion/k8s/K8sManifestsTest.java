@@ -61,6 +61,15 @@ class K8sManifestsTest {
     static final ObjectMapper JSON = new ObjectMapper();
     static final Path ROOT = Path.of(System.getProperty("repo.root", "..")).toAbsolutePath().normalize();
     static final Path K8S = ROOT.resolve("k8s");
+
+    /** The uid (= gid) of the user the images run as: {@code useradd --uid N} in scripts/base-image.sh. */
+    static long imageUid() throws IOException {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("useradd --uid (\\d+) --gid (\\d+)")
+                .matcher(Files.readString(ROOT.resolve("scripts/base-image.sh")));
+        assertTrue(m.find(), "scripts/base-image.sh creates the images' user with useradd --uid N --gid N");
+        assertEquals(m.group(1), m.group(2), "the images' user and group ids");
+        return Long.parseLong(m.group(1));
+    }
     /** Deployment name → the module whose application.properties it runs. */
     static final Map<String, String> MODULES = Map.of("orchestrator", "orchestrator", "text-encoder", "text-encoder-service",
             "unet", "unet-service", "vae", "vae-service");
@@ -251,7 +260,7 @@ class K8sManifestsTest {
     }
 
     @Test
-    void everyContainerHasProbesLimitsAndARestrictedSecurityContext() {
+    void everyContainerHasProbesLimitsAndARestrictedSecurityContext() throws IOException {
         for (Rendered r : overlays.values()) {
             for (String name : MODULES.keySet()) {
                 Deployment d = r.get(Deployment.class, name);
@@ -283,7 +292,9 @@ class K8sManifestsTest {
 
                 var podSecurity = pod.getSecurityContext();
                 assertEquals(Boolean.TRUE, podSecurity.getRunAsNonRoot(), where);
-                assertEquals(1000L, podSecurity.getRunAsUser(), where);
+                // the user the images are built with (scripts/base-image.sh creates it): files in the image are its
+                assertEquals(imageUid(), podSecurity.getRunAsUser(), where + ": runAsUser is the images' user");
+                assertEquals(imageUid(), podSecurity.getRunAsGroup(), where + ": runAsGroup is the images' group");
                 assertEquals("RuntimeDefault", podSecurity.getSeccompProfile().getType(), where);
                 var sc = c.getSecurityContext();
                 assertEquals(Boolean.FALSE, sc.getAllowPrivilegeEscalation(), where);
