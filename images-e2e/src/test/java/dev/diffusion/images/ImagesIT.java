@@ -157,7 +157,10 @@ class ImagesIT {
                 "-e", "DIFFUSION_KAFKA_GROUP_ID=images-it-" + run,
                 "-e", "DIFFUSION_SERVICES_TEXT_ENCODER=dns:///text-encoder:8081",
                 "-e", "DIFFUSION_SERVICES_UNET=dns:///unet:8082",
-                "-e", "DIFFUSION_SERVICES_VAE=dns:///vae:8083"));
+                "-e", "DIFFUSION_SERVICES_VAE=dns:///vae:8083",
+                // the orchestrator's HTTP APIs take multipart uploads (OpenAI edits): Quarkus REST keeps them in
+                // /tmp/uploads and creates that folder at start, so its /tmp is a small tmpfs (an emptyDir on k8s)
+                "--tmpfs", "/tmp:rw,size=64m"));
         runService("orchestrator", port, orchestrator);
         for (String service : hostPorts.keySet()) {
             awaitReady(service);

@@ -161,6 +161,13 @@ class NativesCacheIT {
                 } catch (IllegalStateException e) {
                     String first = e.getMessage().lines().findFirst().orElse("");
                     failures.add(first + crashSummary(logs, p.name));
+                    // the logs folder is deleted with the caches at the end: show why it stopped here
+                    Path log = logs.resolve(p.name + ".log");
+                    if (Files.isRegularFile(log)) {
+                        List<String> lines = Files.readAllLines(log);
+                        System.out.println(round + ", " + p.name + " log (last 40 lines):");
+                        lines.subList(Math.max(0, lines.size() - 40), lines.size()).forEach(l -> System.out.println("  " + l));
+                    }
                 }
             }
         } finally {

@@ -210,7 +210,14 @@ public final class TensorFlowNatives {
         try {
             URL[] urls = libraryUrls();
             if (urls.length > 0 && "file".equals(urls[0].getProtocol())) {
-                return Path.of(urls[0].toURI()).getParent();
+                Path dir = Path.of(urls[0].toURI()).getParent().toAbsolutePath().normalize();
+                // a file in JavaCPP's own cache is not pre-extracted: another process may be writing it right now,
+                // so it goes through the locked check and repair (an unlocked check there could race with it)
+                // (JavaCPP's cache folder by name only: Loader.getCacheDir() creates it, which a read-only image cannot)
+                String property = System.getProperty("org.bytedeco.javacpp.cachedir");
+                Path cache = (property != null ? Path.of(property) : Path.of(System.getProperty("user.home"), ".javacpp", "cache"))
+                        .toAbsolutePath().normalize();
+                return dir.startsWith(cache) ? null : dir;
             }
             return null;
         } catch (IOException | URISyntaxException e) {
