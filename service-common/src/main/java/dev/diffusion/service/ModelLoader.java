@@ -8,12 +8,15 @@ import io.micrometer.core.instrument.Timer;
 import org.jboss.logging.Logger;
 
 import java.time.Duration;
+import java.util.function.BiConsumer;
 import java.util.function.Function;
 
 /**
  * Loads a service's part of the model on a thread of its own, so the HTTP server (health, metrics) answers while
  * big weights load; {@link #get()} answers {@code UNAVAILABLE} until then. Records the load time as the
- * {@code diffusion.model.load} timer.
+ * {@code diffusion.model.load} timer. A warm-up run (TensorFlow prunes and optimises a graph, and oneDNN builds its
+ * kernels, on a graph's first run) follows the load, before the part counts as loaded, so a job never pays it; its
+ * time is the {@code diffusion.model.warmup} timer.
  */
 public final class ModelLoader<T> implements LoadableModel {
     private static final Logger LOG = Logger.getLogger(ModelLoader.class);
@@ -29,8 +32,12 @@ public final class ModelLoader<T> implements LoadableModel {
         this.description = part + " (loading)";
     }
 
-    /** Starts loading: opens the model source, builds the part with {@code build}, then closes the source. */
-    public void start(ModelSettings settings, MeterRegistry registry, Function<ModelSource, T> build) {
+    /**
+     * Starts loading: opens the model source, builds the part with {@code build}, warms it up with {@code warmUp}
+     * (given the source, still open), then closes the source.
+     */
+    public void start(ModelSettings settings, MeterRegistry registry, Function<ModelSource, T> build,
+                      BiConsumer<T, ModelSource> warmUp) {
         Thread thread = new Thread(() -> {
             long t0 = System.nanoTime();
             try (ModelSource source = ModelSource.open(settings.path(), settings.tokenizer())) {
@@ -39,10 +46,16 @@ public final class ModelLoader<T> implements LoadableModel {
                 description = part + " of " + source.name() + ", " + settings.precision();
                 Timer.builder("diffusion.model.load").description("time to load this service's part of the model")
                         .tag("part", part).register(registry).record(Duration.ofMillis(loadMillis));
-                model = loaded;
                 // where TensorFlow placed the graph: CPU, or which GPU (TensorFlow's own log names the card)
                 LOG.infof("loaded %s in %d ms; TensorFlow placed it on %s", description, loadMillis,
                         String.join(", ", TfNetwork.processDevices()));
+                long t1 = System.nanoTime();
+                warmUp.accept(loaded, source);
+                long warmMillis = (System.nanoTime() - t1) / 1_000_000;
+                Timer.builder("diffusion.model.warmup").description("time of the warm-up run after loading")
+                        .tag("part", part).register(registry).record(Duration.ofMillis(warmMillis));
+                LOG.infof("warmed up the %s in %d ms", part, warmMillis);
+                model = loaded;
             } catch (Throwable t) {
                 failure = t;
                 description = part + ": loading failed: " + t.getMessage();

@@ -5,6 +5,8 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
+import java.util.Optional;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 /**
  * A service's part of {@code diffusion.model.path}, loaded at startup on a thread of its own (see
@@ -17,6 +19,12 @@ public abstract class PartModel<T> implements LoadableModel {
     protected ModelSettings settings;
     @Inject
     protected MeterRegistry registry;
+    /**
+     * The image side (pixels) of the warm-up run made after loading, before the service reports ready: absent, the
+     * model's native size (512 for SD 1.x); 0, no warm-up (the first job pays it).
+     */
+    @ConfigProperty(name = "diffusion.warmup.size")
+    Optional<Integer> warmupSize;
 
     protected PartModel(String part) {
         this.loader = new ModelLoader<>(part);
@@ -25,8 +33,22 @@ public abstract class PartModel<T> implements LoadableModel {
     /** This service's part of the opened model (and nothing else of it). */
     protected abstract T build(ModelSource source);
 
+    /**
+     * One run of the part as a job of {@code imageSide}² pixels would make it (the first run of a graph, or of a
+     * shape, is the slow one); it runs before the part counts as loaded.
+     */
+    protected abstract void warmUp(T loaded, ModelSource source, int imageSide);
+
     void onStart(@Observes StartupEvent event) {
-        loader.start(settings, registry, this::build);
+        loader.start(settings, registry, this::build, (loaded, source) -> {
+            int side = warmupSize.orElse(source.nativeImageSize());
+            if (side < 0) {
+                throw new IllegalArgumentException("diffusion.warmup.size must be >= 0 (0 = no warm-up), got " + side);
+            }
+            if (side > 0) {
+                warmUp(loaded, source, side);
+            }
+        });
     }
 
     /** The loaded part; {@code UNAVAILABLE} while loading or after a failed load. */

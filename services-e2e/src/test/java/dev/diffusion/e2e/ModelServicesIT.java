@@ -414,6 +414,16 @@ class ModelServicesIT {
             assertTrue(ready.body().contains("\"status\": \"UP\""), ready.body());
             String metrics = p.get("/q/metrics").body();
             assertTrue(metrics.contains("diffusion_model_load_seconds_count{"), p.name + " load time");
+            // the warm-up ran once, before ready
+            assertEquals(1.0, metricValue(metrics, "diffusion_model_warmup_seconds_count{"), p.name + " warm-up");
+            // resident memory as the kernel counts it: the gauge against /proc/PID/status read here, within the
+            // few MiB the process may move between the two reads; the peak is at least the current figure
+            double rss = metricValue(metrics, "process_resident_memory_bytes ");
+            double kernel = procStatusBytes(p.pid(), "VmRSS:");
+            assertTrue(Math.abs(rss - kernel) < 64 << 20, p.name + ": RSS gauge " + rss + " vs /proc " + kernel);
+            double peak = metricValue(p.get("/q/metrics").body(), "process_resident_memory_peak_bytes ");
+            assertTrue(peak >= rss - (16 << 20) && peak >= procStatusBytes(p.pid(), "VmRSS:") - (64 << 20),
+                    p.name + ": peak " + peak + " vs RSS " + rss);
         }
         String textMetrics = textProcess.get("/q/metrics").body();
         assertTrue(textMetrics.contains("diffusion_request_seconds_bucket{") && textMetrics.contains("method=\"Encode\""),
@@ -430,6 +440,23 @@ class ModelServicesIT {
         assertEquals(8, info.getMaxBatch());
         assertEquals(8, vae.info(ModelInfoRequest.getDefaultInstance()).getVaeDownscale());
         assertEquals(77, text.info(ModelInfoRequest.getDefaultInstance()).getContextLength());
+    }
+
+    /** The value of the first /q/metrics line starting with {@code prefix}. */
+    private static double metricValue(String metrics, String prefix) {
+        String line = metrics.lines().filter(l -> l.startsWith(prefix)).findFirst()
+                .orElseThrow(() -> new AssertionError("no metric line starting with " + prefix));
+        return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+    }
+
+    /** A {@code kB} field of {@code /proc/PID/status}, in bytes. */
+    private static double procStatusBytes(long pid, String field) throws java.io.IOException {
+        for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/" + pid + "/status"))) {
+            if (line.startsWith(field)) {
+                return Long.parseLong(line.substring(field.length()).trim().split("\\s+")[0]) * 1024.0;
+            }
+        }
+        throw new AssertionError("no " + field + " in /proc/" + pid + "/status");
     }
 
     /** A call carrying a W3C traceparent runs inside the caller's trace (OpenTelemetry's gRPC instrumentation). */

@@ -24,4 +24,10 @@ public class TextEncoderModel extends PartModel<TextEncoderModel.Loaded> {
         return new Loaded(source.tokenizer(), text, source.name(),
                 settings.loraVariants(text, (s, loras) -> s.textEncoder(settings.parsedPrecision(), loras)));
     }
+
+    /** One window of tokens (the text encoder's work does not depend on the image size). */
+    @Override
+    protected void warmUp(Loaded loaded, ModelSource source, int imageSide) {
+        loaded.textEncoder().encode(new int[1][loaded.textEncoder().maxLength()], 1);
+    }
 }

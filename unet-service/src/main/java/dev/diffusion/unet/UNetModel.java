@@ -28,4 +28,15 @@ public class UNetModel extends PartModel<UNetModel.Loaded> {
         return new Loaded(unet, source.schedulerConfig(), source.name(), source.maxLatentSide(), source.contextLength(),
                 settings.loraVariants(unet, (s, loras) -> s.unet(settings.parsedPrecision(), loras)));
     }
+
+    /** A CFG pair (batch 2) at the latent size of {@code imageSide}, as a lone job's step runs it. */
+    @Override
+    protected void warmUp(Loaded loaded, ModelSource source, int imageSide) {
+        UNet2DConditionModel unet = loaded.unet();
+        int multiple = unet.config().sizeMultiple();
+        int side = Math.max(multiple, (imageSide / source.vaeConfig().downscale() + multiple - 1) / multiple * multiple);
+        int context = loaded.contextLength();
+        unet.predict(new float[2 * side * side * unet.config().inChannels()], 2, side, side, new float[] {999, 999},
+                new float[2 * context * unet.config().crossAttentionDim()], context);
+    }
 }

@@ -26,4 +26,12 @@ public class VaeModel extends PartModel<VaeModel.Loaded> {
         AutoencoderKL vae = source.vae(settings.parsedPrecision(), true, withEncoder);
         return new Loaded(vae, source.name(), LatentRgbMap.fit(vae));
     }
+
+    /** One decode of an {@code imageSide}² image (the encoder, used by img2img only, is left cold). */
+    @Override
+    protected void warmUp(Loaded loaded, ModelSource source, int imageSide) {
+        AutoencoderKL vae = loaded.vae();
+        int side = Math.max(1, imageSide / vae.config().downscale());
+        vae.decode(new float[side * side * vae.config().latentChannels()], 1, side, side);
+    }
 }
