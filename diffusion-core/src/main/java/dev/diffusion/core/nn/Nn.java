@@ -9,6 +9,10 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.tensorflow.Graph;
@@ -189,15 +193,64 @@ public final class Nn {
     }
 
     /**
-     * Reads every weight from the source and assigns its variable, a batch of about
-     * {@code bytesPerRun} at a time, so that only one copy of the model stays in memory.
+     * Reads every weight from the source and assigns its variable, a batch of about {@code bytesPerRun} at a time,
+     * so that only one copy of the model (and two batches) stays in memory. A second thread reads and converts the
+     * next batch from the file while TensorFlow transposes and assigns this one, so a load keeps two cores busy.
      */
     public void loadWeights(Session session, long bytesPerRun) {
-        List<org.tensorflow.Tensor> open = new ArrayList<>();
+        List<List<PendingWeight>> batches = new ArrayList<>();
+        long batchBytes = bytesPerRun;
+        for (PendingWeight w : pending) {
+            if (batchBytes >= bytesPerRun) {
+                batches.add(new ArrayList<>());
+                batchBytes = 0;
+            }
+            batches.get(batches.size() - 1).add(w);
+            batchBytes += 4L * elements(w.torchShape);
+        }
+        ExecutorService reader = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "weights-reader");
+            t.setDaemon(true);
+            return t;
+        });
+        Future<List<TFloat32>> next = batches.isEmpty() ? null : reader.submit(() -> read(batches.get(0)));
         try {
-            Session.Runner runner = session.runner();
-            long batchBytes = 0;
-            for (PendingWeight w : pending) {
+            for (int b = 0; b < batches.size(); b++) {
+                List<TFloat32> tensors = await(next);
+                next = null;
+                try {
+                    if (b + 1 < batches.size()) {
+                        List<PendingWeight> following = batches.get(b + 1);
+                        next = reader.submit(() -> read(following));
+                    }
+                    Session.Runner runner = session.runner();
+                    List<PendingWeight> batch = batches.get(b);
+                    for (int k = 0; k < batch.size(); k++) {
+                        runner.feed(batch.get(k).input, tensors.get(k)).addTarget(batch.get(k).assign);
+                    }
+                    runTraced(runner);
+                } finally {
+                    closeAll(tensors);
+                }
+            }
+        } finally {
+            if (next != null) { // a failed run: the batch being read is still ours to close
+                try {
+                    closeAll(await(next));
+                } catch (RuntimeException ignored) {
+                    // the first failure is the one reported
+                }
+            }
+            reader.shutdownNow();
+        }
+        loaded = true;
+    }
+
+    /** The float32 values of a batch's weights in the checkpoint's layout, one tensor each (closed by the caller). */
+    private List<TFloat32> read(List<PendingWeight> batch) {
+        List<TFloat32> open = new ArrayList<>();
+        try {
+            for (PendingWeight w : batch) {
                 long expected = elements(w.torchShape);
                 TFloat32 t = TFloat32.tensorOf(Shape.of(w.torchShape));
                 open.add(t);
@@ -213,22 +266,30 @@ public final class Nn {
                 if (written[0] != expected) {
                     throw new WeightsException("weight " + w.key + " has " + written[0] + " values, expected " + expected);
                 }
-                runner.feed(w.input, t).addTarget(w.assign);
-                batchBytes += 4L * expected;
-                if (batchBytes >= bytesPerRun) {
-                    runTraced(runner);
-                    closeAll(open);
-                    runner = session.runner();
-                    batchBytes = 0;
-                }
             }
-            if (batchBytes > 0) {
-                runTraced(runner);
-            }
-        } finally {
+            return open;
+        } catch (RuntimeException | Error e) {
             closeAll(open);
+            throw e;
         }
-        loaded = true;
+    }
+
+    /** The reader's result, its failure rethrown as it was thrown. */
+    private static <T> T await(Future<T> future) {
+        try {
+            return future.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while loading weights", e);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            if (e.getCause() instanceof Error err) {
+                throw err;
+            }
+            throw new IllegalStateException(e.getCause());
+        }
     }
 
     private void runTraced(Session.Runner runner) {
@@ -249,7 +310,7 @@ public final class Nn {
         return List.copyOf(devices);
     }
 
-    private static void closeAll(List<org.tensorflow.Tensor> tensors) {
+    private static void closeAll(List<? extends org.tensorflow.Tensor> tensors) {
         for (org.tensorflow.Tensor t : tensors) {
             t.close();
         }

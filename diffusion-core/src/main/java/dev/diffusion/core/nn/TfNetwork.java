@@ -13,8 +13,8 @@ import org.tensorflow.proto.GPUOptions;
  * through {@link #nn}, then call {@link #load()}; a session is safe to run from many threads.
  */
 public abstract class TfNetwork implements AutoCloseable {
-    /** Weights are assigned in batches of this many bytes (float32) so loading keeps ~one model copy. */
-    private static final long LOAD_BATCH_BYTES = 64L << 20;
+    /** Weights are assigned in batches of this many bytes (float32): few session runs (each costs ~30 ms of graph pruning for a U-Net), and loading keeps about one model copy. */
+    private static final long LOAD_BATCH_BYTES = 256L << 20;
 
     protected final Graph graph;
     protected final Nn nn;
