@@ -25,6 +25,12 @@ public abstract class PartModel<T> implements LoadableModel {
      */
     @ConfigProperty(name = "diffusion.warmup.size")
     Optional<Integer> warmupSize;
+    /**
+     * Sliced attention: at most this many MiB of attention scores at a time (0, the default: in one piece). For
+     * images above the model's native size, where whole attention needs GBs (17 GB for an SD 1.5 CFG pair at 1024²).
+     */
+    @ConfigProperty(name = "diffusion.attention.slice-mb", defaultValue = "0")
+    long attentionSliceMb;
 
     protected PartModel(String part) {
         this.loader = new ModelLoader<>(part);
@@ -40,6 +46,12 @@ public abstract class PartModel<T> implements LoadableModel {
     protected abstract void warmUp(T loaded, ModelSource source, int imageSide);
 
     void onStart(@Observes StartupEvent event) {
+        if (attentionSliceMb < 0) {
+            throw new IllegalArgumentException("diffusion.attention.slice-mb must be >= 0 (0 = attention in one piece), got "
+                    + attentionSliceMb);
+        }
+        // read by the networks' graph builders (dev.diffusion.core.nn.Nn), which this property reaches from any source
+        System.setProperty(dev.diffusion.core.nn.Nn.ATTENTION_SLICE_PROPERTY, Long.toString(attentionSliceMb));
         loader.start(settings, registry, this::build, (loaded, source) -> {
             int side = warmupSize.orElse(source.nativeImageSize());
             if (side < 0) {

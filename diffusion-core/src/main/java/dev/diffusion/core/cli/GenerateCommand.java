@@ -1,5 +1,6 @@
 package dev.diffusion.core.cli;
 
+import dev.diffusion.core.nn.Nn;
 import dev.diffusion.core.nn.Precision;
 import dev.diffusion.core.pipeline.GeneratedImage;
 import dev.diffusion.core.pipeline.ModelNames;
@@ -43,6 +44,8 @@ public final class GenerateCommand {
               --clip-skip N           1 = last CLIP layer, 2 = penultimate (default 1)
               --precision NAME        fp32 | bf16 (default fp32)
               --threads N             TensorFlow intra-op threads (default: all cores)
+              --attention-slice-mb N  sliced attention: at most N MiB of attention scores at a time (0 = in one
+                                      piece; default 512 above 512x512 pixels, where whole attention needs GBs)
               --init-image FILE.png   img2img: start from this image (8-bit RGB/RGBA PNG; sets the default size)
               --strength X            img2img: share of the schedule to run, (0, 1] (default 0.75)
               --out FILE.png          output file (default output.png)
@@ -51,7 +54,7 @@ public final class GenerateCommand {
 
     /** The request's flags ({@link GenerationOptions#FLAGS}) and those of this JVM. */
     private static final Set<String> VALUE_FLAGS = Stream.concat(GenerationOptions.FLAGS.stream(),
-            Stream.of("--model", "--tokenizer", "--precision", "--threads", "--lora-dir")).collect(Collectors.toUnmodifiableSet());
+            Stream.of("--model", "--tokenizer", "--precision", "--threads", "--lora-dir", "--attention-slice-mb")).collect(Collectors.toUnmodifiableSet());
     private static final Set<String> SWITCHES = Set.of("--quiet");
 
     private final PrintStream out;
@@ -65,7 +68,11 @@ public final class GenerateCommand {
     /** Parsed and checked options. */
     /** @param model a diffusers folder or .safetensors file, {@code demo} or {@code tiny-random} (resolved when loading) */
     public record Options(String model, Path tokenizer, GenerationRequest request, Precision precision, int threads, Path out,
-                   boolean quiet, boolean widthGiven, boolean heightGiven, Path loraDir) {}
+                   boolean quiet, boolean widthGiven, boolean heightGiven, Path loraDir, int attentionSliceMb) {}
+
+    /** Above this many pixels (SD 1.x's native 512×512) attention is sliced unless --attention-slice-mb says otherwise. */
+    static final long SLICE_ABOVE_PIXELS = 512L * 512;
+    static final int DEFAULT_SLICE_MB = 512;
 
     /**
      * The demo model: {@code models/demo} under the repository root ({@code -Dsd.root}, set by ./sd) where
@@ -116,13 +123,17 @@ public final class GenerateCommand {
         if (!loras.isEmpty() && loraDir == null) {
             throw new UsageException("--prompt names LoRA " + loras.get(0).name() + " but no --lora-dir is given");
         }
+        long pixels = (long) g.request().width() * g.request().height();
+        int sliceMb = a.integer("--attention-slice-mb", g.widthGiven() && g.heightGiven() && pixels > SLICE_ABOVE_PIXELS
+                ? DEFAULT_SLICE_MB : 0, 0, 1 << 20);
         return new Options(model, tokenizer, g.request(), precision, threads, g.out(), a.has("--quiet"), g.widthGiven(),
-                g.heightGiven(), loraDir);
+                g.heightGiven(), loraDir, sliceMb);
     }
 
     int run(String[] argv) {
         Options o = parse(argv);
         System.setProperty("diffusion.threads", Integer.toString(o.threads()));
+        System.setProperty(Nn.ATTENTION_SLICE_PROPERTY, Integer.toString(o.attentionSliceMb()));
         long start = System.nanoTime();
         // the demo model is read from models/demo where there is one, so that it is unpacked only when absent
         String model = o.model().equals(ModelSource.DEMO) ? bundledDemoModel().toString() : o.model();

@@ -62,9 +62,27 @@ public final class Nn {
     public record Parameter(String key, long[] torchShape, Variable<?> variable) {}
 
     public Nn(Graph graph, Weights weights, Precision precision) {
+        this(graph, weights, precision, Long.getLong(ATTENTION_SLICE_PROPERTY, 0) << 20);
+    }
+
+    /** @param attentionSliceBytes the most bytes one slice of attention scores may take; 0: attention in one piece */
+    public Nn(Graph graph, Weights weights, Precision precision, long attentionSliceBytes) {
         this.tf = Ops.create(graph);
         this.weights = weights;
         this.precision = precision;
+        this.attentionSliceBytes = attentionSliceBytes;
+    }
+
+    /**
+     * The system property naming the sliced-attention budget in MiB (0, the default: attention in one piece); read
+     * when a network's graph is built, so it applies to networks built after it is set.
+     */
+    public static final String ATTENTION_SLICE_PROPERTY = "diffusion.attention.slice-mb";
+    private final long attentionSliceBytes;
+
+    /** The most bytes one slice of attention scores may take ({@link Attention}); 0: attention in one piece. */
+    public long attentionSliceBytes() {
+        return attentionSliceBytes;
     }
 
     // ---------------------------------------------------------------- weights

@@ -31,6 +31,20 @@ class GenerateCommandTest {
         assertEquals("sd: " + expected, o.err().strip());
     }
 
+    /** Attention is sliced by default only above SD 1.x's native 512×512, where it would need GBs at once. */
+    @Test
+    void attentionIsSlicedAboveTheNativeSize() {
+        assertEquals(0, GenerateCommand.parse(new String[] {"--prompt", "x"}).attentionSliceMb());
+        assertEquals(0, GenerateCommand.parse(new String[] {"--prompt", "x", "--width", "512", "--height", "512"})
+                .attentionSliceMb());
+        assertEquals(512, GenerateCommand.parse(new String[] {"--prompt", "x", "--width", "1024", "--height", "1024"})
+                .attentionSliceMb());
+        assertEquals(512, GenerateCommand.parse(new String[] {"--prompt", "x", "--width", "768", "--height", "512"})
+                .attentionSliceMb());
+        assertEquals(0, GenerateCommand.parse(new String[] {"--prompt", "x", "--width", "1024", "--height", "1024",
+                "--attention-slice-mb", "0"}).attentionSliceMb());
+    }
+
     @Test
     void badValuesAreRefusedNamingTheFlagAndTheLimit() {
         refused("--prompt is required", "generate");
@@ -47,6 +61,8 @@ class GenerateCommandTest {
         refused("--strength needs --init-image", "generate", "--prompt", "x", "--strength", "0.5");
         refused("unknown option --sample (see ./sd help)", "generate", "--prompt", "x", "--sample", "euler");
         refused("--model: /nonexistent/model does not exist", "generate", "--prompt", "x", "--model", "/nonexistent/model");
+        refused("--attention-slice-mb must be between 0 and 1048576, got -1", "generate", "--prompt", "x",
+                "--attention-slice-mb", "-1");
         Outcome o = run("generate", "--prompt", "x", "--sampler", "heun");
         assertEquals(2, o.code());
         assertTrue(o.err().startsWith("sd: --sampler: unknown sampler 'heun'; accepted: [Euler, Euler a, DPM++ 2M"), o.err());
