@@ -255,6 +255,40 @@ class SdCliIT {
     }
 
     @Test
+    @Order(11)
+    void a1111PromptOptionsReachTheEngineInBothPaths() throws Exception {
+        // a 3-chunk prompt (BREAK, then ~80 tokens with commas) against a 1-chunk negative prompt: --pad-cond-uncond
+        // pads the negative prompt with 2 empty chunks and --comma-padding-backtrack 20 moves words between chunks;
+        // ./sd submit and ./sd generate give the same bytes with them, and not the bytes of the image without them
+        String prompt = "a red circle BREAK " + "on a white background, ".repeat(16);
+        String[] flags = {"--prompt", prompt, "--negative-prompt", "blurry", "--steps", "2", "--seed", "5"};
+        String[] options = {"--pad-cond-uncond", "--comma-padding-backtrack", "20"};
+        List<String> submit = new ArrayList<>(List.of("submit"));
+        submit.addAll(List.of(flags));
+        submit.addAll(List.of(options));
+        submit.addAll(List.of("--wait", "--quiet", "--out", "padded-remote.png"));
+        Result r = sd(submit.toArray(String[]::new));
+        assertEquals(0, r.rc(), r.toString());
+        List<String> local = new ArrayList<>(List.of("generate"));
+        local.addAll(List.of(flags));
+        local.addAll(List.of(options));
+        local.addAll(List.of("--out", "padded-local.png", "--quiet"));
+        assertEquals(0, sd(local.toArray(String[]::new)).rc());
+        List<String> plain = new ArrayList<>(List.of("generate"));
+        plain.addAll(List.of(flags));
+        plain.addAll(List.of("--out", "unpadded-local.png", "--quiet"));
+        assertEquals(0, sd(plain.toArray(String[]::new)).rc());
+        byte[] png = Files.readAllBytes(work.resolve("padded-remote.png"));
+        assertArrayEquals(Files.readAllBytes(work.resolve("padded-local.png")), png, "--pad-cond-uncond: submit and generate differ");
+        assertFalse(java.util.Arrays.equals(Files.readAllBytes(work.resolve("unpadded-local.png")), png));
+        assertEquals("True", GenerationParameters.parse(Png.decode(png).text().get("parameters")).settings().get("Pad conds"));
+        // a malformed weight fails before anything runs, naming the field, as A1111 fails it
+        Result bad = sd("submit", "--prompt", "a (cat:1.2.3)", "--steps", "1", "--wait", "--quiet", "--out", "bad.png");
+        assertEquals(1, bad.rc(), bad.toString());
+        assertTrue(bad.err().contains("prompt: the weight in ':1.2.3)' is not a number"), bad.err());
+    }
+
+    @Test
     @Order(3)
     void batchWritesNumberedFilesWithConsecutiveSeeds() throws Exception {
         Result r = sd("submit", "--prompt", "two boats", "--width", "64", "--height", "64", "--steps", "2", "--seed", "10",

@@ -84,14 +84,22 @@ public final class JobRunner {
         ModelClients.Interrupt interrupt = () -> stop.check() != Stop.NONE;
         try {
             List<LoraRef> loras = Jobs.loras(job);
-            EncodeTextResponse encoded = clients.encode(request.negativePrompt(), request.prompt(), request.clipSkip(), loras,
-                    interrupt);
+            EncodeTextResponse encoded = clients.encode(List.of(request.negativePrompt(), request.prompt()), request.clipSkip(),
+                    request.commaBacktrack(), loras, interrupt);
             Map<String, String> loraHashes = new LinkedHashMap<>();
             loras.forEach(l -> loraHashes.put(l.name(), encoded.getLoraHashesOrDefault(l.name(), "")));
             // per prompt [77 × chunks, D]: a long prompt and a short negative prompt run at their own lengths
             float[] uncondContext = Tensors.floats(encoded.getPromptHiddenStates(0), "prompt_hidden_states[0]");
             float[] condContext = Tensors.floats(encoded.getPromptHiddenStates(1), "prompt_hidden_states[1]");
             int hidden = (int) encoded.getPromptHiddenStates(1).getShape(1);
+            boolean padded = StableDiffusionPipeline.padded(request, uncondContext.length, condContext.length);
+            if (padded) { // A1111's pad_cond_uncond: the empty prompt's chunk, encoded as the prompts are
+                float[] empty = Tensors.floats(clients.encode(List.of(""), request.clipSkip(), 0, loras, interrupt)
+                        .getPromptHiddenStates(0), "prompt_hidden_states[0]");
+                float[][] pair = GuidedSampling.padCondUncond(uncondContext, condContext, empty);
+                uncondContext = pair[0];
+                condContext = pair[1];
+            }
             int lh = request.height() / model.vaeDownscale();
             int lw = request.width() / model.vaeDownscale();
             int channels = model.latentChannels();
@@ -133,8 +141,8 @@ public final class JobRunner {
                             : Optional.of(cancelled(id, "cancelled by request", state.stepIndex()));
                 }
                 byte[] rgb = clients.decode(latent, lh, lw, channels, interrupt);
-                GenerationParameters parameters = StableDiffusionPipeline.withLoraHashes(
-                        StableDiffusionPipeline.parameters(request, seed, model.name()), loraHashes);
+                GenerationParameters parameters = StableDiffusionPipeline.withPadConds(StableDiffusionPipeline.withLoraHashes(
+                        StableDiffusionPipeline.parameters(request, seed, model.name()), loraHashes), padded);
                 Map<String, String> text = new LinkedHashMap<>();
                 text.put("parameters", parameters.format());
                 byte[] png = Png.encodeRgb(request.width(), request.height(), rgb, text);

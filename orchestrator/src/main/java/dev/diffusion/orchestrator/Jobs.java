@@ -7,6 +7,7 @@ import dev.diffusion.core.pipeline.LoraRef;
 import dev.diffusion.core.pipeline.LoraVariants;
 import dev.diffusion.core.sampling.RngKind;
 import dev.diffusion.core.sampling.SamplerSpec;
+import dev.diffusion.core.tokenizer.PromptSyntax;
 import dev.diffusion.proto.v1.GenerationJob;
 import dev.diffusion.proto.v1.LoraWeight;
 import java.nio.charset.StandardCharsets;
@@ -18,7 +19,7 @@ import java.util.UUID;
 /** GenerationJob (proto3: 0 / "" / absent mean the default) to a complete job and a validated {@link GenerationRequest}. */
 public final class Jobs {
     private static final Set<String> REQUEST_FIELDS = Set.of("prompt", "negative_prompt", "width", "height", "steps",
-            "cfg_scale", "batch_count", "clip_skip", "scheduler", "sampler");
+            "cfg_scale", "batch_count", "clip_skip", "scheduler", "sampler", "comma_padding_backtrack");
 
     private Jobs() {}
 
@@ -134,7 +135,8 @@ public final class Jobs {
         }
         GenerationRequest request = new GenerationRequest(job.getPrompt(), job.getNegativePrompt(), job.getWidth(),
                 job.getHeight(), job.getSteps(), job.getSampler(), job.getScheduler().isEmpty() ? null : job.getScheduler(),
-                cfgScale(job.getCfgScale()), job.getSeed(), job.getBatchCount(), job.getClipSkip(), rng);
+                cfgScale(job.getCfgScale()), job.getSeed(), job.getBatchCount(), job.getClipSkip(), rng)
+                .withPromptOptions(job.getCommaPaddingBacktrack(), job.getPadCondUncond());
         if (!job.getInitImage().isEmpty()) {
             Png.Image image;
             try {
@@ -146,6 +148,8 @@ public final class Jobs {
         }
         request.validate(); // InvalidRequestException naming its field
         loras(job); // names, weights and count of the job's LoRAs
+        checkSyntax("prompt", job.getPrompt());
+        checkSyntax("negative_prompt", job.getNegativePrompt());
         if (request.clipSkip() > model.textEncoderLayers()) {
             throw new InvalidRequestException("clip_skip", "clip_skip must be 1 to " + model.textEncoderLayers()
                     + " (the text encoder's layers), got " + request.clipSkip());
@@ -160,6 +164,17 @@ public final class Jobs {
                     + request.height());
         }
         return request;
+    }
+
+    /** A prompt's A1111 syntax (a bad LoRA tag, a malformed weight), refused naming the field before the job starts. */
+    private static void checkSyntax(String field, String prompt) {
+        try {
+            PromptSyntax.parse(LoraRef.extract(prompt).prompt());
+        } catch (InvalidRequestException e) { // a bad <lora:...> tag: LoraRef says "prompt"
+            throw new InvalidRequestException(field, e.getMessage().replaceFirst("^prompt", field));
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException(field, field + ": " + e.getMessage());
+        }
     }
 
     /**

@@ -199,8 +199,14 @@ public final class ModelClients implements AutoCloseable {
     /** [negative, prompt] encoded with a LoRA set (its text-encoder half). */
     public EncodeTextResponse encode(String negativePrompt, String prompt, int clipSkip, List<LoraRef> loras,
                                      Interrupt interrupt) {
-        EncodeTextRequest request = EncodeTextRequest.newBuilder().addAllPrompts(List.of(negativePrompt, prompt))
-                .setClipSkip(clipSkip).addAllLoras(loraWeights(loras)).build();
+        return encode(List.of(negativePrompt, prompt), clipSkip, 0, loras, interrupt);
+    }
+
+    /** Prompts encoded with a LoRA set and A1111's comma backtracking (0 = off). */
+    public EncodeTextResponse encode(List<String> prompts, int clipSkip, int commaBacktrack, List<LoraRef> loras,
+                                     Interrupt interrupt) {
+        EncodeTextRequest request = EncodeTextRequest.newBuilder().addAllPrompts(prompts).setClipSkip(clipSkip)
+                .setCommaPaddingBacktrack(commaBacktrack).addAllLoras(loraWeights(loras)).build();
         return call("text-encoder", "TextEncoder.Encode", interrupt, () -> TextEncoderGrpc.newBlockingStub(textEncoderChannel)
                 .withDeadlineAfter(deadlineMillis, TimeUnit.MILLISECONDS).encode(request));
     }

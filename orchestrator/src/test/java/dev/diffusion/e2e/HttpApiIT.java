@@ -326,6 +326,40 @@ class HttpApiIT {
     }
 
     @Test
+    void a1111PromptSettingsOverrideTheJobsAndMalformedWeightsAreRefused() throws Exception {
+        // byte-level tokens (tiny-random): "word, " is 5, so 200 tokens = 3 chunks against the negative prompt's 1
+        String prompt = "word, ".repeat(40);
+        HttpResponse<String> r = post("/sdapi/v1/txt2img", body("prompt", prompt, "negative_prompt", "red", "seed", 7,
+                "steps", 3, "width", 64, "height", 64,
+                "override_settings", Map.of("pad_cond_uncond", true, "comma_padding_backtrack", 20)), true);
+        assertEquals(200, r.statusCode(), r.body());
+        JsonNode body = json(r);
+        List<byte[]> padded = viaGrpc(job(prompt).setNegativePrompt("red").setSeed(7).setSteps(3).setSampler("Euler")
+                .setCfgScale(7).setPadCondUncond(true).setCommaPaddingBacktrack(20).build());
+        assertArrayEquals(padded.get(0), b64(body.get("images").get(0)));
+        List<byte[]> plain = viaGrpc(job(prompt).setNegativePrompt("red").setSeed(7).setSteps(3).setSampler("Euler")
+                .setCfgScale(7).build());
+        assertFalse(java.util.Arrays.equals(plain.get(0), padded.get(0)), "the settings must change the image");
+        JsonNode info = JSON.readTree(body.get("info").asText());
+        assertTrue(info.get("infotexts").get(0).asText().endsWith("Pad conds: True"), info.toString());
+        assertEquals(20, body.get("parameters").get("override_settings").get("comma_padding_backtrack").asInt());
+        assertEquals(0, json(get("/sdapi/v1/options")).get("comma_padding_backtrack").asInt()); // ours: sd.cpp's 0
+
+        HttpResponse<String> backtrack = post("/sdapi/v1/txt2img", body("prompt", "x", "width", 64, "height", 64,
+                "override_settings", Map.of("comma_padding_backtrack", 75)), true);
+        assertEquals(422, backtrack.statusCode(), backtrack.body());
+        assertEquals("[\"body\",\"override_settings.comma_padding_backtrack\"]",
+                json(backtrack).get("detail").get(0).get("loc").toString(), backtrack.body());
+        // A1111 fails a weight Python's float() cannot read; here the request is refused naming the field
+        HttpResponse<String> weight = post("/sdapi/v1/txt2img", body("prompt", "a (cat:1.2.3)", "width", 64, "height", 64),
+                true);
+        assertEquals(422, weight.statusCode(), weight.body());
+        assertEquals("[\"body\",\"prompt\"]", json(weight).get("detail").get(0).get("loc").toString(), weight.body());
+        assertTrue(json(weight).get("detail").get(0).get("msg").asText().contains("the weight in ':1.2.3)' is not a number"),
+                weight.body());
+    }
+
+    @Test
     void a1111RefusesWhatItDoesNotDoNamingTheField() throws Exception {
         for (Map.Entry<String, Object> f : Map.<String, Object>of("enable_hr", true, "restore_faces", true, "script_name",
                 "x/y/z plot", "tiling", true, "subseed_strength", 0.3, "hr_scale_typo", 2).entrySet()) {

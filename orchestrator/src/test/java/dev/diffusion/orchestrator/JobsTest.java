@@ -60,6 +60,31 @@ class JobsTest {
     }
 
     @Test
+    void promptOptionsReachTheRequestAndMalformedWeightsNameTheirField() {
+        GenerationRequest plain = Jobs.toRequest(Jobs.withDefaults(GenerationJob.newBuilder().setPrompt("x").build(), "j"),
+                TINY, 100);
+        assertEquals(0, plain.commaBacktrack()); // sd.cpp's default, not A1111's 20
+        assertEquals(false, plain.padCondUncond());
+        GenerationRequest set = Jobs.toRequest(Jobs.withDefaults(GenerationJob.newBuilder().setPrompt("x")
+                .setCommaPaddingBacktrack(20).setPadCondUncond(true).build(), "j"), TINY, 100);
+        assertEquals(20, set.commaBacktrack());
+        assertEquals(true, set.padCondUncond());
+        InvalidRequestException e = invalid(GenerationJob.newBuilder().setPrompt("x").setCommaPaddingBacktrack(75), 100);
+        assertEquals("comma_padding_backtrack", e.field());
+        assertEquals("comma_padding_backtrack must be between 0 and 74 tokens, got 75", e.getMessage());
+        assertEquals("comma_padding_backtrack", Jobs.fieldOf("comma_padding_backtrack: must be 0 to 74 tokens (0 = off), got -1"));
+        // A1111 fails a prompt whose weight Python's float() cannot read; so do we, before the job starts
+        e = invalid(GenerationJob.newBuilder().setPrompt("a (cat:1.2.3)"), 100);
+        assertEquals("prompt", e.field());
+        assertEquals("prompt: the weight in ':1.2.3)' is not a number ('1.2.3'; write it as 1.2, .5 or 2)", e.getMessage());
+        e = invalid(GenerationJob.newBuilder().setPrompt("x").setNegativePrompt("(blurry:.)"), 100);
+        assertEquals("negative_prompt", e.field());
+        assertTrue(e.getMessage().startsWith("negative_prompt: the weight in ':.)'"), e.getMessage());
+        assertEquals("negative_prompt", invalid(GenerationJob.newBuilder().setPrompt("x").setNegativePrompt("<lora:a/b:1>"),
+                100).field());
+    }
+
+    @Test
     void cfgScaleKeepsTheDecimalTheSubmitterWrote() {
         GenerationJob job = Jobs.withDefaults(GenerationJob.newBuilder().setCfgScale(7.3f).setJobId("j").build(), "j");
         assertEquals(7.3, Jobs.toRequest(job, TINY, 100).cfgScale());

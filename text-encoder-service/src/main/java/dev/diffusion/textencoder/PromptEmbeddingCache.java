@@ -20,8 +20,12 @@ import java.util.function.Supplier;
  * {@code diffusion_embedding_cache_entries}.
  */
 final class PromptEmbeddingCache {
-    /** A prompt as typed (its {@code <lora:...>} tags included), the clip skip and the call's normalised LoRA set. */
-    record Key(String model, String prompt, int clipSkip, java.util.List<dev.diffusion.core.pipeline.LoraRef> loras) {
+    /**
+     * A prompt as typed (its {@code <lora:...>} tags included), the clip skip, the comma backtracking (it moves tokens
+     * between chunks) and the call's normalised LoRA set.
+     */
+    record Key(String model, String prompt, int clipSkip, int commaBacktrack,
+               java.util.List<dev.diffusion.core.pipeline.LoraRef> loras) {
     }
 
     /** One prompt's hidden states [77 × chunks, hidden], its token count and chunk count. */

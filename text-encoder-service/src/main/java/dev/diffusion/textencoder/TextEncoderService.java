@@ -61,6 +61,11 @@ public class TextEncoderService extends TextEncoderGrpc.TextEncoderImplBase {
                 throw new IllegalArgumentException("clip_skip: must be 1 to " + layers + " (0 means 1), got "
                         + request.getClipSkip());
             }
+            int commaBacktrack = request.getCommaPaddingBacktrack();
+            if (commaBacktrack < 0 || commaBacktrack > GenerationRequest.MAX_COMMA_BACKTRACK) {
+                throw new IllegalArgumentException("comma_padding_backtrack: must be 0 to "
+                        + GenerationRequest.MAX_COMMA_BACKTRACK + " tokens (0 = off), got " + commaBacktrack);
+            }
             List<String> prompts = new ArrayList<>();
             List<String> fields = new ArrayList<>();
             for (int i = 0; i < batch; i++) {
@@ -80,10 +85,11 @@ public class TextEncoderService extends TextEncoderGrpc.TextEncoderImplBase {
                 PromptEmbeddingCache.Entry[] encoded = new PromptEmbeddingCache.Entry[batch];
                 for (int i = 0; i < batch; i++) {
                     int index = i;
-                    encoded[i] = cache.get(new PromptEmbeddingCache.Key(loaded.name(), prompts.get(i), clipSkip, loras), () -> {
+                    encoded[i] = cache.get(new PromptEmbeddingCache.Key(loaded.name(), prompts.get(i), clipSkip, commaBacktrack,
+                            loras), () -> {
                         try (LoraVariants<ClipTextModel>.Lease text = loaded.variants().acquire(loras)) {
                             PromptEncoder.Encoded e = PromptEncoder.encode(loaded.tokenizer(), text.network(),
-                                    List.of(prompts.get(index)), List.of(fields.get(index)), clipSkip)[0];
+                                    List.of(prompts.get(index)), List.of(fields.get(index)), clipSkip, commaBacktrack)[0];
                             return new PromptEmbeddingCache.Entry(e.hidden(), e.chunks().tokenCount(), e.chunks().count());
                         }
                     });

@@ -18,7 +18,7 @@ class PromptEmbeddingCacheTest {
     }
 
     private PromptEmbeddingCache.Entry get(PromptEmbeddingCache cache, String prompt, int clipSkip) {
-        return cache.get(new PromptEmbeddingCache.Key("m", prompt, clipSkip, java.util.List.of()), () -> encode(prompt));
+        return cache.get(new PromptEmbeddingCache.Key("m", prompt, clipSkip, 0, java.util.List.of()), () -> encode(prompt));
     }
 
     @Test
@@ -27,7 +27,7 @@ class PromptEmbeddingCacheTest {
         PromptEmbeddingCache.Entry first = get(cache, "", 1);
         assertSame(first, get(cache, "", 1));
         get(cache, "", 2);
-        cache.get(new PromptEmbeddingCache.Key("other model", "", 1, java.util.List.of()), () -> encode(""));
+        cache.get(new PromptEmbeddingCache.Key("other model", "", 1, 0, java.util.List.of()), () -> encode(""));
         assertEquals(3, encoded.get());
         assertEquals(1.0 / 4, cache.hitRatio(), 1e-12);
         assertEquals(1.0, registry.get("diffusion.embedding.cache.requests").tag("result", "hit").counter().count());

@@ -39,7 +39,8 @@ final class Remote {
               queues a job on the suite and prints its id; --wait follows it (progress bar on stderr) and writes the
               PNG(s) (--out, default output.png; <stem>-<i>.png for a batch). Generation options as for ./sd generate:
               --prompt --negative-prompt --width --height --steps --sampler --scheduler --cfg-scale --seed --rng
-              --batch-count --clip-skip --init-image --strength, checked the same way before anything is sent
+              --batch-count --clip-skip --comma-padding-backtrack --pad-cond-uncond --init-image --strength, checked
+              the same way before anything is sent
               (--no-check sends them as given and lets the orchestrator judge). --via kafka puts a GenerationJob
               record on the jobs topic (--kafka-json: as JSON) and, with --wait, follows the events topic.
             usage: ./sd watch JOB [--json] [--out FILE.png] [--quiet] [--timeout SECONDS]   follow a job to its end
@@ -112,7 +113,8 @@ final class Remote {
 
     int submit(String[] argv) throws Exception {
         Set<String> values = union(union(GENERATION_FLAGS, CONNECTION_FLAGS), LOCAL_ONLY, "--via", "--job-id", "--timeout");
-        Args a = new Args(argv, values, Set.of("--wait", "--json", "--no-check", "--quiet", "--kafka-json"));
+        Args a = new Args(argv, values, union(GenerationOptions.SWITCHES, Set.of("--wait", "--json", "--no-check", "--quiet",
+                "--kafka-json")));
         if (!a.positional().isEmpty()) {
             throw new UsageException("unexpected argument '" + a.positional().get(0) + "' (values follow their flag, e.g. --prompt \"a cat\")");
         }
@@ -144,7 +146,7 @@ final class Remote {
             job = unchecked(a);
             outFile = Path.of(a.string("--out", "output.png"));
         } else {
-            GenerationOptions o = GenerationOptions.parse(a.only(GENERATION_FLAGS));
+            GenerationOptions o = GenerationOptions.parse(a.only(union(GENERATION_FLAGS, GenerationOptions.SWITCHES)));
             job = checked(o.request(), a);
             outFile = o.out();
         }
@@ -224,6 +226,7 @@ final class Remote {
                 .setHeight(a.has("--height") || fromImage ? r.height() : 0).setSteps(r.steps())
                 .setSampler(r.sampler()).setScheduler(r.scheduler() == null ? "" : r.scheduler().toLowerCase(Locale.ROOT))
                 .setCfgScale((float) r.cfgScale()).setSeed(r.seed()).setBatchCount(r.batchCount()).setClipSkip(r.clipSkip())
+                .setCommaPaddingBacktrack(r.commaBacktrack()).setPadCondUncond(r.padCondUncond())
                 .setRng(a.string("--rng", "philox").toLowerCase(Locale.ROOT));
         if (r.initImage() != null) {
             b.setInitImage(ByteString.copyFrom(Files.readAllBytes(Path.of(a.string("--init-image", "")))));
@@ -239,7 +242,9 @@ final class Remote {
                 .setWidth((int) a.longValue("--width", 0)).setHeight((int) a.longValue("--height", 0))
                 .setSteps((int) a.longValue("--steps", 0)).setSampler(a.string("--sampler", ""))
                 .setScheduler(a.string("--scheduler", "")).setBatchCount((int) a.longValue("--batch-count", 0))
-                .setClipSkip((int) a.longValue("--clip-skip", 0)).setRng(a.string("--rng", ""));
+                .setClipSkip((int) a.longValue("--clip-skip", 0)).setRng(a.string("--rng", ""))
+                .setCommaPaddingBacktrack((int) a.longValue("--comma-padding-backtrack", 0))
+                .setPadCondUncond(a.has("--pad-cond-uncond"));
         if (a.has("--cfg-scale")) {
             b.setCfgScale((float) a.anyDouble("--cfg-scale", 7));
         }

@@ -42,6 +42,10 @@ public final class GenerateCommand {
               --rng NAME              philox (A1111 NV, sd.cpp cuda; default) | cpu (torch CPU generator)
               --batch-count N         1..64 images, files <stem>-<i>.png when N > 1 (default 1)
               --clip-skip N           1 = last CLIP layer, 2 = penultimate (default 1)
+              --comma-padding-backtrack N  A1111's: when a 75-token chunk fills, words after a comma at most N
+                                      tokens back start the next chunk; 0..74 (default 0 = off, as sd.cpp; A1111 20)
+              --pad-cond-uncond       A1111's: pad the prompt or negative prompt with empty chunks to the other's
+                                      chunk count, so both run in one U-Net call (default: each at its own length)
               --precision NAME        fp32 | bf16 (default fp32)
               --threads N             TensorFlow intra-op threads (default: all cores)
               --attention-slice-mb N  sliced attention: at most N MiB of attention scores at a time (0 = in one
@@ -55,7 +59,8 @@ public final class GenerateCommand {
     /** The request's flags ({@link GenerationOptions#FLAGS}) and those of this JVM. */
     private static final Set<String> VALUE_FLAGS = Stream.concat(GenerationOptions.FLAGS.stream(),
             Stream.of("--model", "--tokenizer", "--precision", "--threads", "--lora-dir", "--attention-slice-mb")).collect(Collectors.toUnmodifiableSet());
-    private static final Set<String> SWITCHES = Set.of("--quiet");
+    private static final Set<String> SWITCHES = Stream.concat(GenerationOptions.SWITCHES.stream(), Stream.of("--quiet"))
+            .collect(Collectors.toUnmodifiableSet());
 
     private final PrintStream out;
     private final PrintStream err;

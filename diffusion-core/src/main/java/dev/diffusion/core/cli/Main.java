@@ -2,7 +2,7 @@ package dev.diffusion.core.cli;
 
 import java.io.PrintStream;
 
-/** {@code ./sd <command>}: generate, bench, help. Exit codes: 0 done, 2 bad usage, 1 failure. */
+/** {@code ./sd <command>}: generate, bench, bench-lora, help. Exit codes: 0 done, 2 bad usage, 1 failure. */
 public final class Main {
     private Main() {}
 
@@ -14,6 +14,7 @@ public final class Main {
         if (argv.length == 0 || argv[0].equals("help") || argv[0].equals("--help") || argv[0].equals("-h")) {
             out.print(GenerateCommand.HELP);
             out.print(BenchCommand.HELP);
+            out.print(LoraBenchCommand.HELP);
             return argv.length == 0 ? 2 : 0;
         }
         String[] rest = java.util.Arrays.copyOfRange(argv, 1, argv.length);
@@ -27,6 +28,10 @@ public final class Main {
                     out.print(BenchCommand.HELP);
                     return 0;
                 }
+                case "bench-lora" -> {
+                    out.print(LoraBenchCommand.HELP);
+                    return 0;
+                }
                 default -> { } // an unknown command is said so below
             }
         }
@@ -34,7 +39,8 @@ public final class Main {
             return switch (argv[0]) {
                 case "generate" -> new GenerateCommand(out, err).run(rest);
                 case "bench" -> new BenchCommand(out, err).run(rest);
-                default -> throw new UsageException("unknown command '" + argv[0] + "' (commands: generate, bench, help)");
+                case "bench-lora" -> new LoraBenchCommand(out).run(rest);
+                default -> throw new UsageException("unknown command '" + argv[0] + "' (commands: generate, bench, bench-lora, help)");
             };
         } catch (UsageException e) {
             err.println("sd: " + e.getMessage());

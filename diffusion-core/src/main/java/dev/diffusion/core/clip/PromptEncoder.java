@@ -19,16 +19,23 @@ public final class PromptEncoder {
     /** One encoded prompt: its hidden states [77 × chunks, D] and its chunking. */
     public record Encoded(float[] hidden, PromptSyntax.Chunks chunks) {}
 
-    /**
-     * @param fields the request field each prompt came from, for error messages ("negative_prompt", "prompt")
-     */
+    /** As {@link #encode(ClipTokenizer, ClipTextModel, List, List, int, int)} without comma backtracking. */
     public static Encoded[] encode(ClipTokenizer tokenizer, ClipTextModel textEncoder, List<String> prompts,
                                    List<String> fields, int clipSkip) {
+        return encode(tokenizer, textEncoder, prompts, fields, clipSkip, 0);
+    }
+
+    /**
+     * @param fields         the request field each prompt came from, for error messages ("negative_prompt", "prompt")
+     * @param commaBacktrack A1111's {@code comma_padding_backtrack} (see {@link PromptSyntax#chunk}); 0 = off
+     */
+    public static Encoded[] encode(ClipTokenizer tokenizer, ClipTextModel textEncoder, List<String> prompts,
+                                   List<String> fields, int clipSkip, int commaBacktrack) {
         PromptSyntax.Chunks[] chunks = new PromptSyntax.Chunks[prompts.size()];
         for (int i = 0; i < chunks.length; i++) {
             String field = fields.get(i);
             try {
-                chunks[i] = PromptSyntax.chunk(tokenizer, LoraRef.extract(prompts.get(i)).prompt(), 0);
+                chunks[i] = PromptSyntax.chunk(tokenizer, LoraRef.extract(prompts.get(i)).prompt(), commaBacktrack);
             } catch (InvalidRequestException e) { // a bad <lora:...> tag: name the field it is in
                 throw new InvalidRequestException(field, e.getMessage().replaceFirst("^prompt", field));
             } catch (IllegalArgumentException e) {

@@ -51,6 +51,14 @@ public final class Conv2d extends Module {
             }
             y = nn.conv2d(padded, weight, stride, "VALID");
         }
-        return bias == null ? y : nn.tf.math.add(y, bias);
+        y = bias == null ? y : nn.tf.math.add(y, bias);
+        if (nn.lowRank() != null && kernel == 1 && stride == 1 && top + bottom + left + right == 0) {
+            // run-time LoRA on a 1×1 convolution: the pixels as tokens of a Linear
+            Operand<TFloat32> lora = nn.lowRank().delta(key("weight"), nn.tf.reshape(x, nn.ints(-1, (int) in)), nn.dim(x, 0));
+            if (lora != null) {
+                y = nn.tf.math.add(y, nn.tf.reshape(lora, nn.tf.shape(y)));
+            }
+        }
+        return y;
     }
 }

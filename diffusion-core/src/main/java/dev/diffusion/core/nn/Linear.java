@@ -30,6 +30,10 @@ public final class Linear extends Module {
         if (bias != null) {
             y = nn.tf.math.add(y, bias);
         }
+        Operand<TFloat32> lora = nn.lowRank() == null ? null : nn.lowRank().delta(key("weight"), flat, nn.dim(x, 0));
+        if (lora != null) {
+            y = nn.tf.math.add(y, lora);
+        }
         if (rank == 2) {
             return y;
         }

@@ -61,6 +61,9 @@ public final class Nn {
     /** A weight's variable: its checkpoint key and PyTorch shape (the variable may hold it transposed). */
     public record Parameter(String key, long[] torchShape, Variable<?> variable) {}
 
+    /** Run-time LoRA branches of the Linear and 1×1 convolution layers built after it is set, or null (merged LoRAs). */
+    private LowRankAdapters lowRank;
+
     public Nn(Graph graph, Weights weights, Precision precision) {
         this(graph, weights, precision, Long.getLong(ATTENTION_SLICE_PROPERTY, 0) << 20);
     }
@@ -83,6 +86,17 @@ public final class Nn {
     /** The most bytes one slice of attention scores may take ({@link Attention}); 0: attention in one piece. */
     public long attentionSliceBytes() {
         return attentionSliceBytes;
+    }
+
+    /** Gives the layers built from now on run-time LoRA branches for the layout's target weights. */
+    public LowRankAdapters lowRank(LowRankAdapters.Layout layout) {
+        lowRank = new LowRankAdapters(this, layout);
+        return lowRank;
+    }
+
+    /** The run-time LoRA branches, or null. */
+    public LowRankAdapters lowRank() {
+        return lowRank;
     }
 
     // ---------------------------------------------------------------- weights

@@ -211,6 +211,17 @@ public final class ModelSource implements AutoCloseable {
     }
 
     /**
+     * The U-Net with run-time LoRA slots on the layout's weights ({@link dev.diffusion.core.nn.LowRankAdapters}), its
+     * weights unmerged: the alternative to {@link #unet(Precision, LoraSet)} that {@code ./sd bench-lora} measures.
+     */
+    public UNet2DConditionModel unet(Precision precision, dev.diffusion.core.nn.LowRankAdapters.Layout lowRank) {
+        if (model == null) {
+            throw new WeightsException("the tiny random model takes no LoRAs");
+        }
+        return new UNet2DConditionModel(unetConfig(), model.unet(), precision, lowRank);
+    }
+
+    /**
      * The LoRAs a job names, read from {@code dir} and bound to this model's weights (the kohya and PEFT names of its
      * U-Net and text-encoder layers). The tiny random model has no files to patch and takes none.
      */

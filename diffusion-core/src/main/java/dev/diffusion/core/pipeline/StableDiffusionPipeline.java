@@ -134,9 +134,38 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * removed first. Each prompt's chunks run through CLIP as a batch of their own (see {@link PromptEncoder}).
      */
     public float[][] encodePair(String negativePrompt, String prompt, int clipSkip, ProgressListener listener) {
+        return encodePair(negativePrompt, prompt, clipSkip, 0, listener);
+    }
+
+    /** As {@link #encodePair(String, String, int, ProgressListener)} with A1111's comma backtracking (0 = off). */
+    public float[][] encodePair(String negativePrompt, String prompt, int clipSkip, int commaBacktrack,
+                                ProgressListener listener) {
         PromptEncoder.Encoded[] e = PromptEncoder.encode(tokenizer, textEncoder, List.of(negativePrompt, prompt),
-                List.of("negative_prompt", "prompt"), clipSkip);
+                List.of("negative_prompt", "prompt"), clipSkip, commaBacktrack);
         return new float[][] {e[0].hidden(), e[1].hidden()};
+    }
+
+    /**
+     * The empty prompt's hidden states, one 77-token chunk, encoded as prompts are (this clip skip, this pipeline's
+     * LoRAs): what A1111's {@code pad_cond_uncond} pads with ({@link GuidedSampling#padCondUncond}).
+     */
+    public float[] emptyChunk(int clipSkip) {
+        return PromptEncoder.encode(tokenizer, textEncoder, List.of(""), List.of("negative_prompt"), clipSkip)[0].hidden();
+    }
+
+    /** Whether A1111's {@code pad_cond_uncond} pads this request's contexts (lengths in floats or tokens). */
+    public static boolean padded(GenerationRequest request, int uncondLength, int condLength) {
+        return request.padCondUncond() && uncondLength != condLength;
+    }
+
+    /** A1111's {@code Pad conds: True} in the parameters when the contexts were padded (A1111 writes it then only). */
+    public static GenerationParameters withPadConds(GenerationParameters p, boolean padded) {
+        if (!padded) {
+            return p;
+        }
+        Map<String, String> s = new LinkedHashMap<>(p.settings());
+        s.put("Pad conds", "True");
+        return new GenerationParameters(p.prompt(), p.negativePrompt(), s);
     }
 
     /**
@@ -219,7 +248,12 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                     + " for this model's U-Net, got " + request.width() + "x" + request.height());
         }
         long t0 = System.nanoTime();
-        float[][] context = encodePair(request.negativePrompt(), request.prompt(), request.clipSkip(), listener);
+        float[][] context = encodePair(request.negativePrompt(), request.prompt(), request.clipSkip(),
+                request.commaBacktrack(), listener);
+        boolean padded = padded(request, context[0].length, context[1].length);
+        if (padded) {
+            context = GuidedSampling.padCondUncond(context[0], context[1], emptyChunk(request.clipSkip()));
+        }
         listener.onStage("encode", (System.nanoTime() - t0) / 1_000_000);
         List<GeneratedImage> images = new ArrayList<>();
         float[] initLatent = null;
@@ -236,7 +270,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             float[] decoded = decode(latent, 1, lh, lw);
             listener.onStage("decode", (System.nanoTime() - d0) / 1_000_000);
             byte[] rgb = AutoencoderKL.toRgb8(decoded);
-            GenerationParameters params = parameters(request, seed);
+            GenerationParameters params = withPadConds(parameters(request, seed), padded);
             Map<String, String> text = new LinkedHashMap<>();
             text.put("parameters", params.format());
             byte[] png = Png.encodeRgb(request.width(), request.height(), rgb, text);

@@ -69,6 +69,32 @@ public final class GuidedSampling {
         this.cfgScale = cfgScale;
     }
 
+    /**
+     * A1111's {@code pad_cond_uncond} ({@code CFGDenoiser.pad_cond_uncond}): when the negative prompt's and the
+     * prompt's hidden states differ in length, the shorter gets copies of {@code emptyChunk} (the hidden states of the
+     * empty prompt, one 77-token chunk) appended until both are as long, so the pair shares one U-Net call. Equal
+     * lengths are returned as they are.
+     *
+     * @return {uncond, cond}, of one length
+     */
+    public static float[][] padCondUncond(float[] uncond, float[] cond, float[] emptyChunk) {
+        int diff = cond.length - uncond.length;
+        if (diff % emptyChunk.length != 0) {
+            throw new IllegalArgumentException("the contexts differ by " + diff + " floats, not a whole number of chunks of "
+                    + emptyChunk.length);
+        }
+        return diff > 0 ? new float[][] {append(uncond, emptyChunk, diff / emptyChunk.length), cond}
+                : new float[][] {uncond, append(cond, emptyChunk, -diff / emptyChunk.length)};
+    }
+
+    private static float[] append(float[] context, float[] chunk, int copies) {
+        float[] out = java.util.Arrays.copyOf(context, context.length + copies * chunk.length);
+        for (int i = 0; i < copies; i++) {
+            System.arraycopy(chunk, 0, out, context.length + i * chunk.length, chunk.length);
+        }
+        return out;
+    }
+
     private static int half(float[] context) {
         if (context.length % 2 != 0) {
             throw new IllegalArgumentException("context must hold the [uncond, cond] pair, got " + context.length + " floats");

@@ -79,13 +79,7 @@ public final class PromptSyntax {
             } else if (t.equals("[")) {
                 square.add(texts.size());
             } else if (weight != null && !round.isEmpty()) {
-                double w;
-                try {
-                    w = Double.parseDouble(weight);
-                } catch (NumberFormatException e) {
-                    w = 1.0; // "(x:1.2.3)": Python's float() would raise; A1111 would fail the job, we read it as 1
-                }
-                multiply(weights, round.remove(round.size() - 1), w);
+                multiply(weights, round.remove(round.size() - 1), weight(weight, t));
             } else if (t.equals(")") && !round.isEmpty()) {
                 multiply(weights, round.remove(round.size() - 1), ROUND);
             } else if (t.equals("]") && !square.isEmpty()) {
@@ -122,6 +116,20 @@ public final class PromptSyntax {
             }
         }
         return out;
+    }
+
+    /**
+     * A weight as A1111 reads it: Python's {@code float()} of the digits and dots the pattern took, which raises for
+     * {@code 1.2.3} or {@code .} (A1111 then fails the generation); {@code (x:abc)} and {@code (x:)} never get here:
+     * their {@code :} is text and the bracket is a plain × 1.1.
+     */
+    private static double weight(String digits, String matched) {
+        try {
+            return Double.parseDouble(digits);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("the weight in '" + matched.strip() + "' is not a number ('" + digits
+                    + "'; write it as 1.2, .5 or 2)");
+        }
     }
 
     private static void multiply(List<Double> weights, int from, double factor) {

@@ -4,11 +4,14 @@ import dev.diffusion.core.nn.Activations;
 import dev.diffusion.core.nn.Conv2d;
 import dev.diffusion.core.nn.GroupNorm;
 import dev.diffusion.core.nn.Linear;
+import dev.diffusion.core.nn.LowRankAdapters;
 import dev.diffusion.core.nn.Nn;
 import dev.diffusion.core.nn.Precision;
 import dev.diffusion.core.nn.Tensors;
 import dev.diffusion.core.nn.TfNetwork;
 import dev.diffusion.core.nn.TimestepEmbedding;
+import dev.diffusion.core.weights.Lora;
+import dev.diffusion.core.weights.ModelComponent;
 import dev.diffusion.core.weights.StableDiffusionModel;
 import dev.diffusion.core.weights.Weights;
 import java.util.ArrayList;
@@ -34,15 +37,72 @@ public final class UNet2DConditionModel extends TfNetwork {
     private final Placeholder<TFloat32> context;
     private final Operand<TFloat32> noisePrediction;
 
+    private final LowRankAdapters lowRank;
+
     public UNet2DConditionModel(UNetConfig config, Weights weights, Precision precision) {
+        this(config, weights, precision, null);
+    }
+
+    /**
+     * With run-time LoRA slots ({@link LowRankAdapters}) on the layout's target weights (null: none), empty until
+     * {@link #loadLoraSlot} fills them; {@link #predict(float[], int, int, int, float[], float[], int, float[])} says
+     * per sample how much of each slot to add.
+     */
+    public UNet2DConditionModel(UNetConfig config, Weights weights, Precision precision, LowRankAdapters.Layout lowRankLayout) {
         super(weights, precision);
         this.config = config;
         var tf = nn.tf;
+        lowRank = lowRankLayout == null ? null : nn.lowRank(lowRankLayout);
         sample = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, config.inChannels())));
         timesteps = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
         context = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, config.crossAttentionDim())));
         noisePrediction = build(nn, config, sample, timesteps, context);
+        if (lowRank != null && !lowRank.unbuiltTargets().isEmpty()) {
+            close();
+            throw new IllegalArgumentException("run-time LoRA: no Linear or 1x1 convolution layer reads "
+                    + lowRank.unbuiltTargets());
+        }
         load();
+        if (lowRank != null) {
+            lowRank.clearAll(session());
+        }
+    }
+
+    /** The run-time LoRA targets of a set of LoRAs: every U-Net weight one of them patches. */
+    public static LowRankAdapters.Layout lowRankLayout(java.util.Collection<Lora> loras, int slots, int rank) {
+        java.util.Map<String, long[]> targets = new java.util.TreeMap<>();
+        for (Lora l : loras) {
+            for (Lora.Patch p : l.patches()) {
+                if (p.component() == ModelComponent.UNET) {
+                    targets.put(p.weightKey(), p.weightShape());
+                }
+            }
+        }
+        return new LowRankAdapters.Layout(targets, slots, rank);
+    }
+
+    /** Puts {@code lora}'s U-Net update (at multiplier 1: the job's weight is the call's scale) into slot {@code slot}. */
+    public void loadLoraSlot(int slot, Lora lora) {
+        if (lowRank == null) {
+            throw new IllegalStateException("this U-Net was built without run-time LoRA slots");
+        }
+        java.util.Map<String, LowRankAdapters.LowRank> updates = new java.util.LinkedHashMap<>();
+        for (Lora.Patch p : lora.patches()) {
+            if (p.component() == ModelComponent.UNET) {
+                updates.put(p.weightKey(), new LowRankAdapters.LowRank(p.rank(), p.scale(), p.up(), p.down()));
+            }
+        }
+        lowRank.load(session(), slot, updates);
+    }
+
+    /** Empties slot {@code slot}. */
+    public void clearLoraSlot(int slot) {
+        lowRank.load(session(), slot, java.util.Map.of());
+    }
+
+    /** The run-time LoRA slots, or 0 when built without. */
+    public int loraSlots() {
+        return lowRank == null ? 0 : lowRank.layout().slots();
     }
 
     /**
@@ -117,6 +177,16 @@ public final class UNet2DConditionModel extends TfNetwork {
      */
     public float[] predict(float[] latentsNhwc, int batch, int height, int width, float[] timesteps,
                            float[] contextValues, int contextLength) {
+        return predict(latentsNhwc, batch, height, width, timesteps, contextValues, contextLength,
+                lowRank == null ? null : new float[batch * lowRank.layout().slots()]);
+    }
+
+    /**
+     * As {@link #predict(float[], int, int, int, float[], float[], int)} with run-time LoRA: {@code loraScales}
+     * [batch, slots] is each sample's multiplier of each slot's LoRA (0 = not applied).
+     */
+    public float[] predict(float[] latentsNhwc, int batch, int height, int width, float[] timesteps,
+                           float[] contextValues, int contextLength, float[] loraScales) {
         int multiple = config.sizeMultiple();
         if (batch < 1) {
             throw new IllegalArgumentException("batch must be >= 1, got " + batch);
@@ -147,12 +217,22 @@ public final class UNet2DConditionModel extends TfNetwork {
             throw new IllegalArgumentException("context must hold batch*contextLength*" + config.crossAttentionDim() + " = "
                     + contextCount + " values, got " + (contextValues == null ? "null" : contextValues.length));
         }
+        int slots = loraSlots();
+        if ((loraScales == null ? 0 : loraScales.length) != batch * slots) {
+            throw new IllegalArgumentException("loraScales must hold batch*" + slots + " = " + batch * slots
+                    + " values (one per sample and run-time LoRA slot), got " + (loraScales == null ? "null" : loraScales.length));
+        }
         try (TFloat32 x = Tensors.of(latentsNhwc, batch, height, width, config.inChannels());
              TFloat32 t = Tensors.of(timesteps, batch);
              TFloat32 c = Tensors.of(contextValues, batch, contextLength, config.crossAttentionDim());
-             Result r = session().runner().feed(sample, x).feed(this.timesteps, t).feed(context, c)
-                     .fetch(noisePrediction).run()) {
-            return Tensors.toFloats((TFloat32) r.get(0));
+             TFloat32 s = slots == 0 ? null : Tensors.of(loraScales, batch, slots)) {
+            var runner = session().runner().feed(sample, x).feed(this.timesteps, t).feed(context, c);
+            if (s != null) {
+                runner.feed(lowRank.scales(), s);
+            }
+            try (Result r = runner.fetch(noisePrediction).run()) {
+                return Tensors.toFloats((TFloat32) r.get(0));
+            }
         }
     }
 }

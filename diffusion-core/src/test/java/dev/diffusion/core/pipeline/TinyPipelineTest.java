@@ -229,6 +229,50 @@ class TinyPipelineTest {
     }
 
     @Test
+    void padCondUncondPadsTheNegativePromptWithTheEmptyPromptsChunk() {
+        String prompt = "word ".repeat(100); // 6 chunks against the negative prompt's 1
+        GenerationRequest plain = request(prompt).withSampling("euler", null, 2, 7.0);
+        GenerationRequest pad = plain.withPromptOptions(0, true);
+        float[][] pair = tiny.encodePair("blurry", prompt, 1, ProgressListener.NONE);
+        float[] empty = tiny.encodePair("", "", 1, ProgressListener.NONE)[0];
+        assertArrayEquals(empty, tiny.emptyChunk(1));
+        // what A1111 feeds the U-Net: the negative prompt's chunk, then 5 chunks of the empty prompt
+        float[] uncond = Arrays.copyOf(pair[0], pair[1].length);
+        for (int c = 1; c < 6; c++) {
+            System.arraycopy(empty, 0, uncond, c * empty.length, empty.length);
+        }
+        int side = 64 / tiny.latentScale();
+        GeneratedImage padded = tiny.generate(pad, ProgressListener.NONE).get(0);
+        assertArrayEquals(tiny.sample(pad, new float[][] {uncond, pair[1]}, 42, null, side, side, 0, ProgressListener.NONE),
+                padded.latent());
+        GeneratedImage unpadded = tiny.generate(plain, ProgressListener.NONE).get(0);
+        assertArrayEquals(tiny.sample(plain, pair, 42, null, side, side, 0, ProgressListener.NONE), unpadded.latent());
+        assertTrue(!Arrays.equals(padded.latent(), unpadded.latent()));
+        // A1111 writes "Pad conds: True" when it padded, and nothing otherwise
+        assertEquals("True", padded.parameters().settings().get("Pad conds"));
+        assertNull(unpadded.parameters().settings().get("Pad conds"));
+        GeneratedImage same = tiny.generate(request("x").withSampling("euler", null, 1, 7.0).withPromptOptions(0, true),
+                ProgressListener.NONE).get(0);
+        assertNull(same.parameters().settings().get("Pad conds")); // equal lengths: nothing padded
+    }
+
+    @Test
+    void commaBacktrackReachesTheEncoder() {
+        // byte-level tokens: 70 + comma + 10 fill a chunk with the comma 5 back (see PromptSyntaxTest)
+        String prompt = "a".repeat(70) + "," + "b".repeat(10);
+        GenerationRequest off = request(prompt).withSampling("euler", null, 1, 7.0);
+        GenerationRequest on = off.withPromptOptions(20, false);
+        float[][] pairOn = tiny.encodePair("blurry", prompt, 1, 20, ProgressListener.NONE);
+        float[][] pairOff = tiny.encodePair("blurry", prompt, 1, ProgressListener.NONE);
+        assertEquals(pairOff[1].length, pairOn[1].length); // two chunks either way, holding different tokens
+        assertTrue(!Arrays.equals(pairOff[1], pairOn[1]));
+        int side = 64 / tiny.latentScale();
+        assertArrayEquals(tiny.sample(on, pairOn, 42, null, side, side, 0, ProgressListener.NONE),
+                tiny.generate(on, ProgressListener.NONE).get(0).latent());
+        assertMessage("comma_padding_backtrack must be between 0 and 74 tokens, got 75", off.withPromptOptions(75, false));
+    }
+
+    @Test
     void badRequestsAreRefusedBeforeAnyWork() {
         assertMessage("width must be a multiple of 8 between 64 and 2048, got 100",
                 new GenerationRequest("x", "", 100, 64, 4, "euler", null, 7, 1, 1, 1, RngKind.PHILOX));

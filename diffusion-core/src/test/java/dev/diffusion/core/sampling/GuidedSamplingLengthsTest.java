@@ -72,4 +72,32 @@ class GuidedSamplingLengthsTest {
         assertEquals(4, apart.size());
         assertArrayEquals(a, b);
     }
+
+    @Test
+    void padCondUncondAppendsEmptyChunksToTheShorterSoThePairSharesOneCall() {
+        // chunks of 2 floats for the hand check: uncond 1 chunk, cond 3 chunks -> uncond + empty + empty
+        float[] empty = {9, 8};
+        float[][] p = GuidedSampling.padCondUncond(new float[] {1, 2}, new float[] {3, 4, 5, 6, 7, 8}, empty);
+        assertArrayEquals(new float[] {1, 2, 9, 8, 9, 8}, p[0]);
+        assertArrayEquals(new float[] {3, 4, 5, 6, 7, 8}, p[1]);
+        // a longer negative prompt pads the prompt instead
+        float[][] q = GuidedSampling.padCondUncond(new float[] {1, 2, 3, 4}, new float[] {5, 6}, empty);
+        assertArrayEquals(new float[] {1, 2, 3, 4}, q[0]);
+        assertArrayEquals(new float[] {5, 6, 9, 8}, q[1]);
+        // equal lengths: unchanged
+        float[][] r = GuidedSampling.padCondUncond(new float[] {1, 2}, new float[] {3, 4}, empty);
+        assertArrayEquals(new float[] {1, 2}, r[0]);
+        assertArrayEquals(new float[] {3, 4}, r[1]);
+
+        // in the loop: 77 and 231 tokens padded to 231 each run as one call of batch 2; the uncond's mean is now the
+        // mean over its own chunk (1) and two empty chunks (0): 1/3
+        int d = 8;
+        float[][] padded = GuidedSampling.padCondUncond(filled(77 * d, 1f), filled(231 * d, 3f), filled(77 * d, 0f));
+        List<Call> calls = new ArrayList<>();
+        List<float[][]> outs = new ArrayList<>();
+        run(padded[0], padded[1], calls, outs);
+        assertEquals(List.of(new Call(2, 2 * 231 * d), new Call(2, 2 * 231 * d)), calls);
+        assertEquals(1f / 3, outs.get(0)[0][0], 1e-6f);
+        assertEquals(3f, outs.get(0)[1][0], 1e-6f);
+    }
 }

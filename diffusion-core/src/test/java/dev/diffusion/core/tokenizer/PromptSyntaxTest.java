@@ -46,6 +46,25 @@ class PromptSyntaxTest {
         parses("\\\\ok", "\\ok", 1.0);
     }
 
+    @Test
+    void malformedWeightsFailAsInA1111OrAreTextWhereItsPatternDoesNotTakeThem() {
+        // A1111's pattern takes ":1.2.3)" and "(:.)" as a weight and Python's float() raises: the prompt fails
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PromptSyntax.parse("a (x:1.2.3) b"));
+        assertEquals("the weight in ':1.2.3)' is not a number ('1.2.3'; write it as 1.2, .5 or 2)", e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> PromptSyntax.parse("(x:.)"));
+        assertThrows(IllegalArgumentException.class, () -> PromptSyntax.parse("(x: 1..2 )"));
+        // letters or nothing after the colon are not a weight: ":" is text and ")" closes a plain (x) = 1.1
+        parses("(x:abc)", "x:abc", 1.1);
+        parses("(x:)", "x:", 1.1);
+        parses("a (x:+) b", "a ", 1.0, "x:+", 1.1, " b", 1.0);
+        // what float() accepts, we do too
+        parses("(x:1.)", "x", 1.0);
+        parses("(x:.5)", "x", 0.5);
+        parses("(x: -1 )", "x", -1.0);
+        // an unopened weight stays text however malformed (A1111 never calls float() on it)
+        parses("x:1.2.3)", "x:1.2.3)", 1.0);
+    }
+
     private static final ClipTokenizer BYTES = ClipTokenizer.byteLevel();
 
     @Test

@@ -24,23 +24,25 @@ public record GenerationOptions(GenerationRequest request, Path out, boolean wid
     /** The flags parsed here, all taking a value. */
     public static final Set<String> FLAGS = Set.of("--prompt", "--negative-prompt", "--width", "--height", "--steps",
             "--sampler", "--scheduler", "--cfg-scale", "--seed", "--rng", "--batch-count", "--clip-skip", "--init-image",
-            "--strength", "--out");
+            "--strength", "--comma-padding-backtrack", "--out");
+    /** The switches parsed here. */
+    public static final Set<String> SWITCHES = Set.of("--pad-cond-uncond");
 
     /** Sizes before the model is known (a size not given is replaced by the model's native size where it runs). */
     private static final int DEFAULT_SIDE = 512;
     /** A1111 numbering: 1 = last CLIP layer; SD 1.x's text encoder has 12. */
     private static final int MAX_CLIP_SKIP = 12;
 
-    /** Parses {@code argv}, which holds only {@link #FLAGS}. */
+    /** Parses {@code argv}, which holds only {@link #FLAGS} and {@link #SWITCHES}. */
     public static GenerationOptions parse(String[] argv) {
-        Args a = new Args(argv, FLAGS, Set.of());
+        Args a = new Args(argv, FLAGS, SWITCHES);
         if (!a.positional().isEmpty()) {
             throw new UsageException("unexpected argument '" + a.positional().get(0) + "' (values follow their flag, e.g. --prompt \"a cat\")");
         }
         return parse(a);
     }
 
-    /** Reads and checks {@link #FLAGS} from {@code a} (a parser that may know other flags too). */
+    /** Reads and checks {@link #FLAGS} and {@link #SWITCHES} from {@code a} (a parser that may know other flags too). */
     public static GenerationOptions parse(Args a) {
         if (!a.has("--prompt")) {
             throw new UsageException("--prompt is required");
@@ -82,6 +84,7 @@ public record GenerationOptions(GenerationRequest request, Path out, boolean wid
         }
         int batchCount = a.integer("--batch-count", 1, 1, GenerationRequest.MAX_BATCH_COUNT);
         int clipSkip = a.integer("--clip-skip", 1, 1, MAX_CLIP_SKIP);
+        int commaBacktrack = a.integer("--comma-padding-backtrack", 0, 0, GenerationRequest.MAX_COMMA_BACKTRACK);
         String sampler = a.string("--sampler", "euler");
         String scheduler = a.string("--scheduler", null);
         if (scheduler != null && !scheduler.equalsIgnoreCase("discrete") && !scheduler.equalsIgnoreCase("karras")) {
@@ -102,7 +105,8 @@ public record GenerationOptions(GenerationRequest request, Path out, boolean wid
             throw new UsageException("--out: folder " + parent + " does not exist");
         }
         GenerationRequest request = new GenerationRequest(prompt, a.string("--negative-prompt", ""), width, height, steps,
-                sampler, scheduler, cfg, seed, batchCount, clipSkip, rng, init, init == null ? 1.0 : strength);
+                sampler, scheduler, cfg, seed, batchCount, clipSkip, rng, init, init == null ? 1.0 : strength, commaBacktrack,
+                a.has("--pad-cond-uncond"));
         try {
             request.samplerSpec();
         } catch (IllegalArgumentException e) {

@@ -15,6 +15,12 @@ import dev.diffusion.core.sampling.SamplerSpec;
  * @param clipSkip  1 = last CLIP layer, 2 = penultimate (A1111's numbering)
  * @param initImage img2img: the image to start from (its size must equal width × height), or null
  * @param strength  img2img: how much of the schedule to run, (0, 1]; 1 = from pure noise
+ * @param commaBacktrack A1111's {@code comma_padding_backtrack}: when a 75-token chunk fills up and its last comma is
+ *                  at most this many tokens back, the words after that comma start the next chunk; 0 (ours, and
+ *                  sd.cpp's) = off, A1111's default is 20; 0 to {@link #MAX_COMMA_BACKTRACK}
+ * @param padCondUncond A1111's {@code pad_cond_uncond}: when the prompt and the negative prompt differ in chunk
+ *                  count, the shorter gets empty-prompt chunks appended so both run in one U-Net call; off by default
+ *                  (each then runs at its own length)
  */
 public record GenerationRequest(
         String prompt,
@@ -30,7 +36,9 @@ public record GenerationRequest(
         int clipSkip,
         RngKind rng,
         Png.Image initImage,
-        double strength) {
+        double strength,
+        int commaBacktrack,
+        boolean padCondUncond) {
 
     public static final int MIN_SIZE = 64;
     public static final int MAX_SIZE = 2048;
@@ -38,10 +46,20 @@ public record GenerationRequest(
     public static final double MAX_CFG = 30;
     public static final int MAX_BATCH_COUNT = 64;
     public static final int MAX_PROMPT_CHARS = 10_000;
+    /** A1111's slider for {@code comma_padding_backtrack} ends at 74: a chunk holds 75 tokens. */
+    public static final int MAX_COMMA_BACKTRACK = 74;
 
     public GenerationRequest {
         negativePrompt = negativePrompt == null ? "" : negativePrompt;
         rng = rng == null ? RngKind.PHILOX : rng;
+    }
+
+    /** Without the prompt options (comma backtracking off, no padding). */
+    public GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
+                             String scheduler, double cfgScale, long seed, int batchCount, int clipSkip, RngKind rng,
+                             Png.Image initImage, double strength) {
+        this(prompt, negativePrompt, width, height, steps, sampler, scheduler, cfgScale, seed, batchCount, clipSkip, rng,
+                initImage, strength, 0, false);
     }
 
     /** Text to image (no init image). */
@@ -54,7 +72,7 @@ public record GenerationRequest(
     /** Image to image from {@code image} at {@code denoisingStrength}. */
     public GenerationRequest withInitImage(Png.Image image, double denoisingStrength) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, scheduler, cfgScale, seed,
-                batchCount, clipSkip, rng, image, denoisingStrength);
+                batchCount, clipSkip, rng, image, denoisingStrength, commaBacktrack, padCondUncond);
     }
 
     /** Steps actually run: all for text to image; floor(steps × strength), at least 1, for img2img (A1111 and diffusers agree). */
@@ -69,22 +87,28 @@ public record GenerationRequest(
 
     public GenerationRequest withSize(int w, int h) {
         return new GenerationRequest(prompt, negativePrompt, w, h, steps, sampler, scheduler, cfgScale, seed, batchCount,
-                clipSkip, rng, initImage, strength);
+                clipSkip, rng, initImage, strength, commaBacktrack, padCondUncond);
     }
 
     public GenerationRequest withSampling(String samplerName, String schedulerName, int stepCount, double cfg) {
         return new GenerationRequest(prompt, negativePrompt, width, height, stepCount, samplerName, schedulerName, cfg,
-                seed, batchCount, clipSkip, rng, initImage, strength);
+                seed, batchCount, clipSkip, rng, initImage, strength, commaBacktrack, padCondUncond);
     }
 
     public GenerationRequest withSeed(long s) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, scheduler, cfgScale, s,
-                batchCount, clipSkip, rng, initImage, strength);
+                batchCount, clipSkip, rng, initImage, strength, commaBacktrack, padCondUncond);
     }
 
     public GenerationRequest withNegativePrompt(String negative) {
         return new GenerationRequest(prompt, negative, width, height, steps, sampler, scheduler, cfgScale, seed,
-                batchCount, clipSkip, rng, initImage, strength);
+                batchCount, clipSkip, rng, initImage, strength, commaBacktrack, padCondUncond);
+    }
+
+    /** With A1111's {@code comma_padding_backtrack} and {@code pad_cond_uncond} (see the record's parameters). */
+    public GenerationRequest withPromptOptions(int backtrack, boolean pad) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, scheduler, cfgScale, seed,
+                batchCount, clipSkip, rng, initImage, strength, backtrack, pad);
     }
 
     /** The sampler with the scheduler choice applied. */
@@ -127,6 +151,10 @@ public record GenerationRequest(
         }
         if (clipSkip < 1) {
             throw new InvalidRequestException("clip_skip", "clip_skip must be at least 1, got " + clipSkip);
+        }
+        if (commaBacktrack < 0 || commaBacktrack > MAX_COMMA_BACKTRACK) {
+            throw new InvalidRequestException("comma_padding_backtrack", "comma_padding_backtrack must be between 0 and "
+                    + MAX_COMMA_BACKTRACK + " tokens, got " + commaBacktrack);
         }
         try {
             samplerSpec(); // names an unknown sampler or scheduler

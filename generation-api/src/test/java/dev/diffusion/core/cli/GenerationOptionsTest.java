@@ -71,6 +71,20 @@ class GenerationOptionsTest {
     }
 
     @Test
+    void promptOptionsOfA1111AreOffByDefaultAndChecked() {
+        GenerationRequest plain = GenerationOptions.parse(new String[] {"--prompt", "x"}).request();
+        assertEquals(0, plain.commaBacktrack());
+        assertFalse(plain.padCondUncond());
+        GenerationRequest set = GenerationOptions.parse(new String[] {"--prompt", "x", "--comma-padding-backtrack", "20",
+                "--pad-cond-uncond"}).request();
+        assertEquals(20, set.commaBacktrack());
+        assertTrue(set.padCondUncond());
+        assertEquals(plain.withPromptOptions(20, true), set);
+        refused("--comma-padding-backtrack must be between 0 and 74, got 75", "--prompt", "x", "--comma-padding-backtrack", "75");
+        refused("--pad-cond-uncond takes no value", "--prompt", "x", "--pad-cond-uncond=yes");
+    }
+
+    @Test
     void initImageSetsTheSizeAndStrength(@TempDir Path dir) throws Exception {
         Path init = dir.resolve("init.png");
         Files.write(init, Png.encodeRgb(64, 48, new byte[64 * 48 * 3], Map.of()));

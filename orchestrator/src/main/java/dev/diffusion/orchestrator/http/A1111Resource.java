@@ -240,6 +240,8 @@ public class A1111Resource {
             throw new InvalidRequestException("n_iter", "n_iter must be at least 1, got " + nIter);
         }
         int clipSkip = 1;
+        int commaBacktrack = 0;
+        boolean padCondUncond = false;
         if (in.has("override_settings")) {
             JsonNode o = in.node("override_settings");
             if (!o.isObject()) {
@@ -251,10 +253,14 @@ public class A1111Resource {
                 Object current = options().get(k);
                 if (k.equals("CLIP_stop_at_last_layers")) {
                     clipSkip = os.int32(k, 1);
+                } else if (k.equals("comma_padding_backtrack")) {
+                    commaBacktrack = os.int32(k, 0);
+                } else if (k.equals("pad_cond_uncond")) {
+                    padCondUncond = os.bool(k, false);
                 } else if (current == null || !sameValue(o.get(k), current)) {
                     throw new InvalidRequestException("override_settings." + k, "override_settings." + k
                             + " is not supported" + (current == null ? "" : " (it is " + current + " here and cannot change)")
-                            + "; only CLIP_stop_at_last_layers can be overridden");
+                            + "; only " + OVERRIDABLE + " can be overridden");
                 }
             }
         }
@@ -284,7 +290,8 @@ public class A1111Resource {
             }
         }
         b.setSteps(steps).setSampler(sampler).setScheduler(ourScheduler).setCfgScale((float) cfg).setSeed(seed)
-                .setClipSkip(clipSkip).setBatchCount(batchSize * nIter);
+                .setClipSkip(clipSkip).setBatchCount(batchSize * nIter).setCommaPaddingBacktrack(commaBacktrack)
+                .setPadCondUncond(padCondUncond);
         if (in.has("force_task_id")) {
             b.setJobId(in.string("force_task_id", ""));
         }
@@ -335,7 +342,8 @@ public class A1111Resource {
             parameters.put("denoising_strength", denoising);
             parameters.put("init_images", null); // not echoed back: megabytes
         }
-        parameters.put("override_settings", Map.of("CLIP_stop_at_last_layers", clipSkip));
+        parameters.put("override_settings", Map.of("CLIP_stop_at_last_layers", clipSkip, "comma_padding_backtrack",
+                commaBacktrack, "pad_cond_uncond", padCondUncond));
         return b.build();
     }
 
@@ -357,6 +365,7 @@ public class A1111Resource {
             case "strength" -> "denoising_strength";
             case "sampler" -> "sampler_name";
             case "clip_skip" -> "override_settings.CLIP_stop_at_last_layers";
+            case "comma_padding_backtrack", "pad_cond_uncond" -> "override_settings." + jobField;
             default -> jobField;
         };
     }
@@ -478,11 +487,16 @@ public class A1111Resource {
         return List.of(m);
     }
 
+    /** The options a request may set in its {@code override_settings}. */
+    static final String OVERRIDABLE = "CLIP_stop_at_last_layers, comma_padding_backtrack and pad_cond_uncond";
+
     /** The options there are here; each holds for every job and none can change. */
     Map<String, Object> options() {
         Map<String, Object> o = new LinkedHashMap<>();
         o.put("sd_model_checkpoint", jobs.model().name());
         o.put("CLIP_stop_at_last_layers", 1);
+        o.put("comma_padding_backtrack", 0); // A1111's default is 20; ours is sd.cpp's: off
+        o.put("pad_cond_uncond", false);
         o.put("samples_format", "png");
         o.put("eta_ancestral", 1.0);
         o.put("eta_ddim", 0.0);
@@ -513,7 +527,7 @@ public class A1111Resource {
             }
             if (!refused.isEmpty()) {
                 throw new InvalidRequestException(refused.get(0), "options cannot be changed here: " + String.join(", ", refused)
-                        + " (set CLIP_stop_at_last_layers per request in override_settings; the model is the one the services load)");
+                        + " (set " + OVERRIDABLE + " per request in override_settings; the model is the one the services load)");
             }
             return Response.ok("null", MediaType.APPLICATION_JSON).build();
         } catch (InvalidRequestException e) {

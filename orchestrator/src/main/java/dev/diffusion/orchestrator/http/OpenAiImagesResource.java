@@ -36,7 +36,7 @@ import org.jboss.resteasy.reactive.server.multipart.MultipartFormDataInput;
  * OpenAI's images API: {@code POST /v1/images/generations}, {@code POST /v1/images/edits} (img2img), {@code GET
  * /v1/models}. Each request is one normal job (n images = its batch_count); the answer waits for its final event.
  * Our settings that OpenAI has no field for go in the extension object {@code "sd"}: negative_prompt, seed, steps,
- * sampler, scheduler, cfg_scale, clip_skip, rng, strength (edits).
+ * sampler, scheduler, cfg_scale, clip_skip, rng, strength (edits), comma_padding_backtrack, pad_cond_uncond.
  */
 @Path("/v1")
 @Produces(MediaType.APPLICATION_JSON)
@@ -47,7 +47,7 @@ public class OpenAiImagesResource {
             "user", "output_format", "background", "moderation", "output_compression", "sd");
     private static final Set<String> EDIT_FIELDS = Set.of("image", "mask", "input_fidelity");
     private static final Set<String> SD_FIELDS = Set.of("negative_prompt", "seed", "steps", "sampler", "scheduler",
-            "cfg_scale", "clip_skip", "rng", "strength");
+            "cfg_scale", "clip_skip", "rng", "strength", "comma_padding_backtrack", "pad_cond_uncond");
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @Inject
@@ -172,7 +172,8 @@ public class OpenAiImagesResource {
             case "width", "height" -> "size";
             case "batch_count" -> "n";
             case "init_image" -> "image";
-            case "negative_prompt", "seed", "steps", "sampler", "scheduler", "cfg_scale", "clip_skip", "rng", "strength" -> "sd." + jobField;
+            case "negative_prompt", "seed", "steps", "sampler", "scheduler", "cfg_scale", "clip_skip", "rng", "strength",
+                 "comma_padding_backtrack", "pad_cond_uncond" -> "sd." + jobField;
             case "" -> null;
             default -> jobField;
         };
@@ -249,6 +250,8 @@ public class OpenAiImagesResource {
                 b.setCfgScale((float) sd.number("cfg_scale", 7));
             }
             b.setClipSkip(sd.int32("clip_skip", 0));
+            b.setCommaPaddingBacktrack(sd.int32("comma_padding_backtrack", 0));
+            b.setPadCondUncond(sd.bool("pad_cond_uncond", false));
             b.setRng(sd.string("rng", ""));
             if (sd.has("strength")) {
                 b.setStrength((float) sd.number("strength", 0.75));

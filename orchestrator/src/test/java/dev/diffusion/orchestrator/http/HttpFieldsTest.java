@@ -48,6 +48,8 @@ class HttpFieldsTest {
         assertEquals("batch_size", A1111Resource.a1111Field("batch_count"));
         assertEquals("denoising_strength", A1111Resource.a1111Field("strength"));
         assertEquals("override_settings.CLIP_stop_at_last_layers", A1111Resource.a1111Field("clip_skip"));
+        assertEquals("override_settings.comma_padding_backtrack", A1111Resource.a1111Field("comma_padding_backtrack"));
+        assertEquals("override_settings.pad_cond_uncond", A1111Resource.a1111Field("pad_cond_uncond"));
         assertEquals("steps", A1111Resource.a1111Field("steps"));
     }
 
