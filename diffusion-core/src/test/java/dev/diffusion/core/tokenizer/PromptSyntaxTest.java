@@ -103,6 +103,31 @@ class PromptSyntaxTest {
         assertThrows(IllegalArgumentException.class, () -> PromptSyntax.chunk(BYTES, "x".repeat(751), 0));
     }
 
+    /**
+     * Where A1111 and stable-diffusion.cpp part ways on {@code BREAK}, we follow A1111 ({@code tokenize_line}: every
+     * BREAK closes the current chunk, even an empty one). sd.cpp instead pads the token list with EOS up to the next
+     * multiple of 75, which adds nothing when the list is already there: a leading BREAK or a second BREAK in a row
+     * makes no empty chunk in sd.cpp (1 and 2 chunks below), and so a different image.
+     */
+    @Test
+    void breakOnAnEmptyChunkMakesAnEmptyChunkAsA1111Does() {
+        int bos = BYTES.bosId();
+        int eos = BYTES.eosId();
+        PromptSyntax.Chunks leading = PromptSyntax.chunk(BYTES, "BREAK ab", 0);
+        assertEquals(2, leading.count());
+        int[] empty = new int[77];
+        Arrays.fill(empty, eos);
+        empty[0] = bos;
+        assertArrayEquals(empty, leading.ids()[0]);
+        assertArrayEquals(window(BYTES.tokenize("ab")), leading.ids()[1]);
+        PromptSyntax.Chunks twice = PromptSyntax.chunk(BYTES, "ab BREAK BREAK cd", 0);
+        assertEquals(3, twice.count());
+        assertArrayEquals(empty, twice.ids()[1]);
+        // both agree on these: a trailing BREAK adds no chunk, and neither does a BREAK right after a full chunk
+        assertEquals(1, PromptSyntax.chunk(BYTES, "ab BREAK", 0).count());
+        assertEquals(2, PromptSyntax.chunk(BYTES, "abcde".repeat(15) + " BREAK x", 0).count());
+    }
+
     /** BOS, tokens, EOS padding: what the plain tokenizer gives a short prompt. */
     private static int[] window(int[] tokens) {
         int[] w = new int[77];
