@@ -2,6 +2,7 @@ package dev.diffusion.core.cli;
 
 import dev.diffusion.core.image.Psnr;
 import dev.diffusion.core.image.Png;
+import dev.diffusion.core.nn.OpProfile;
 import dev.diffusion.core.nn.Precision;
 import dev.diffusion.core.pipeline.GeneratedImage;
 import dev.diffusion.core.pipeline.GenerationRequest;
@@ -26,9 +27,11 @@ final class BenchCommand {
     static final String HELP = """
             usage: ./sd bench --model PATH [--tokenizer PATH] [--precision fp32|bf16] [--size N] [--steps 4]
                               [--out FILE.png] [--compare OTHER.png] [--threads N] [--end-to-end]
+                              [--profile]
               runs "a photo of a cat", Euler, cfg 7, seed 42 and prints load, encode, per-step, decode and peak-RSS figures,
               then (for models of native size <= 256, or with --end-to-end) one whole image at ./sd generate's defaults;
-              --size defaults to 256 (the native size if smaller)
+              --size defaults to 256 (the native size if smaller); --profile then traces one more 2-step image and prints
+              where each network's time goes by TensorFlow op type (from TensorFlow's step stats)
             """;
 
     private static final Set<String> VALUE_FLAGS = Set.of("--model", "--tokenizer", "--precision", "--size", "--steps",
@@ -43,7 +46,7 @@ final class BenchCommand {
     }
 
     int run(String[] argv) {
-        Args a = new Args(argv, VALUE_FLAGS, Set.of("--end-to-end"));
+        Args a = new Args(argv, VALUE_FLAGS, Set.of("--end-to-end", "--profile"));
         Path model = a.has("--model") ? Path.of(a.string("--model", null)) : null;
         if (model != null && !Files.exists(model)) {
             throw new UsageException("--model: " + model + " does not exist");
@@ -122,6 +125,17 @@ final class BenchCommand {
                 p.generate(whole, ProgressListener.NONE);
                 out.printf("end to end       %.2f s per image: encode, %d Euler steps at cfg %.0f, decode, PNG, %dx%d%n",
                         (System.nanoTime() - w0) / 1e9, whole.steps(), whole.cfgScale(), side, side);
+            }
+            if (a.has("--profile")) {
+                OpProfile profile = OpProfile.start();
+                try {
+                    p.generate(r.withSampling("euler", "discrete", 2, 7.0), ProgressListener.NONE);
+                } finally {
+                    profile.stop();
+                }
+                out.printf("profile          one 2-step image traced (%s), by op type:%n",
+                        precision.name().toLowerCase(java.util.Locale.ROOT));
+                profile.print(out, 12);
             }
             if (a.has("--out")) {
                 Files.write(Path.of(a.string("--out", null)), img.png());

@@ -2,7 +2,7 @@ package dev.diffusion.core.cli;
 
 import java.io.PrintStream;
 
-/** {@code ./sd <command>}: generate, bench, bench-lora, help. Exit codes: 0 done, 2 bad usage, 1 failure. */
+/** {@code ./sd <command>}: generate, bench, bench-lora, bench-precision, help. Exit codes: 0 done, 2 bad usage, 1 failure. */
 public final class Main {
     private Main() {}
 
@@ -15,6 +15,7 @@ public final class Main {
             out.print(GenerateCommand.HELP);
             out.print(BenchCommand.HELP);
             out.print(LoraBenchCommand.HELP);
+            out.print(PrecisionBenchCommand.HELP);
             return argv.length == 0 ? 2 : 0;
         }
         String[] rest = java.util.Arrays.copyOfRange(argv, 1, argv.length);
@@ -32,6 +33,10 @@ public final class Main {
                     out.print(LoraBenchCommand.HELP);
                     return 0;
                 }
+                case "bench-precision" -> {
+                    out.print(PrecisionBenchCommand.HELP);
+                    return 0;
+                }
                 default -> { } // an unknown command is said so below
             }
         }
@@ -40,7 +45,8 @@ public final class Main {
                 case "generate" -> new GenerateCommand(out, err).run(rest);
                 case "bench" -> new BenchCommand(out, err).run(rest);
                 case "bench-lora" -> new LoraBenchCommand(out).run(rest);
-                default -> throw new UsageException("unknown command '" + argv[0] + "' (commands: generate, bench, bench-lora, help)");
+                case "bench-precision" -> new PrecisionBenchCommand(out).run(rest);
+                default -> throw new UsageException("unknown command '" + argv[0] + "' (commands: generate, bench, bench-lora, bench-precision, help)");
             };
         } catch (UsageException e) {
             err.println("sd: " + e.getMessage());

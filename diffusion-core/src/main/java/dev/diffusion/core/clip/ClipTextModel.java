@@ -6,6 +6,7 @@ import dev.diffusion.core.nn.LayerNorm;
 import dev.diffusion.core.nn.Linear;
 import dev.diffusion.core.nn.Module;
 import dev.diffusion.core.nn.Nn;
+import dev.diffusion.core.nn.OpProfile;
 import dev.diffusion.core.nn.Precision;
 import dev.diffusion.core.nn.Tensors;
 import dev.diffusion.core.nn.TfNetwork;
@@ -111,7 +112,7 @@ public final class ClipTextModel extends TfNetwork {
             }
         }
         try (TInt32 t = TInt32.tensorOf(Shape.of(ids.length, length), DataBuffers.of(flat, true, false));
-             Result r = session().runner().feed(inputIds, t).fetch(outputs.get(clipSkip - 1)).run()) {
+             Result r = OpProfile.run("text encoder", session().runner().feed(inputIds, t).fetch(outputs.get(clipSkip - 1)))) {
             return Tensors.toFloats((TFloat32) r.get(0));
         }
     }

@@ -42,16 +42,15 @@ public final class Conv2d extends Module {
         Operand<TFloat32> y;
         boolean symmetric = top == bottom && left == right && top == left;
         if (stride == 1 && symmetric && 2 * top == kernel - 1) {
-            y = nn.conv2d(x, weight, 1, "SAME");
+            y = nn.conv2d(x, weight, 1, "SAME", bias);
         } else {
             Operand<TFloat32> padded = x;
             if (top + bottom + left + right > 0) {
                 padded = nn.tf.pad(x, nn.tf.constant(new int[][] {{0, 0}, {top, bottom}, {left, right}, {0, 0}}),
                         nn.tf.constant(0f));
             }
-            y = nn.conv2d(padded, weight, stride, "VALID");
+            y = nn.conv2d(padded, weight, stride, "VALID", bias);
         }
-        y = bias == null ? y : nn.tf.math.add(y, bias);
         if (nn.lowRank() != null && kernel == 1 && stride == 1 && top + bottom + left + right == 0) {
             // run-time LoRA on a 1×1 convolution: the pixels as tokens of a Linear
             Operand<TFloat32> lora = nn.lowRank().delta(key("weight"), nn.tf.reshape(x, nn.ints(-1, (int) in)), nn.dim(x, 0));

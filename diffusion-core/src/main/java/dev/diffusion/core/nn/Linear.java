@@ -26,10 +26,7 @@ public final class Linear extends Module {
             throw new IllegalArgumentException(prefix + ": input must have rank >= 2, got " + x.shape());
         }
         Operand<TFloat32> flat = rank == 2 ? x : nn.tf.reshape(x, nn.ints(-1, (int) in));
-        Operand<TFloat32> y = nn.matmul(flat, weight);
-        if (bias != null) {
-            y = nn.tf.math.add(y, bias);
-        }
+        Operand<TFloat32> y = nn.matmul(flat, weight, bias);
         Operand<TFloat32> lora = nn.lowRank() == null ? null : nn.lowRank().delta(key("weight"), flat, nn.dim(x, 0));
         if (lora != null) {
             y = nn.tf.math.add(y, lora);

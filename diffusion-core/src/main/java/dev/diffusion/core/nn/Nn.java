@@ -360,33 +360,45 @@ public final class Nn {
     // ---------------------------------------------------------------- compute at the network's precision
 
     /** x [N, in] times w [in, out]. */
-    @SuppressWarnings({"unchecked", "rawtypes"})
     public Operand<TFloat32> matmul(Operand<TFloat32> x, Operand<? extends TFloating> w) {
-        if (precision == Precision.BF16) {
-            Operand<TBfloat16> y = tf.linalg.matMul(tf.dtypes.cast(x, TBfloat16.class), (Operand<TBfloat16>) w);
-            return tf.dtypes.cast(y, TFloat32.class);
-        }
-        return tf.linalg.matMul(x, (Operand<TFloat32>) w);
+        return matmul(x, w, null);
     }
 
-    /** NHWC convolution with an HWIO kernel; padding "VALID" or "SAME". */
+    /**
+     * x [N, in] times w [in, out], plus {@code bias} [out] when it is not null. Under bf16 the bias is added before
+     * the one cast back to float32, so that TensorFlow fuses product and bias into one oneDNN call as it does in
+     * float32 (the bias is rounded to bf16 like the product it is added to).
+     */
     @SuppressWarnings("unchecked")
-    public Operand<TFloat32> conv2d(Operand<TFloat32> x, Operand<? extends TFloating> w, int stride, String padding) {
+    public Operand<TFloat32> matmul(Operand<TFloat32> x, Operand<? extends TFloating> w, Operand<TFloat32> bias) {
+        if (precision == Precision.BF16) {
+            Operand<TBfloat16> y = tf.linalg.matMul(tf.dtypes.cast(x, TBfloat16.class), (Operand<TBfloat16>) w);
+            return tf.dtypes.cast(bias == null ? y : tf.nn.biasAdd(y, tf.dtypes.cast(bias, TBfloat16.class)), TFloat32.class);
+        }
+        Operand<TFloat32> y = tf.linalg.matMul(x, (Operand<TFloat32>) w);
+        return bias == null ? y : tf.math.add(y, bias);
+    }
+
+    /** NHWC convolution with an HWIO kernel; padding "VALID" or "SAME"; plus {@code bias} [out] when not null (see {@link #matmul(Operand, Operand, Operand)}). */
+    @SuppressWarnings("unchecked")
+    public Operand<TFloat32> conv2d(Operand<TFloat32> x, Operand<? extends TFloating> w, int stride, String padding,
+                                    Operand<TFloat32> bias) {
         List<Long> strides = List.of(1L, (long) stride, (long) stride, 1L);
         if (precision == Precision.BF16) {
             Operand<TBfloat16> y = tf.nn.conv2d(tf.dtypes.cast(x, TBfloat16.class), (Operand<TBfloat16>) w, strides, padding);
-            return tf.dtypes.cast(y, TFloat32.class);
+            return tf.dtypes.cast(bias == null ? y : tf.nn.biasAdd(y, tf.dtypes.cast(bias, TBfloat16.class)), TFloat32.class);
         }
-        return tf.nn.conv2d(x, (Operand<TFloat32>) w, strides, padding);
+        Operand<TFloat32> y = tf.nn.conv2d(x, (Operand<TFloat32>) w, strides, padding);
+        return bias == null ? y : tf.math.add(y, bias);
     }
 
-    /** Batched a·b (or a·bᵀ with {@code transposeB}) over leading axes, at the network's precision. */
+    /**
+     * Batched a·b (or a·bᵀ with {@code transposeB}) over leading axes (attention's scores and weighted values), in
+     * float32 at either precision: these products have no weights to keep small, and on this CPU TensorFlow's bf16
+     * batched product is no faster than float32's once its four casts are paid (./sd bench --profile), while float32
+     * keeps the softmax's inputs exact.
+     */
     public Operand<TFloat32> batchMatMul(Operand<TFloat32> a, Operand<TFloat32> b, boolean transposeB) {
-        if (precision == Precision.BF16) {
-            Operand<TBfloat16> y = tf.train.batchMatMul(tf.dtypes.cast(a, TBfloat16.class), tf.dtypes.cast(b, TBfloat16.class),
-                    TBfloat16.class, BatchMatMul.adjY(transposeB));
-            return tf.dtypes.cast(y, TFloat32.class);
-        }
         return tf.train.batchMatMul(a, b, TFloat32.class, BatchMatMul.adjY(transposeB));
     }
 

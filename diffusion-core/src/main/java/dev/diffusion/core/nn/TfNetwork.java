@@ -13,8 +13,13 @@ import org.tensorflow.proto.GPUOptions;
  * through {@link #nn}, then call {@link #load()}; a session is safe to run from many threads.
  */
 public abstract class TfNetwork implements AutoCloseable {
-    /** Weights are assigned in batches of this many bytes (float32): few session runs (each costs ~30 ms of graph pruning for a U-Net), and loading keeps about one model copy. */
-    private static final long LOAD_BATCH_BYTES = 256L << 20;
+    /**
+     * Weights are assigned in batches of about this many MiB (float32), {@code diffusion.load.batch-mb}: bigger batches
+     * mean fewer session runs (each costs ~30 ms of graph pruning for a U-Net), smaller ones less memory — TensorFlow's
+     * oneDNN allocator keeps what a load's batches took (about 3.5 batches: the one fed, its transposed and cast
+     * copies, and the next one being read) for the life of the process.
+     */
+    public static final String LOAD_BATCH_PROPERTY = "diffusion.load.batch-mb";
 
     protected final Graph graph;
     protected final Nn nn;
@@ -41,7 +46,7 @@ public abstract class TfNetwork implements AutoCloseable {
     protected final void load() {
         long start = System.nanoTime();
         session = new Session(graph, sessionConfig());
-        nn.loadWeights(session, LOAD_BATCH_BYTES);
+        nn.loadWeights(session, Math.max(1, Long.getLong(LOAD_BATCH_PROPERTY, 64)) << 20);
         loadMillis = (System.nanoTime() - start) / 1_000_000;
         synchronized (PROCESS_DEVICES) {
             PROCESS_DEVICES.addAll(nn.devices());

@@ -62,7 +62,7 @@ public final class Im2colConv2d extends Module {
                 List.of(1L, 1L, 1L, 1L), "SAME");
         Operand<TFloat32> rows = tf.reshape(patches, nn.ints(-1, (int) (k * k * in)));
         Operand<? extends TFloating> matrix = tf.reshape((Operand) weight, nn.ints((int) (k * k * in), (int) out));
-        Operand<TFloat32> y = tf.math.add(nn.matmul(rows, matrix), bias);
+        Operand<TFloat32> y = nn.matmul(rows, matrix, bias);
         return tf.reshape(y, nn.shape(nn.dim(x, 0), nn.dim(x, 1), nn.dim(x, 2), nn.ints((int) out)));
     }
 }

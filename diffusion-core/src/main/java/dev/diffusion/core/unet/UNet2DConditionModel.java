@@ -6,6 +6,7 @@ import dev.diffusion.core.nn.GroupNorm;
 import dev.diffusion.core.nn.Linear;
 import dev.diffusion.core.nn.LowRankAdapters;
 import dev.diffusion.core.nn.Nn;
+import dev.diffusion.core.nn.OpProfile;
 import dev.diffusion.core.nn.Precision;
 import dev.diffusion.core.nn.Tensors;
 import dev.diffusion.core.nn.TfNetwork;
@@ -230,7 +231,7 @@ public final class UNet2DConditionModel extends TfNetwork {
             if (s != null) {
                 runner.feed(lowRank.scales(), s);
             }
-            try (Result r = runner.fetch(noisePrediction).run()) {
+            try (Result r = OpProfile.run("U-Net", runner.fetch(noisePrediction))) {
                 return Tensors.toFloats((TFloat32) r.get(0));
             }
         }

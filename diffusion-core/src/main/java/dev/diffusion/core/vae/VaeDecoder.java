@@ -2,6 +2,7 @@ package dev.diffusion.core.vae;
 
 import dev.diffusion.core.nn.Conv2d;
 import dev.diffusion.core.nn.Nn;
+import dev.diffusion.core.nn.OpProfile;
 import dev.diffusion.core.nn.Precision;
 import dev.diffusion.core.nn.Tensors;
 import dev.diffusion.core.nn.TfNetwork;
@@ -49,7 +50,7 @@ final class VaeDecoder extends TfNetwork {
 
     float[] decode(float[] latentsNhwc, int batch, int h, int w) {
         try (TFloat32 in = Tensors.of(latentsNhwc, batch, h, w, config.latentChannels());
-             Result r = session().runner().feed(latents, in).fetch(images).run()) {
+             Result r = OpProfile.run("VAE decoder", session().runner().feed(latents, in).fetch(images))) {
             return Tensors.toFloats((TFloat32) r.get(0));
         }
     }

@@ -53,9 +53,9 @@ class ConvMicroBenchmark {
                     }
                     Operand<TFloat32> c = nn.tf.constant(Shape.of(3, 3, cin, cout),
                             org.tensorflow.ndarray.buffer.DataBuffers.of(hwio, true, false));
-                    out = nn.conv2d(in, c, 1, "SAME");
+                    out = nn.conv2d(in, c, 1, "SAME", null);
                 } else {
-                    out = mode == 0 ? nn.conv2d(in, k, 1, "SAME") : im2col(nn, in, k, cin, cout);
+                    out = mode == 0 ? nn.conv2d(in, k, 1, "SAME", null) : im2col(nn, in, k, cin, cout);
                 }
                 load();
             }
