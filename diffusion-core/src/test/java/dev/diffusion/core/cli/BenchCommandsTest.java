@@ -6,22 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.diffusion.core.nn.OpProfile;
 import dev.diffusion.core.nn.Precision;
 import dev.diffusion.core.pipeline.StableDiffusionPipeline;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /** {@code ./sd bench --profile} and {@code ./sd bench-precision} on the built-in tiny model: what they print adds up. */
 class BenchCommandsTest {
-    private record Outcome(int code, String out, String err) {}
-
-    private static Outcome run(String... argv) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = Main.run(argv, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
-        return new Outcome(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    private static CliOutcome run(String... argv) {
+        return CliOutcome.run(argv);
     }
 
     /** Only runs made on the profiling thread while a profile is started are traced, and every U-Net run is. */
@@ -50,7 +42,7 @@ class BenchCommandsTest {
     /** The per-type shares of each network add up to 100 %, and all three networks of an image are there. */
     @Test
     void benchProfilePrintsEveryNetworkByOpType() {
-        Outcome o = run("bench", "--profile", "--steps", "2");
+        CliOutcome o = run("bench", "--profile", "--steps", "2");
         assertEquals(0, o.code(), o.err());
         String profile = o.out().substring(o.out().indexOf("profile "));
         for (String network : new String[] {"text encoder:", "U-Net:", "VAE decoder:"}) {
@@ -71,7 +63,7 @@ class BenchCommandsTest {
 
     @Test
     void benchPrecisionPrintsRatiosAndThePsnr() {
-        Outcome o = run("bench-precision", "--model", "tiny-random", "--size", "64", "--rounds", "2", "--steps", "2");
+        CliOutcome o = run("bench-precision", "--model", "tiny-random", "--size", "64", "--rounds", "2", "--steps", "2");
         assertEquals(0, o.code(), o.err());
         Matcher ratio = Pattern.compile("U-Net step .* bf16 / fp32 = ([0-9.]+) \\(median\\)").matcher(o.out());
         assertTrue(ratio.find(), o.out());
@@ -85,10 +77,10 @@ class BenchCommandsTest {
 
     @Test
     void benchPrecisionNamesWhatIsMissing() {
-        Outcome o = run("bench-precision", "--size", "64");
+        CliOutcome o = run("bench-precision", "--size", "64");
         assertEquals(2, o.code());
         assertEquals("sd: --model is required (see ./sd bench-precision --help)", o.err().strip());
-        Outcome bad = run("bench-precision", "--model", "tiny-random", "--size", "100");
+        CliOutcome bad = run("bench-precision", "--model", "tiny-random", "--size", "100");
         assertEquals(2, bad.code());
         assertEquals("sd: --size must be a multiple of 64, got 100", bad.err().strip());
     }

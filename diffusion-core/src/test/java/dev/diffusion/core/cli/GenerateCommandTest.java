@@ -6,9 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.diffusion.core.image.GenerationParameters;
 import dev.diffusion.core.image.Png;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -16,17 +13,12 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The command line as a user meets it: refusals name the flag and the limit; files and exit codes. */
 class GenerateCommandTest {
-    private record Outcome(int code, String out, String err) {}
-
-    private static Outcome run(String... argv) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = Main.run(argv, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
-        return new Outcome(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    private static CliOutcome run(String... argv) {
+        return CliOutcome.run(argv);
     }
 
     private static void refused(String expected, String... argv) {
-        Outcome o = run(argv);
+        CliOutcome o = run(argv);
         assertEquals(2, o.code(), o.err());
         assertEquals("sd: " + expected, o.err().strip());
     }
@@ -63,7 +55,7 @@ class GenerateCommandTest {
         refused("--model: /nonexistent/model does not exist", "generate", "--prompt", "x", "--model", "/nonexistent/model");
         refused("--attention-slice-mb must be between 0 and 1048576, got -1", "generate", "--prompt", "x",
                 "--attention-slice-mb", "-1");
-        Outcome o = run("generate", "--prompt", "x", "--sampler", "heun");
+        CliOutcome o = run("generate", "--prompt", "x", "--sampler", "heun");
         assertEquals(2, o.code());
         assertTrue(o.err().startsWith("sd: --sampler: unknown sampler 'heun'; accepted: [Euler, Euler a, DPM++ 2M"), o.err());
         assertFalse(o.err().contains("Exception"), o.err());
@@ -72,7 +64,7 @@ class GenerateCommandTest {
     @Test
     void generatesNumberedPngsWithParametersAndPrintsProgress(@TempDir Path dir) throws Exception {
         Path out = dir.resolve("cat.png");
-        Outcome o = run("generate", "--prompt", "a photo of a cat", "--negative-prompt", "dark", "--width", "64", "--height", "64",
+        CliOutcome o = run("generate", "--prompt", "a photo of a cat", "--negative-prompt", "dark", "--width", "64", "--height", "64",
                 "--steps", "2", "--sampler", "Euler a", "--seed", "7", "--batch-count", "2", "--out", out.toString());
         assertEquals(0, o.code(), o.err());
         assertTrue(o.err().contains("sd: image 2/2 step 2/2"), o.err());
@@ -92,7 +84,7 @@ class GenerateCommandTest {
 
     @Test
     void helpOfACommandPrintsItsOptions() {
-        Outcome o = run("generate", "--help");
+        CliOutcome o = run("generate", "--help");
         assertEquals(0, o.code(), o.err());
         assertEquals(GenerateCommand.HELP, o.out());
         assertEquals(BenchCommand.HELP, run("bench", "-h").out());

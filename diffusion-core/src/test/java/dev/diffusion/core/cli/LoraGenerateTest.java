@@ -10,9 +10,6 @@ import dev.diffusion.core.image.Png;
 import dev.diffusion.core.pipeline.ModelSource;
 import dev.diffusion.core.weights.SafeTensorsWriter;
 import dev.diffusion.core.weights.TensorDtype;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Random;
@@ -25,13 +22,8 @@ import org.junit.jupiter.api.io.TempDir;
  * name; a tag without {@code --lora-dir}, or naming a missing LoRA, is refused in one line.
  */
 class LoraGenerateTest {
-    private record Outcome(int code, String out, String err) {}
-
-    private static Outcome run(String... argv) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = Main.run(argv, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
-        return new Outcome(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    private static CliOutcome run(String... argv) {
+        return CliOutcome.run(argv);
     }
 
     private static float[] random(Random r, int n) {
@@ -57,12 +49,12 @@ class LoraGenerateTest {
                 .write(dir.resolve("shapes.safetensors"));
         String model = ModelSource.demoFolder().toString();
         String[] common = {"generate", "--model", model, "--steps", "3", "--seed", "5", "--quiet", "--lora-dir", dir.toString()};
-        Outcome plain = run(concat(common, "--prompt", "a red circle on the left", "--out", dir.resolve("plain.png").toString()));
+        CliOutcome plain = run(concat(common, "--prompt", "a red circle on the left", "--out", dir.resolve("plain.png").toString()));
         assertEquals(0, plain.code(), plain.err());
-        Outcome zero = run(concat(common, "--prompt", "a red circle <lora:shapes:0> on the left", "--out",
+        CliOutcome zero = run(concat(common, "--prompt", "a red circle <lora:shapes:0> on the left", "--out",
                 dir.resolve("zero.png").toString()));
         assertEquals(0, zero.code(), zero.err());
-        Outcome one = run(concat(common, "--prompt", "a red circle <lora:shapes:1> on the left", "--out",
+        CliOutcome one = run(concat(common, "--prompt", "a red circle <lora:shapes:1> on the left", "--out",
                 dir.resolve("one.png").toString()));
         assertEquals(0, one.code(), one.err());
         assertTrue(one.err().contains("warning: LoRA shapes: 1 tensors match no layer of the model and are not applied: "
@@ -78,10 +70,10 @@ class LoraGenerateTest {
         assertTrue(params.settings().get("Lora hashes").matches("shapes: [0-9a-f]{12}"), params.settings().toString());
         assertTrue(o.text().get("parameters").contains("Lora hashes: \"shapes: "), o.text().get("parameters"));
 
-        Outcome noDir = run("generate", "--model", model, "--prompt", "x <lora:shapes:1>", "--out", dir.resolve("x.png").toString());
+        CliOutcome noDir = run("generate", "--model", model, "--prompt", "x <lora:shapes:1>", "--out", dir.resolve("x.png").toString());
         assertEquals(2, noDir.code());
         assertEquals("sd: --prompt names LoRA shapes but no --lora-dir is given", noDir.err().strip());
-        Outcome missing = run(concat(common, "--prompt", "x <lora:nope:1>", "--out", dir.resolve("x.png").toString()));
+        CliOutcome missing = run(concat(common, "--prompt", "x <lora:nope:1>", "--out", dir.resolve("x.png").toString()));
         assertEquals(1, missing.code(), missing.err());
         assertTrue(missing.err().contains("no LoRA named nope in ") && missing.err().contains("(have: shapes)"), missing.err());
         assertFalse(missing.err().contains("Exception"), missing.err());
