@@ -27,6 +27,7 @@ import java.util.concurrent.TimeUnit;
  * java -cp "$CP" dev.diffusion.client.RoundTripProbe local [options]         plain grpc-java server and client, one JVM
  * java -cp "$CP" dev.diffusion.client.RoundTripProbe serve PORT [--direct]  the plain server alone (a second JVM)
  * java -cp "$CP" dev.diffusion.client.RoundTripProbe call HOST:PORT [options] against any Denoiser (./sd up's U-Net)
+ * java -cp "$CP" dev.diffusion.client.RoundTripProbe handoff [--idle ..]    no gRPC: a thread hand-off there and back
  *   --latent N      Predict with 2 x N x N x 4 latents (0: Info, the default)
  *   --refused       the Predict carries an out-of-range timestep: the service parses and checks it, runs nothing
  *   --calls N       calls per round (default 2000)
@@ -75,11 +76,12 @@ public final class RoundTripProbe {
                 loop("127.0.0.1", server.getPort(), args, direct);
                 server.shutdownNow();
             }
+            case "handoff" -> handoff(args);
             case "call" -> {
                 String[] hp = args[1].split(":");
                 loop(hp[0], Integer.parseInt(hp[1]), args, direct);
             }
-            default -> throw new IllegalArgumentException("mode: local, serve PORT or call HOST:PORT, got " + mode);
+            default -> throw new IllegalArgumentException("mode: local, serve PORT, call HOST:PORT or handoff, got " + mode);
         }
         System.exit(0);
     }
@@ -122,6 +124,40 @@ public final class RoundTripProbe {
                     t[calls * 9 / 10] / 1e6, Arrays.stream(t).average().orElse(0) / 1e6);
         }
         channel.shutdownNow();
+    }
+
+    /** The floor under every hop of a call: thread A hands a value to a waiting thread B and takes it back. */
+    private static void handoff(String[] args) throws Exception {
+        int calls = Integer.parseInt(option(args, "--calls", "2000"));
+        int[] idle = Arrays.stream(option(args, "--idle", "0,0,0,0,0,30,0,100").split(",")).mapToInt(Integer::parseInt).toArray();
+        boolean thrash = has(args, "--thrash");
+        java.util.concurrent.SynchronousQueue<Long> there = new java.util.concurrent.SynchronousQueue<>();
+        java.util.concurrent.SynchronousQueue<Long> back = new java.util.concurrent.SynchronousQueue<>();
+        Thread b = new Thread(() -> {
+            try {
+                while (true) {
+                    back.put(there.take());
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        b.setDaemon(true);
+        b.start();
+        for (int round = 0; round < idle.length; round++) {
+            long[] t = new long[calls];
+            for (int i = 0; i < calls; i++) {
+                idle(idle[round], thrash);
+                long t0 = System.nanoTime();
+                there.put(t0);
+                back.take();
+                t[i] = System.nanoTime() - t0;
+            }
+            Arrays.sort(t);
+            System.out.printf("hand-off round %d, %3d ms %s before each of %d: p10 %.1f us, median %.1f, p90 %.1f%n", round,
+                    idle[round], thrash ? "streaming 64 MB" : "asleep", calls, t[calls / 10] / 1e3, t[calls / 2] / 1e3,
+                    t[calls * 9 / 10] / 1e3);
+        }
     }
 
     private static PredictRequest request(ModelInfo info, int side, boolean refused) {
