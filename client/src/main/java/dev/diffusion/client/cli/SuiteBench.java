@@ -174,26 +174,43 @@ final class SuiteBench {
             }
             PredictRequest request = PredictRequest.newBuilder().setLatents(Tensors.float32(latents, 2, lh, lw, c))
                     .addTimesteps(500).addTimesteps(500).setContext(context).build();
-            for (int i = 0; i < 3; i++) {
+            for (int i = 0; i < 10; i++) {
                 unet.withDeadlineAfter(120, TimeUnit.SECONDS).predict(request);
             }
-            long i0 = System.nanoTime();
-            for (int i = 0; i < calls; i++) {
-                unet.withDeadlineAfter(30, TimeUnit.SECONDS).info(ModelInfoRequest.getDefaultInstance());
-            }
-            double infoMs = (System.nanoTime() - i0) / 1e6 / calls;
-            out.printf("Info             %d calls (no network run): %.2f ms each%n", calls, infoMs);
+            // Info: this client's first calls (cold code on both sides: what a short loop measures), then warm ones
+            long[] cold = timeCalls(40, () -> unet.withDeadlineAfter(30, TimeUnit.SECONDS).info(ModelInfoRequest.getDefaultInstance()));
+            timeCalls(1000, () -> unet.withDeadlineAfter(30, TimeUnit.SECONDS).info(ModelInfoRequest.getDefaultInstance()));
+            long[] warm = timeCalls(Math.max(calls, 500), () -> unet.withDeadlineAfter(30, TimeUnit.SECONDS)
+                    .info(ModelInfoRequest.getDefaultInstance()));
+            out.printf("Info             (no network run): median %.2f ms over %d calls after 1,040 warm-up calls; the first 40"
+                    + " calls of this client %.2f ms each%n", median(warm), warm.length, mean(cold));
+            // the same bytes refused after parsing and checking (a timestep out of range): the wire and the stack, hot
+            PredictRequest refused = request.toBuilder().setTimesteps(1, 1e6f).build();
+            long[] hot = timeCalls(Math.max(calls, 200), () -> {
+                try {
+                    unet.withDeadlineAfter(30, TimeUnit.SECONDS).predict(refused);
+                } catch (io.grpc.StatusRuntimeException e) {
+                    if (e.getStatus().getCode() != io.grpc.Status.Code.INVALID_ARGUMENT) {
+                        throw e;
+                    }
+                }
+            });
+            out.printf("Predict refused  the same request, refused after its checks (no run), back to back: median %.2f ms%n",
+                    median(hot));
             double[] before = serviceSeconds(base + 2);
-            long t0 = System.nanoTime();
-            for (int i = 0; i < calls; i++) {
-                unet.withDeadlineAfter(120, TimeUnit.SECONDS).predict(request);
-            }
-            double clientMs = (System.nanoTime() - t0) / 1e6 / calls;
+            long[] predict = timeCalls(calls, () -> unet.withDeadlineAfter(120, TimeUnit.SECONDS).predict(request));
+            double clientMs = mean(predict);
             double[] after = serviceSeconds(base + 2);
             double runMs = (after[0] - before[0]) * 1000 / (after[1] - before[1]);
             double handlerMs = (after[2] - before[2]) * 1000 / (after[3] - before[3]);
-            out.printf("Predict          %d calls of 2 x %dx%dx%d latents (%,d request bytes): client %.2f ms, service handler"
-                    + " %.2f ms, U-Net run %.2f ms%n", calls, lh, lw, c, request.getSerializedSize(), clientMs, handlerMs, runMs);
+            double serverMs = (after[4] - before[4]) * 1000 / (after[5] - before[5]);
+            out.printf("Predict          %d calls of 2 x %dx%dx%d latents (%,d request bytes): client %.2f ms, gRPC server %.2f ms,"
+                    + " service handler %.2f ms, U-Net run %.2f ms%n", calls, lh, lw, c, request.getSerializedSize(), clientMs,
+                    serverMs, handlerMs, runMs);
+            if (after[5] > before[5]) { // the service's Micrometer gRPC metrics on (quarkus.micrometer.binder.grpc-server.enabled)
+                out.printf("  client and wire %.2f ms (client - gRPC server), server's gRPC stack %.2f ms (gRPC server - handler),"
+                        + " checks and copies %.2f ms (handler - run)%n", clientMs - serverMs, serverMs - handlerMs, handlerMs - runMs);
+            }
             out.printf("OVERHEAD per Predict round trip on loopback: %.2f ms (%.3fx the run)%n", clientMs - runMs, clientMs / runMs);
         } finally {
             for (ManagedChannel ch : List.of(text, unetChannel, vae)) {
@@ -202,19 +219,52 @@ final class SuiteBench {
         }
     }
 
+    /** Runs {@code call} n times, one after another; each call's nanoseconds. */
+    private static long[] timeCalls(int n, Runnable call) {
+        long[] t = new long[n];
+        for (int i = 0; i < n; i++) {
+            long t0 = System.nanoTime();
+            call.run();
+            t[i] = System.nanoTime() - t0;
+        }
+        return t;
+    }
+
+    private static double median(long[] nanos) {
+        long[] s = nanos.clone();
+        java.util.Arrays.sort(s);
+        return s[s.length / 2] / 1e6;
+    }
+
+    private static double mean(long[] nanos) {
+        return java.util.Arrays.stream(nanos).average().orElse(0) / 1e6;
+    }
+
     private static ManagedChannel channel(int port) {
         return ManagedChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().maxInboundMessageSize(256 << 20).build();
     }
 
     /**
-     * The U-Net service's {@code diffusion_run_seconds} sum and count, and its {@code diffusion_request_seconds} sum and
-     * count of successful Predict calls (from the handler's start to its reply).
+     * The U-Net service's {@code diffusion_run_seconds} sum and count, its {@code diffusion_request_seconds} sum and
+     * count of successful Predict calls (from the handler's start to its reply), and the gRPC server's own
+     * {@code grpc_server_processing_duration_seconds} sum and count of them (Micrometer's gRPC interceptor: from the
+     * call's headers to its close, the server's whole share of a call).
      */
     private static double[] serviceSeconds(int port) throws IOException, InterruptedException {
         HttpResponse<String> m = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
                 URI.create("http://127.0.0.1:" + port + "/q/metrics")).build(), HttpResponse.BodyHandlers.ofString());
-        double[] v = new double[4];
+        double[] v = new double[6];
         for (String line : m.body().split("\n")) {
+            if (line.startsWith("grpc_server_processing_duration_seconds_") && line.contains("method=\"Predict\"")
+                    && line.contains("statusCode=\"OK\"")) {
+                double x = Double.parseDouble(line.substring(line.indexOf('}') + 1).trim().split("\\s+")[0]);
+                if (line.startsWith("grpc_server_processing_duration_seconds_sum{")) {
+                    v[4] += x;
+                } else if (line.startsWith("grpc_server_processing_duration_seconds_count{")) {
+                    v[5] += x;
+                }
+                continue;
+            }
             if (!line.startsWith("diffusion_") || line.indexOf('}') < 0) {
                 continue;
             }
