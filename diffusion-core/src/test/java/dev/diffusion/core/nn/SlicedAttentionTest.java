@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.diffusion.core.unet.RefMath;
 import dev.diffusion.core.unet.UNet2DConditionModel;
 import dev.diffusion.core.unet.UNetConfig;
 import dev.diffusion.core.weights.MapWeights;
@@ -21,7 +22,7 @@ import org.tensorflow.types.TFloat32;
 
 /**
  * Sliced attention ({@code diffusion.attention.slice-mb}) computes what attention in one piece computes: against a
- * plain softmax(q·kᵀ/√d)·v written out here in double precision, with a query length no slice size divides, and a
+ * plain softmax(q·kᵀ/√d)·v of {@code RefMath.attention} (accumulated in double), with a query length no slice size divides, and a
  * whole U-Net's prediction with slicing on against the same U-Net with it off.
  */
 class SlicedAttentionTest {
@@ -31,7 +32,7 @@ class SlicedAttentionTest {
     void slicedAttentionEqualsTheFormula() {
         Random r = new Random(7);
         float[] q = random(r, B * LQ * HEADS * D), k = random(r, B * LK * HEADS * D), v = random(r, B * LK * HEADS * D);
-        double[] expected = reference(q, k, v);
+        float[] expected = RefMath.attention(q, k, v, B, LQ, LK, HEADS, D); // accumulated in double
         // one slice's scores take B·heads·rows·Lk·4 = 11,200 bytes a row: 64 KiB gives 5 rows, so the 64-slice cap
         // rules (16 rows a slice, the last one 8); 1 MiB gives 93 rows (11 slices, the last 70); 0: one piece
         for (long budget : new long[] {64 << 10, 1 << 20, 0}) {
@@ -89,40 +90,6 @@ class SlicedAttentionTest {
                 return Tensors.toFloats((TFloat32) res.get(0));
             }
         }
-    }
-
-    /** softmax(q·kᵀ/√d)·v per batch and head, in double, on [B, L, heads·d] arrays. */
-    private static double[] reference(float[] q, float[] k, float[] v) {
-        double[] out = new double[B * LQ * HEADS * D];
-        double[] w = new double[LK];
-        for (int b = 0; b < B; b++) {
-            for (int h = 0; h < HEADS; h++) {
-                for (int i = 0; i < LQ; i++) {
-                    double max = Double.NEGATIVE_INFINITY;
-                    for (int j = 0; j < LK; j++) {
-                        double dot = 0;
-                        for (int c = 0; c < D; c++) {
-                            dot += q[((b * LQ + i) * HEADS + h) * D + c] * (double) k[((b * LK + j) * HEADS + h) * D + c];
-                        }
-                        w[j] = dot / Math.sqrt(D);
-                        max = Math.max(max, w[j]);
-                    }
-                    double sum = 0;
-                    for (int j = 0; j < LK; j++) {
-                        w[j] = Math.exp(w[j] - max);
-                        sum += w[j];
-                    }
-                    for (int c = 0; c < D; c++) {
-                        double acc = 0;
-                        for (int j = 0; j < LK; j++) {
-                            acc += w[j] / sum * v[((b * LK + j) * HEADS + h) * D + c];
-                        }
-                        out[((b * LQ + i) * HEADS + h) * D + c] = acc;
-                    }
-                }
-            }
-        }
-        return out;
     }
 
     private static float[] random(Random r, int n) {

@@ -4,7 +4,7 @@ package dev.diffusion.core.unet;
  * Plain-Java loops for the U-Net's layers on NHWC / [B, L, D] arrays, written from the PyTorch definitions,
  * to pin the TensorFlow graph's numbers. Slow and obvious on purpose; accumulates in double.
  */
-final class RefMath {
+public final class RefMath {
     private RefMath() {}
 
     /** torch.nn.GroupNorm on x [B, H, W, C]: groups of C/groups contiguous channels, biased variance. */
@@ -120,7 +120,7 @@ final class RefMath {
     }
 
     /** Multi-head softmax(q·kᵀ/√d)·v; q [B, L, heads·d], k and v [B, Lk, heads·d]. */
-    static float[] attention(float[] q, float[] k, float[] v, int b, int l, int lk, int heads, int d) {
+    public static float[] attention(float[] q, float[] k, float[] v, int b, int l, int lk, int heads, int d) {
         int inner = heads * d;
         float[] out = new float[b * l * inner];
         double scale = 1 / Math.sqrt(d);
