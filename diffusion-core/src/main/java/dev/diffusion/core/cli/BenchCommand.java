@@ -4,6 +4,7 @@ import dev.diffusion.core.image.Psnr;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.nn.OpProfile;
 import dev.diffusion.core.nn.Precision;
+import dev.diffusion.core.nn.ProcessMemory;
 import dev.diffusion.core.pipeline.GeneratedImage;
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.pipeline.ProgressListener;
@@ -76,7 +77,7 @@ final class BenchCommand {
             double weightGiB = params * (double) precision.bytesPerWeight() / (1L << 30);
             out.printf("model            %s (%,d parameters, %.2f GiB at %s), %d threads%n", p.modelName(), params, weightGiB,
                     precision.name().toLowerCase(java.util.Locale.ROOT), threads);
-            out.printf("weight load      %.2f s (RSS now %.2f GiB)%n", loadS, rssBytes("VmRSS:") / (double) (1L << 30));
+            out.printf("weight load      %.2f s (RSS now %.2f GiB)%n", loadS, ProcessMemory.residentBytes() / (double) (1L << 30));
 
             long e0 = System.nanoTime();
             p.encodePrompts("", "a photo of a cat", 1, ProgressListener.NONE);
@@ -107,13 +108,13 @@ final class BenchCommand {
             double minStep = stepMillis.subList(1, stepMillis.size()).stream().mapToLong(Long::longValue).min().orElse(0) / 1000.0;
             out.printf("U-Net step       %.2f s mean, %.2f s best over steps 2..%d (first %.2f s), CFG batch 2, %dx%d%n",
                     warmSteps, minStep, steps, stepMillis.get(0) / 1000.0, size, size);
-            out.printf("RSS after steps  %.2f GiB%n", rssBytes("VmRSS:") / (double) (1L << 30));
+            out.printf("RSS after steps  %.2f GiB%n", ProcessMemory.residentBytes() / (double) (1L << 30));
             int lh = size / p.latentScale();
             long d0 = System.nanoTime();
             p.decode(img.latent(), 1, lh, lh);
             double decodeWarm = (System.nanoTime() - d0) / 1e9;
             out.printf("VAE decode       %.2f s (first call %.2f s), %dx%d%n", decodeWarm, decodeMillis.get(0) / 1000.0, size, size);
-            long peakRss = peakRssBytes();
+            long peakRss = ProcessMemory.peakResidentBytes();
             out.printf("peak RSS         %.2f GiB = %.2f x the weight bytes at %s%n", peakRss / (double) (1L << 30),
                     peakRss / (params * (double) precision.bytesPerWeight()), precision.name().toLowerCase(java.util.Locale.ROOT));
             // one whole image at ./sd generate's defaults (20 Euler steps, cfg 7, the model's native size), warm:
@@ -149,24 +150,5 @@ final class BenchCommand {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-    }
-
-    /** VmHWM of this process (Linux), or -1. */
-    static long peakRssBytes() {
-        return rssBytes("VmHWM:");
-    }
-
-    /** A memory line of /proc/self/status (VmRSS:, VmHWM:) in bytes, or -1. */
-    static long rssBytes(String field) {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith(field)) {
-                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
-                }
-            }
-        } catch (IOException | NumberFormatException e) {
-            return -1;
-        }
-        return -1;
     }
 }

@@ -1,6 +1,7 @@
 package dev.diffusion.core.cli;
 
 import dev.diffusion.core.nn.Precision;
+import dev.diffusion.core.nn.ProcessMemory;
 import dev.diffusion.core.pipeline.LoraRef;
 import dev.diffusion.core.pipeline.ModelSource;
 import dev.diffusion.core.unet.UNet2DConditionModel;
@@ -167,7 +168,7 @@ final class LoraBenchCommand {
             for (String s : summary) {
                 out.println("ratio            " + s);
             }
-            out.printf("peak RSS         %.2f GiB%n", gib(BenchCommand.peakRssBytes()));
+            out.printf("peak RSS         %.2f GiB%n", gib(ProcessMemory.peakResidentBytes()));
             runtime.close();
             base.close();
             return 0;
@@ -228,7 +229,7 @@ final class LoraBenchCommand {
     }
 
     private static long rss() {
-        return BenchCommand.rssBytes("VmRSS:");
+        return ProcessMemory.residentBytes();
     }
 
     private static double gib(long bytes) {

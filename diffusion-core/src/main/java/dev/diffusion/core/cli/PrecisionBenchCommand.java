@@ -2,6 +2,7 @@ package dev.diffusion.core.cli;
 
 import dev.diffusion.core.image.Psnr;
 import dev.diffusion.core.nn.Precision;
+import dev.diffusion.core.nn.ProcessMemory;
 import dev.diffusion.core.pipeline.GeneratedImage;
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.pipeline.ProgressListener;
@@ -98,7 +99,7 @@ final class PrecisionBenchCommand {
                 out.printf("image PSNR       bf16 vs fp32: %.2f dB (%d Euler steps, seed 42)%n",
                         Psnr.of8Bit(imgBf16.rgb(), imgFp32.rgb()), steps);
                 out.printf("peak RSS         %.2f GiB (both pipelines in one process)%n",
-                        BenchCommand.peakRssBytes() / (double) (1L << 30));
+                        ProcessMemory.peakResidentBytes() / (double) (1L << 30));
                 return 0;
             }
         }
