@@ -22,22 +22,29 @@ import java.util.SplittableRandom;
 public final class Adherence {
     private Adherence() {}
 
-    /** One held-out prompt: what it asks for, its text, and the seed its image is drawn with. */
+    /**
+     * One held-out prompt: what it asks for (position and background null when the text does not name them),
+     * its text, and the seed its image is drawn with.
+     */
     public record Prompt(Scene.Shape shape, Scene.Colour colour, Scene.Position position, Scene.Background background,
                          String text, long seed) {}
 
-    /** Per-attribute hit counts over {@code total} images. */
-    public record Report(int total, int colour, int position, int background, int shape, int all) {
+    /**
+     * Per-attribute hit counts over {@code total} images; position and background over the prompts that name
+     * them ({@code positionAsked}, {@code backgroundAsked}).
+     */
+    public record Report(int total, int colour, int position, int positionAsked, int background, int backgroundAsked,
+                         int shape, int all) {
         public double colourRate() {
             return colour / (double) total;
         }
 
         public double positionRate() {
-            return position / (double) total;
+            return position / (double) positionAsked;
         }
 
         public double backgroundRate() {
-            return background / (double) total;
+            return background / (double) backgroundAsked;
         }
 
         public double shapeRate() {
@@ -46,13 +53,16 @@ public final class Adherence {
 
         public String summary() {
             return String.format("colour %.1f %% (%d/%d), position %.1f %% (%d/%d), background %.1f %% (%d/%d), "
-                    + "shape %.1f %% (%d/%d), all four %.1f %%", 100 * colourRate(), colour, total, 100 * positionRate(),
-                    position, total, 100 * backgroundRate(), background, total, 100 * shapeRate(), shape, total,
-                    100.0 * all / total);
+                    + "shape %.1f %% (%d/%d), all asked %.1f %%", 100 * colourRate(), colour, total, 100 * positionRate(),
+                    position, positionAsked, 100 * backgroundRate(), background, backgroundAsked, 100 * shapeRate(), shape,
+                    total, 100.0 * all / total);
         }
     }
 
-    /** {@code count} prompts with seeded random attributes, cycling through the held-out phrasings. */
+    /**
+     * {@code count} prompts with seeded random attributes, cycling through the held-out phrasings; two in five
+     * carry a size word.
+     */
     public static List<Prompt> heldOutPrompts(int count, long seed) {
         SplittableRandom rng = new SplittableRandom(seed);
         List<Prompt> prompts = new ArrayList<>();
@@ -61,7 +71,9 @@ public final class Adherence {
             Scene.Colour c = Scene.pick(rng, Scene.Colour.values());
             Scene.Position p = Scene.pick(rng, Scene.Position.values());
             Scene.Background b = Scene.pick(rng, Scene.Background.values());
-            prompts.add(new Prompt(s, c, p, b, Captions.heldOut(s, c, p, b, i), seed + 1000 + i));
+            String size = rng.nextInt(5) < 2 ? Scene.pick(rng, Captions.SIZE_WORDS) : "";
+            prompts.add(new Prompt(s, c, Captions.heldOutNamesPosition(i) ? p : null,
+                    Captions.heldOutNamesBackground(i) ? b : null, Captions.heldOut(s, c, p, b, i, size), seed + 1000 + i));
         }
         return prompts;
     }
@@ -73,6 +85,12 @@ public final class Adherence {
      */
     public static Report evaluate(StableDiffusionPipeline pipeline, List<Prompt> prompts, GenerationRequest base, Path save,
                                   PrintStream log) {
+        return evaluate(pipeline, prompts, base, save, log, null);
+    }
+
+    /** As above, also adding each image with its prompt and verdict to {@code sheet} when that is not null. */
+    static Report evaluate(StableDiffusionPipeline pipeline, List<Prompt> prompts, GenerationRequest base, Path save,
+                           PrintStream log, List<ContactSheet.Tile> sheet) {
         int side = pipeline.nativeImageSize();
         Tally tally = new Tally();
         for (int i = 0; i < prompts.size(); i++) {
@@ -94,10 +112,14 @@ public final class Adherence {
                     throw new UncheckedIOException(e);
                 }
             }
+            if (sheet != null) {
+                String seen = a.shape() == null ? name(a.colour()) + " " + a.flaw()
+                        : name(a.colour()) + " " + name(a.shape()) + " " + name(a.position()) + " on " + name(a.background());
+                sheet.add(new ContactSheet.Tile(img.rgb(), side, p.text(), "seen: " + seen, c && pos && b && s));
+            }
             if (log != null) {
-                log.printf("%3d %s%s%s%s  \"%s\" -> %s %s %s on %s (fill %.2f, top %.2f)%n", i, c ? "c" : "-", pos ? "p" : "-",
-                        b ? "b" : "-", s ? "s" : "-", p.text(), name(a.colour()), name(a.shape()), name(a.position()),
-                        name(a.background()), a.fill(), a.topShare());
+                log.printf("%3d %s%s%s%s  \"%s\" -> %s%n", i, c ? "c" : "-", pos ? "p" : "-", b ? "b" : "-", s ? "s" : "-",
+                        p.text(), a.describe());
             }
         }
         return tally.report();
@@ -110,7 +132,9 @@ public final class Adherence {
     public static Report reconstructions(dev.diffusion.core.vae.AutoencoderKL vae, List<Prompt> prompts, int side, Path save) {
         Tally tally = new Tally();
         for (Prompt p : prompts) {
-            Scene scene = Scene.of(p.shape(), p.colour(), p.position(), p.background(), new SplittableRandom(p.seed()), side);
+            SplittableRandom rng = new SplittableRandom(p.seed());
+            Scene scene = Scene.of(p.shape(), p.colour(), p.position() != null ? p.position() : Scene.pick(rng, Scene.Position.values()),
+                    p.background() != null ? p.background() : Scene.pick(rng, Scene.Background.values()), rng, side);
             float[] pixels = new float[side * side * 3];
             Scene.toUnit(scene.render(), pixels, 0);
             var moments = vae.encode(pixels, 1, side, side);
@@ -137,25 +161,29 @@ public final class Adherence {
         private int total;
         private int colour;
         private int position;
+        private int positionAsked;
         private int background;
+        private int backgroundAsked;
         private int shape;
         private int all;
 
         /** Counts one analysed image of {@code p}; returns the hits: colour, position, background, shape. */
         boolean[] add(Prompt p, ShapeAnalyser.Analysis a) {
-            boolean[] hit = {a.colour() == p.colour(), a.position() == p.position(), a.background() == p.background(),
-                a.shape() == p.shape()};
+            boolean[] hit = {a.colour() == p.colour(), p.position() == null || a.position() == p.position(),
+                p.background() == null || a.background() == p.background(), a.shape() == p.shape()};
             total++;
             colour += hit[0] ? 1 : 0;
-            position += hit[1] ? 1 : 0;
-            background += hit[2] ? 1 : 0;
+            positionAsked += p.position() != null ? 1 : 0;
+            position += p.position() != null && hit[1] ? 1 : 0;
+            backgroundAsked += p.background() != null ? 1 : 0;
+            background += p.background() != null && hit[2] ? 1 : 0;
             shape += hit[3] ? 1 : 0;
             all += hit[0] && hit[1] && hit[2] && hit[3] ? 1 : 0;
             return hit;
         }
 
         Report report() {
-            return new Report(total, colour, position, background, shape, all);
+            return new Report(total, colour, position, positionAsked, background, backgroundAsked, shape, all);
         }
     }
 

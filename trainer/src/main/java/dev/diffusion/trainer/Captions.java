@@ -142,18 +142,46 @@ public final class Captions {
         return java.util.Set.copyOf(words);
     }
 
-    /** Phrasings used only for evaluation: unseen connectives and sentence shapes over the same attribute words. */
+    /**
+     * Phrasings used only for evaluation: connectives and sentence shapes never seen in training, clauses in
+     * other orders (position first, the background named first or last in a sentence of its own), and some
+     * that leave out the position, the background or both. {@code %1$s} colour, {@code %2$s} shape,
+     * {@code %3$s} where, {@code %4$s} background, {@code %5$s} a size word and a space, or nothing.
+     */
     static final String[] HELD_OUT = {
-        "an image showing a %1$s %2$s %3$s, the background is %4$s",
-        "there is a %1$s %2$s %3$s against a %4$s backdrop",
-        "%4$s backdrop with one %1$s %2$s placed %3$s",
-        "draw a %1$s %2$s %3$s over a plain %4$s background",
-        "one %1$s %2$s %3$s; %4$s background behind it",
+        "an image showing a %5$s%1$s %2$s %3$s, the background is %4$s",
+        "there is a %5$s%1$s %2$s %3$s against a %4$s backdrop",
+        "%4$s backdrop with one %5$s%1$s %2$s placed %3$s",
+        "draw a %5$s%1$s %2$s %3$s over a plain %4$s background",
+        "one %5$s%1$s %2$s %3$s; %4$s background behind it",
+        "%3$s, a %5$s%1$s %2$s, and the background is %4$s",
+        "a %5$s%1$s %2$s sits %3$s and the whole background is %4$s",
+        "the background is %4$s and there is a %5$s%1$s %2$s %3$s",
+        "a %5$s%1$s %2$s against a %4$s backdrop",
+        "%3$s there is a %5$s%1$s %2$s",
+        "just a %5$s%1$s %2$s",
     };
 
-    /** A held-out caption naming all four attributes (template {@code template} of {@link #HELD_OUT}). */
+    /** Whether held-out template {@code template} names the position, and the background. */
+    static boolean heldOutNamesPosition(int template) {
+        int t = Math.floorMod(template, HELD_OUT.length);
+        return t != 8 && t != 10;
+    }
+
+    static boolean heldOutNamesBackground(int template) {
+        int t = Math.floorMod(template, HELD_OUT.length);
+        return t != 9 && t != 10;
+    }
+
+    /** Size words of held-out prompts: the trained ones and two the model never saw. */
+    static final String[] SIZE_WORDS = {"small ", "large ", "big ", "tiny ", "huge "};
+
+    /**
+     * A held-out caption (template {@code template} of {@link #HELD_OUT}); {@code size} a size word and a space
+     * from {@link #SIZE_WORDS}, or "" for none. Attributes the template leaves out are ignored.
+     */
     public static String heldOut(Scene.Shape shape, Scene.Colour colour, Scene.Position position, Scene.Background bg,
-                                 int template) {
+                                 int template, String size) {
         String where = switch (position) {
             case LEFT -> "on the left";
             case RIGHT -> "on the right";
@@ -162,6 +190,6 @@ public final class Captions {
             case CENTER -> "in the center";
         };
         return String.format(HELD_OUT[Math.floorMod(template, HELD_OUT.length)], word(colour), word(shape), where,
-                word(bg));
+                word(bg), size);
     }
 }

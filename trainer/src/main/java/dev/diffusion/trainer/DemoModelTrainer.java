@@ -31,16 +31,17 @@ final class DemoModelTrainer {
      * @param unetFrom   a model folder whose U-Net and text encoder the U-Net phase starts from (null: fresh
      *                   weights): with {@code vaeFrom} the same folder, to compare changes of the recipe on a
      *                   snapshot for a few hundred steps instead of a whole run
+     * @param highTShare share of each U-Net batch drawn from t ≥ {@link DiffusionTraining#HIGH_T_FROM}
      * @param warmdown   share of each phase at its end over which the learning rate falls linearly to
      *                   {@link #FINAL_RATE_SCALE} of its value (0: constant), see {@link #rateScale}
      */
     record Options(ModelSizes sizes, long seed, int vaeSteps, int vaeBatch, float vaeLearningRate, int datasetSize,
                    int unetSteps, int unetBatch, float unetLearningRate, double emaDecay, TensorDtype dtype,
-                   double maxSeconds, int snapshotEvery, Path vaeFrom, double warmdown, Path unetFrom) {
+                   double maxSeconds, int snapshotEvery, Path vaeFrom, double warmdown, Path unetFrom, double highTShare) {
 
         static Options demo() {
             return new Options(ModelSizes.DEMO, 1234, 2000, 16, 2e-3f, 16384, 5500, 64, 8e-4f, 0.999, TensorDtype.F16, 57 * 60, 0,
-                    null, 0.3, null);
+                    null, 0.3, null, DiffusionTraining.HIGH_T_SHARE);
         }
     }
 
@@ -111,6 +112,7 @@ final class DemoModelTrainer {
         }
         try (DiffusionTraining diffusion = new DiffusionTraining(sizes, tokenizer, o.seed() + 3,
                 o.unetLearningRate(), o.emaDecay(), startWeights)) {
+            diffusion.highTShare(o.highTShare());
             double budget = o.maxSeconds() <= 0 ? 0 : o.maxSeconds() - (System.nanoTime() - start) / 1e9 - RESERVE_SECONDS;
             if (o.maxSeconds() > 0) {
                 log.printf("unet: %s left of the %s limit%n", Progress.time(Math.max(0, budget)), Progress.time(o.maxSeconds()));

@@ -64,6 +64,8 @@ final class DiffusionTraining implements AutoCloseable {
     /** Where the sampler decides the layout: below it the shape already shows through the noise. */
     static final int HIGH_T_FROM = 850;
 
+    private double highTShare = HIGH_T_SHARE;
+
     private record Forward(Placeholder<TInt32> ids, Placeholder<TFloat32> noisy, Placeholder<TFloat32> timesteps,
                            Placeholder<TFloat32> noise, Placeholder<TFloat32> weights, Operand<TFloat32> loss) {}
 
@@ -159,7 +161,7 @@ final class DiffusionTraining implements AutoCloseable {
         float[] noisy = new float[batch * per];
         float[] target = vPrediction ? new float[batch * per] : eps;
         int steps = schedule.trainTimesteps();
-        int highT = (int) Math.round(batch * HIGH_T_SHARE);
+        int highT = (int) Math.round(batch * highTShare);
         for (int b = 0; b < batch; b++) {
             String caption = train && rng.nextDouble() < CAPTION_DROPOUT ? "" : captions[b];
             System.arraycopy(tokenizer.encode(caption).ids(), 0, ids, b * length, length);
@@ -187,6 +189,14 @@ final class DiffusionTraining implements AutoCloseable {
                     forward.timesteps(), tT, forward.noise(), n, forward.weights(), wT);
             return train ? graph.step(feeds) : graph.evaluate(feeds);
         }
+    }
+
+    /** Sets the share of each batch drawn from t ≥ {@link #HIGH_T_FROM} (default {@link #HIGH_T_SHARE}). */
+    void highTShare(double share) {
+        if (share < 0 || share > 1) {
+            throw new IllegalArgumentException("high-t share must be within [0, 1], got " + share);
+        }
+        this.highTShare = share;
     }
 
     /** Multiplies the learning rate of the next steps (a schedule's factor; 1 = as constructed). */

@@ -12,14 +12,29 @@ import java.nio.file.Path;
 public final class EvaluateCommand {
     static final String HELP = """
             usage: ./sd evaluate [--model DIR] [--count N] [--seed N] [--steps N] [--sampler NAME] [--cfg-scale X]
-                                 [--save DIR] [--threads N] [--vae-only] [--probe]
+                                 [--save DIR] [--threads N] [--vae-only] [--probe] [--analyse DIR]
+                                 [--sheet FILE.png]
               generates N (default 100) images for held-out prompts and prints colour / position / background /
               shape adherence; defaults are ./sd generate's (euler, 20 steps, cfg 7). --vae-only analyses drawn
               scenes passed through the model's VAE instead (the ceiling the VAE sets). --probe prints, per timestep,
-              how much the noise-prediction loss grows when one attribute word of the caption is swapped (x1.00: ignored)
+              how much the noise-prediction loss grows when one attribute word of the caption is swapped (x1.00: ignored).
+              --sheet FILE writes the images with their prompts and verdicts as one PNG (6 per row).
+              --analyse DIR prints what the analyser sees in each PNG of DIR (any source), and nothing else
             """;
 
     private EvaluateCommand() {}
+
+    static void analyseFolder(Path dir) {
+        try (var files = java.nio.file.Files.list(dir)) {
+            for (Path f : files.filter(p -> p.toString().endsWith(".png")).sorted().toList()) {
+                var image = dev.diffusion.core.image.Png.decode(java.nio.file.Files.readAllBytes(f));
+                System.out.println(f.getFileName() + " " + ShapeAnalyser.analyse(image.rgb(), image.width(), image.height())
+                        .describe());
+            }
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
 
     public static void main(String[] args) {
         Path model = Main.root().resolve("models").resolve("demo");
@@ -30,6 +45,7 @@ public final class EvaluateCommand {
         String sampler = base.sampler();
         double cfg = base.cfgScale();
         Path save = null;
+        Path sheetFile = null;
         boolean vaeOnly = false;
         boolean probe = false;
         for (int i = 0; i < args.length; i++) {
@@ -58,6 +74,11 @@ public final class EvaluateCommand {
                 case "--sampler" -> sampler = v;
                 case "--cfg-scale" -> cfg = Double.parseDouble(v);
                 case "--save" -> save = Path.of(v);
+                case "--sheet" -> sheetFile = Path.of(v);
+                case "--analyse" -> {
+                    analyseFolder(Path.of(v));
+                    return;
+                }
                 case "--threads" -> System.setProperty("diffusion.threads", v);
                 default -> throw new IllegalArgumentException("unknown option " + flag + "\n" + HELP);
             }
@@ -81,7 +102,17 @@ public final class EvaluateCommand {
         try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(model, null, Precision.FP32)) {
             System.out.printf("evaluate: %s, %d held-out prompts, %s, %d steps, cfg %.1f, %dx%d%n", model, count, sampler, steps,
                     cfg, pipeline.nativeImageSize(), pipeline.nativeImageSize());
-            Adherence.Report r = Adherence.evaluate(pipeline, Adherence.heldOutPrompts(count, seed), base, save, System.out);
+            java.util.List<ContactSheet.Tile> tiles = sheetFile == null ? null : new java.util.ArrayList<>();
+            Adherence.Report r = Adherence.evaluate(pipeline, Adherence.heldOutPrompts(count, seed), base, save, System.out,
+                    tiles);
+            if (tiles != null) {
+                try {
+                    ContactSheet.write(tiles, 6, sheetFile);
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+                System.out.println("evaluate: contact sheet " + sheetFile);
+            }
             double seconds = (System.nanoTime() - start) / 1e9;
             System.out.println("adherence: " + r.summary());
             System.out.printf("evaluate: %.1f s (%.2f s per image, load included)%n", seconds, seconds / count);

@@ -11,7 +11,7 @@ public final class TrainCommand {
     static final String HELP = """
             usage: ./sd train [--out DIR] [--seed N] [--vae-steps N] [--unet-steps N] [--dataset N] [--threads N]
                        [--max-minutes M] [--warmdown F] [--snapshot-every N] [--vae-from DIR]
-                       [--unet-from DIR] [--prediction v_prediction|epsilon]
+                       [--unet-from DIR] [--unet-lr X] [--high-t-share F] [--prediction v_prediction|epsilon]
               trains the demo model (shapes world, 64x64) and writes a diffusers folder (default models/demo)
               --max-minutes M      the whole run's time limit (default 57): the U-Net phase gets what the VAE left and
                                    stops early (and says so) when it runs out; 0 = no limit
@@ -22,6 +22,9 @@ public final class TrainCommand {
                                    one: retrains the U-Net and text encoder only
               --unet-from DIR      starts the U-Net and text encoder from that model folder's (e.g. a snapshot) instead
                                    of fresh weights: with --vae-from DIR, compares recipe changes in a few hundred steps
+              --unet-lr X          the U-Net phase's peak learning rate (default 8e-4)
+              --high-t-share F     share of each U-Net batch drawn from t >= 850, where the layout is decided
+                                   (default 0.5; the rest is drawn from all timesteps)
               --prediction TYPE    what the U-Net learns to predict (default v_prediction; epsilon ignores position)
             """;
 
@@ -40,6 +43,8 @@ public final class TrainCommand {
         Path vaeFrom = null;
         Path unetFrom = null;
         ModelSizes sizes = d.sizes();
+        float unetLr = d.unetLearningRate();
+        double highTShare = d.highTShare();
         for (int i = 0; i < args.length; i++) {
             String flag = args[i];
             if (flag.equals("--help") || flag.equals("-h")) {
@@ -61,14 +66,16 @@ public final class TrainCommand {
                 case "--snapshot-every" -> snapshotEvery = Integer.parseInt(v);
                 case "--vae-from" -> vaeFrom = Path.of(v);
                 case "--unet-from" -> unetFrom = Path.of(v);
+                case "--unet-lr" -> unetLr = Float.parseFloat(v);
+                case "--high-t-share" -> highTShare = Double.parseDouble(v);
                 case "--prediction" -> sizes = sizes.withPrediction(v);
                 case "--threads" -> System.setProperty("diffusion.threads", v);
                 default -> throw new IllegalArgumentException("unknown option " + flag + "\n" + HELP);
             }
         }
         var options = new DemoModelTrainer.Options(sizes, seed, vaeSteps, d.vaeBatch(), d.vaeLearningRate(), dataset,
-                unetSteps, d.unetBatch(), d.unetLearningRate(), d.emaDecay(), d.dtype(), maxMinutes * 60,
-                snapshotEvery, vaeFrom, warmdown, unetFrom);
+                unetSteps, d.unetBatch(), unetLr, d.emaDecay(), d.dtype(), maxMinutes * 60,
+                snapshotEvery, vaeFrom, warmdown, unetFrom, highTShare);
         System.out.println("train: " + options.toString().replace("Options", "").toLowerCase(Locale.ROOT) + " -> " + out);
         long start = System.nanoTime();
         DemoModelTrainer.Result r = new DemoModelTrainer(options, System.out).train(out);

@@ -137,7 +137,7 @@ class TrainingTest {
     private static DemoModelTrainer.Options tinyOptions(long seed, int unetSteps, java.nio.file.Path vaeFrom,
                                                         java.nio.file.Path unetFrom) {
         return new DemoModelTrainer.Options(ModelSizes.TINY, seed, 3, 4, 2e-3f, 64, unetSteps, 4, 1e-3f, 0.99,
-                dev.diffusion.core.weights.TensorDtype.F16, 0, 0, vaeFrom, 0.3, unetFrom);
+                dev.diffusion.core.weights.TensorDtype.F16, 0, 0, vaeFrom, 0.3, unetFrom, DiffusionTraining.HIGH_T_SHARE);
     }
 
     @Test
