@@ -31,17 +31,20 @@ final class DemoModelTrainer {
      * @param unetFrom   a model folder whose U-Net and text encoder the U-Net phase starts from (null: fresh
      *                   weights): with {@code vaeFrom} the same folder, to compare changes of the recipe on a
      *                   snapshot for a few hundred steps instead of a whole run
+     * @param decoderSteps steps of the decoder phase after the U-Net's ({@link DecoderTraining}; 0: none)
+     * @param decoderNoise the largest standard deviation of the noise put on latents in that phase (U-Net scale)
      * @param highTShare share of each U-Net batch drawn from t ≥ {@link DiffusionTraining#HIGH_T_FROM}
      * @param warmdown   share of each phase at its end over which the learning rate falls linearly to
      *                   {@link #FINAL_RATE_SCALE} of its value (0: constant), see {@link #rateScale}
      */
     record Options(ModelSizes sizes, long seed, int vaeSteps, int vaeBatch, float vaeLearningRate, int datasetSize,
                    int unetSteps, int unetBatch, float unetLearningRate, double emaDecay, TensorDtype dtype,
-                   double maxSeconds, int snapshotEvery, Path vaeFrom, double warmdown, Path unetFrom, double highTShare) {
+                   double maxSeconds, int snapshotEvery, Path vaeFrom, double warmdown, Path unetFrom, double highTShare,
+                   int decoderSteps, double decoderNoise) {
 
         static Options demo() {
             return new Options(ModelSizes.DEMO, 1234, 2000, 16, 2e-3f, 16384, 5500, 64, 8e-4f, 0.999, TensorDtype.F16, 57 * 60, 0,
-                    null, 0.3, null, DiffusionTraining.HIGH_T_SHARE);
+                    null, 0.3, null, DiffusionTraining.HIGH_T_SHARE, 0, 0.0);
         }
     }
 
@@ -147,9 +150,36 @@ final class DemoModelTrainer {
             unetAndText = diffusion.weights();
         }
 
+        if (o.decoderSteps() > 0) {
+            vaeWeights = trainDecoder(vaeWeights, scaling);
+        }
         write(out, unetAndText, vaeWeights, scaling, tokenizer);
         return new Result(data.vaeLoss(), diffusionLoss, scaling, data.vaeSeconds(), unetSeconds);
     }
+
+    /**
+     * The decoder phase: {@link DecoderTraining} for {@code decoderSteps} steps (learning rate falling over the
+     * warm-down as in the other phases); returns the VAE with the new decoder and the same encoder.
+     */
+    private MapWeights trainDecoder(MapWeights vaeWeights, double scaling) {
+        ModelSizes sizes = o.sizes();
+        VaeConfig config = VaeConfig.fromJson(ModelSizes.json(sizes.vaeConfigWithScaling(scaling)));
+        SplittableRandom rng = new SplittableRandom(o.seed() + 5);
+        try (DecoderTraining decoder = new DecoderTraining(config, sizes.imageSize, vaeWeights, o.seed() + 6,
+                DECODER_LEARNING_RATE, o.emaDecay())) {
+            Progress p = new Progress("decoder", o.decoderSteps(), log, 10);
+            for (int step = 1; step <= o.decoderSteps(); step++) {
+                decoder.scaleLearningRate(rateScale((step - 1) / (double) o.decoderSteps(), o.warmdown()));
+                p.step(step, decoder.step(rng, DECODER_BATCH, o.decoderNoise()));
+            }
+            log.printf("decoder: %d steps with latent noise up to %.2f, %s%n", o.decoderSteps(), o.decoderNoise(),
+                    Progress.time(p.elapsedSeconds()));
+            return decoder.averagedVae();
+        }
+    }
+
+    static final float DECODER_LEARNING_RATE = 5e-4f;
+    static final int DECODER_BATCH = 32;
 
     /** The dataset as the U-Net sees it: scaled latents of side {@code side}, and the VAE that made them. */
     private record Latents(float[] latents, int side, double scaling, MapWeights vaeWeights, float vaeLoss,

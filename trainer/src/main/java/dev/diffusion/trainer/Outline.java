@@ -271,6 +271,34 @@ final class Outline {
     }
 
     /**
+     * Degrees the outline turns the concave way in all, measured on headings taken {@code spanShare} of the
+     * length apart (so pixel steps cancel): 0 for a convex figure, tens of degrees for pinched sides.
+     */
+    static double concaveTurning(List<double[]> ring, double spanShare) {
+        int n = ring.size();
+        int span = Math.max(1, (int) Math.round(spanShare * n));
+        double[] heading = new double[n];
+        for (int i = 0; i < n; i++) {
+            double[] a = ring.get(i);
+            double[] b = ring.get((i + span) % n);
+            heading[i] = Math.atan2(b[1] - a[1], b[0] - a[0]);
+        }
+        double total = 0;
+        double[] turn = new double[n];
+        for (int i = 0; i < n; i++) {
+            double d = heading[(i + 1) % n] - heading[i];
+            turn[i] = Math.atan2(Math.sin(d), Math.cos(d));
+            total += turn[i];
+        }
+        double sign = total < 0 ? -1 : 1;
+        double concave = 0;
+        for (double t : turn) {
+            concave += Math.max(0, -sign * t);
+        }
+        return Math.toDegrees(concave);
+    }
+
+    /**
      * How far each side between consecutive corners is from straight: a least-squares line through the middle
      * 60 % of the side's points (the ends belong to the corners, rounded or not), and its largest residual over
      * the side's length; the worst side's.

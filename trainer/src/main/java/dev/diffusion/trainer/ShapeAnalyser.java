@@ -75,7 +75,7 @@ public final class ShapeAnalyser {
      * {@link Outline#sideBulge}), {@code solidity} A over its convex hull's area, {@code corners} of the outline, {@code colourShare} of the core pixels nearest the majority colour.
      */
     public record Analysis(Scene.Shape shape, Scene.Colour colour, Scene.Position position, Scene.Background background,
-                           String flaw, double isoperimetric, double enclosing, double radiusRatio, double solidity, int corners, double sideBulge,
+                           String flaw, double isoperimetric, double enclosing, double radiusRatio, double solidity, int corners, double sideBulge, double cornerFill,
                            double colourShare, int area, double centroidX, double centroidY) {
         public boolean matches(Scene.Shape s, Scene.Colour c, Scene.Position p, Scene.Background b) {
             return shape == s && colour == c && position == p && background == b;
@@ -83,10 +83,10 @@ public final class ShapeAnalyser {
 
         /** One line: what was seen and the measurements. */
         public String describe() {
-            return String.format("%s %s %s on %s%s (round %.2f/%.2f/%.2f, solid %.3f, corners %d, bulge %.3f, colour %.2f)", name(colour),
+            return String.format("%s %s %s on %s%s (round %.2f/%.2f/%.2f, solid %.3f, corners %d, bulge %.3f, concave %.0f°, colour %.2f)", name(colour),
                     shape == null ? "no-shape" : Scene.word(shape), name(position), name(background),
                     flaw.isEmpty() ? "" : " [" + flaw + "]", isoperimetric, enclosing, radiusRatio, solidity, corners,
-                    sideBulge, colourShare);
+                    sideBulge, cornerFill, colourShare);
         }
 
         private static String name(Enum<?> e) {
@@ -124,7 +124,7 @@ public final class ShapeAnalyser {
         int[] label = new int[n];
         List<Integer> sizes = components(on, width, height, label);
         if (sizes.isEmpty()) {
-            return new Analysis(null, null, null, background, "nothing drawn", 0, 0, 0, 0, 0, 0, 0, 0, Double.NaN, Double.NaN);
+            return new Analysis(null, null, null, background, "nothing drawn", 0, 0, 0, 0, 0, 0, 0, 0, 0, Double.NaN, Double.NaN);
         }
         int main = 0;
         for (int k = 1; k < sizes.size(); k++) {
@@ -201,6 +201,7 @@ public final class ShapeAnalyser {
         List<Integer> cornerAt = Outline.corners(ring, CORNER_WINDOW, CORNER_TURN_DEGREES);
         List<double[]> corners = cornerAt.stream().map(ring::get).toList();
         double bulge = corners.size() >= 3 ? Outline.sideBulge(ring, cornerAt) : 0;
+        double cornerFill = Outline.concaveTurning(ring, 0.05);
 
         String flaw = "";
         Scene.Shape shape = null;
@@ -237,7 +238,7 @@ public final class ShapeAnalyser {
             flaw = corners.size() + " corners, not round";
         }
         return new Analysis(shape, colour, position, background, flaw, isoperimetric, enclosing, radiusRatio, solidity,
-                corners.size(), bulge, colourShare, area, cx, cy);
+                corners.size(), bulge, cornerFill, colourShare, area, cx, cy);
     }
 
     private static Scene.Position position(double cx, double cy) {

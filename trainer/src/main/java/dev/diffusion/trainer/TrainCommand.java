@@ -11,7 +11,8 @@ public final class TrainCommand {
     static final String HELP = """
             usage: ./sd train [--out DIR] [--seed N] [--vae-steps N] [--unet-steps N] [--dataset N] [--threads N]
                        [--max-minutes M] [--warmdown F] [--snapshot-every N] [--vae-from DIR]
-                       [--unet-from DIR] [--unet-lr X] [--high-t-share F] [--prediction v_prediction|epsilon]
+                       [--unet-from DIR] [--unet-lr X] [--high-t-share F]
+                       [--decoder-steps N] [--decoder-noise X] [--prediction v_prediction|epsilon]
               trains the demo model (shapes world, 64x64) and writes a diffusers folder (default models/demo)
               --max-minutes M      the whole run's time limit (default 57): the U-Net phase gets what the VAE left and
                                    stops early (and says so) when it runs out; 0 = no limit
@@ -25,6 +26,10 @@ public final class TrainCommand {
               --unet-lr X          the U-Net phase's peak learning rate (default 8e-4)
               --high-t-share F     share of each U-Net batch drawn from t >= 850, where the layout is decided
                                    (default 0.5; the rest is drawn from all timesteps)
+              --decoder-steps N    then trains the VAE's decoder N more steps, encoder frozen, on latents with noise
+                                   (the latent space, and so the U-Net, stays valid); with --unet-steps 0 and
+                                   --vae-from/--unet-from one folder, fine-tunes that model's decoder alone
+              --decoder-noise X    the largest noise level put on those latents, in the U-Net's scale (default 0.2)
               --prediction TYPE    what the U-Net learns to predict (default v_prediction; epsilon ignores position)
             """;
 
@@ -45,6 +50,8 @@ public final class TrainCommand {
         ModelSizes sizes = d.sizes();
         float unetLr = d.unetLearningRate();
         double highTShare = d.highTShare();
+        int decoderSteps = d.decoderSteps();
+        double decoderNoise = 0.2;
         for (int i = 0; i < args.length; i++) {
             String flag = args[i];
             if (flag.equals("--help") || flag.equals("-h")) {
@@ -68,6 +75,8 @@ public final class TrainCommand {
                 case "--unet-from" -> unetFrom = Path.of(v);
                 case "--unet-lr" -> unetLr = Float.parseFloat(v);
                 case "--high-t-share" -> highTShare = Double.parseDouble(v);
+                case "--decoder-steps" -> decoderSteps = Integer.parseInt(v);
+                case "--decoder-noise" -> decoderNoise = Double.parseDouble(v);
                 case "--prediction" -> sizes = sizes.withPrediction(v);
                 case "--threads" -> System.setProperty("diffusion.threads", v);
                 default -> throw new IllegalArgumentException("unknown option " + flag + "\n" + HELP);
@@ -75,7 +84,7 @@ public final class TrainCommand {
         }
         var options = new DemoModelTrainer.Options(sizes, seed, vaeSteps, d.vaeBatch(), d.vaeLearningRate(), dataset,
                 unetSteps, d.unetBatch(), unetLr, d.emaDecay(), d.dtype(), maxMinutes * 60,
-                snapshotEvery, vaeFrom, warmdown, unetFrom, highTShare);
+                snapshotEvery, vaeFrom, warmdown, unetFrom, highTShare, decoderSteps, decoderNoise);
         System.out.println("train: " + options.toString().replace("Options", "").toLowerCase(Locale.ROOT) + " -> " + out);
         long start = System.nanoTime();
         DemoModelTrainer.Result r = new DemoModelTrainer(options, System.out).train(out);

@@ -137,7 +137,7 @@ class TrainingTest {
     private static DemoModelTrainer.Options tinyOptions(long seed, int unetSteps, java.nio.file.Path vaeFrom,
                                                         java.nio.file.Path unetFrom) {
         return new DemoModelTrainer.Options(ModelSizes.TINY, seed, 3, 4, 2e-3f, 64, unetSteps, 4, 1e-3f, 0.99,
-                dev.diffusion.core.weights.TensorDtype.F16, 0, 0, vaeFrom, 0.3, unetFrom, DiffusionTraining.HIGH_T_SHARE);
+                dev.diffusion.core.weights.TensorDtype.F16, 0, 0, vaeFrom, 0.3, unetFrom, DiffusionTraining.HIGH_T_SHARE, 0, 0.0);
     }
 
     @Test
@@ -176,6 +176,59 @@ class TrainingTest {
             byte[] a = java.nio.file.Files.readAllBytes(dir.resolve("a").resolve(file));
             assertArrayEquals(a, java.nio.file.Files.readAllBytes(dir.resolve("b").resolve(file)), file);
             assertFalse(java.util.Arrays.equals(a, java.nio.file.Files.readAllBytes(dir.resolve("c").resolve(file))), file);
+        }
+    }
+
+    @Test
+    void theDecoderPhaseTrainsTheDecoderAloneAndKeepsTheLatentSpace(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws java.io.IOException {
+        java.io.PrintStream quiet = new java.io.PrintStream(java.io.OutputStream.nullOutputStream());
+        new DemoModelTrainer(tinyOptions(5, 2, null, null), quiet).train(dir.resolve("a"));
+        var base = tinyOptions(5, 0, dir.resolve("a"), dir.resolve("a"));
+        var decoderOnly = new DemoModelTrainer.Options(base.sizes(), base.seed(), base.vaeSteps(), base.vaeBatch(),
+                base.vaeLearningRate(), base.datasetSize(), 0, base.unetBatch(), base.unetLearningRate(), base.emaDecay(),
+                base.dtype(), 0, 0, base.vaeFrom(), base.warmdown(), base.unetFrom(), base.highTShare(), 8, 0.2);
+        new DemoModelTrainer(decoderOnly, quiet).train(dir.resolve("b"));
+        var a = dev.diffusion.core.weights.StableDiffusionModel.open(dir.resolve("a"));
+        var b = dev.diffusion.core.weights.StableDiffusionModel.open(dir.resolve("b"));
+        int encoderKeys = 0;
+        int decoderChanged = 0;
+        for (String key : a.vae().keys()) {
+            boolean same = java.util.Arrays.equals(a.vae().floats(key), b.vae().floats(key));
+            if (key.startsWith("encoder.") || key.startsWith("quant_conv.")) {
+                encoderKeys++;
+                assertTrue(same, key + " must not change: the latent space is the U-Net's");
+            } else if (!same) {
+                decoderChanged++;
+            }
+        }
+        assertTrue(encoderKeys > 10, "encoder keys: " + encoderKeys);
+        assertTrue(decoderChanged > 10, "decoder weights changed: " + decoderChanged);
+        for (String file : new String[] {"unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors",
+            "vae/config.json"}) {
+            assertArrayEquals(java.nio.file.Files.readAllBytes(dir.resolve("a").resolve(file)),
+                    java.nio.file.Files.readAllBytes(dir.resolve("b").resolve(file)), file);
+        }
+        a.close();
+        b.close();
+    }
+
+    @Test
+    void decoderTrainingLowersTheReconstructionLossOfNoisyLatents(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        java.io.PrintStream quiet = new java.io.PrintStream(java.io.OutputStream.nullOutputStream());
+        new DemoModelTrainer(tinyOptions(5, 0, null, null), quiet).train(dir.resolve("a"));
+        try (var model = dev.diffusion.core.weights.StableDiffusionModel.open(dir.resolve("a"));
+             var source = dev.diffusion.core.pipeline.ModelSource.open(dir.resolve("a").toString(), null);
+             var vae = source.vae(dev.diffusion.core.nn.Precision.FP32, false, true);
+             DecoderTraining decoder = new DecoderTraining(vae.config(), ModelSizes.TINY.imageSize,
+                     new dev.diffusion.core.weights.MapWeights().putAll(model.vae()), 3, 2e-3f, 0.99)) {
+            float before = decoder.loss(new SplittableRandom(4), 8, 0.2);
+            SplittableRandom rng = new SplittableRandom(5);
+            for (int i = 0; i < 30; i++) {
+                decoder.step(rng, 8, 0.2);
+            }
+            float after = decoder.loss(new SplittableRandom(4), 8, 0.2);
+            assertTrue(after < 0.8 * before, "decoder loss " + before + " -> " + after);
         }
     }
 
