@@ -42,9 +42,22 @@ final class DemoModelTrainer {
                    double maxSeconds, int snapshotEvery, Path vaeFrom, double warmdown, Path unetFrom, double highTShare,
                    int decoderSteps, double decoderNoise) {
 
+        /** Stage 2 of the recipe: continues the model in {@code from} (see {@link TrainCommand}). */
+        static Options stage2(Path from) {
+            Options d = demo();
+            return new Options(d.sizes(), d.seed(), d.vaeSteps(), d.vaeBatch(), d.vaeLearningRate(), 32768, 11000,
+                    d.unetBatch(), 4e-4f, d.emaDecay(), d.dtype(), 75 * 60, 0, from, d.warmdown(), from, 0.3, 3000, 0.2);
+        }
+
+        Options withSeed(long newSeed) {
+            return new Options(sizes, newSeed, vaeSteps, vaeBatch, vaeLearningRate, datasetSize, unetSteps, unetBatch,
+                    unetLearningRate, emaDecay, dtype, maxSeconds, snapshotEvery, vaeFrom, warmdown, unetFrom, highTShare,
+                    decoderSteps, decoderNoise);
+        }
+
         static Options demo() {
             return new Options(ModelSizes.DEMO, 1234, 2000, 16, 2e-3f, 16384, 5500, 64, 8e-4f, 0.999, TensorDtype.F16, 57 * 60, 0,
-                    null, 0.3, null, DiffusionTraining.HIGH_T_SHARE, 0, 0.0);
+                    null, 0.3, null, DiffusionTraining.HIGH_T_SHARE, 0, 0.2);
         }
     }
 

@@ -9,49 +9,42 @@ import java.util.Locale;
  */
 public final class TrainCommand {
     static final String HELP = """
-            usage: ./sd train [--out DIR] [--seed N] [--vae-steps N] [--unet-steps N] [--dataset N] [--threads N]
-                       [--max-minutes M] [--warmdown F] [--snapshot-every N] [--vae-from DIR]
-                       [--unet-from DIR] [--unet-lr X] [--high-t-share F]
-                       [--decoder-steps N] [--decoder-noise X] [--prediction v_prediction|epsilon]
-              trains the demo model (shapes world, 64x64) and writes a diffusers folder (default models/demo)
-              --max-minutes M      the whole run's time limit (default 57): the U-Net phase gets what the VAE left and
-                                   stops early (and says so) when it runs out; 0 = no limit
+            usage: ./sd train [--out DIR] [--seed N] [--threads N]
+                   ./sd train --stage 1|2 [--out DIR] [--seed N] [options of that stage]
+              trains the demo model (shapes world, 64x64) and writes a diffusers folder (default models/demo).
+              Without --stage, the whole recipe, seeded (about 2 h 15 min on 2 cores):
+                stage 1 (to DIR-stage1): tokenizer, VAE 2,000 steps, U-Net 5,500 steps of 64 or 57 minutes;
+                stage 2 (to DIR): from stage 1's VAE, U-Net and text encoder, 32,768 freshly encoded scenes, U-Net
+                  11,000 more steps at half the rate with 30 % of each batch at t >= 850 (stage 1: 50 %), then
+                  3,000 decoder steps on noisy latents (encoder frozen).
+              Options of one stage (--stage 2 starts from DIR-stage1 unless --from names another folder):
+              --from DIR           (stage 2) the model folder to continue: its VAE, U-Net and text encoder
+              --vae-steps N, --unet-steps N, --dataset N (scenes encoded for the U-Net)
+              --max-minutes M      the stage's time limit (stage 1: 57, stage 2: 75, its decoder phase after it): the
+                                   U-Net phase gets what the VAE left and stops early (and says so); 0 = no limit
               --warmdown F         the learning rate falls linearly to 5 % over the last F of each phase (default 0.3;
                                    0 = constant)
               --snapshot-every N   also writes the averaged weights every N U-Net steps to DIR-snapshots/step-N
-              --vae-from DIR       takes the VAE of an existing model folder (e.g. models/demo) instead of training
-                                   one: retrains the U-Net and text encoder only
-              --unet-from DIR      starts the U-Net and text encoder from that model folder's (e.g. a snapshot) instead
-                                   of fresh weights: with --vae-from DIR, compares recipe changes in a few hundred steps
-              --unet-lr X          the U-Net phase's peak learning rate (default 8e-4)
+              --vae-from DIR       takes the VAE of an existing model folder instead of training one
+              --unet-from DIR      starts the U-Net and text encoder from that model folder's
+              --unet-lr X          the U-Net phase's peak learning rate (stage 1: 8e-4, stage 2: 4e-4)
               --high-t-share F     share of each U-Net batch drawn from t >= 850, where the layout is decided
-                                   (default 0.5; the rest is drawn from all timesteps)
+                                   (stage 1: 0.5, stage 2: 0.3; the rest from all timesteps)
               --decoder-steps N    then trains the VAE's decoder N more steps, encoder frozen, on latents with noise
-                                   (the latent space, and so the U-Net, stays valid); with --unet-steps 0 and
-                                   --vae-from/--unet-from one folder, fine-tunes that model's decoder alone
+                                   (the latent space, and so the U-Net, stays valid); stage 2: 3,000. With
+                                   --unet-steps 0 this fine-tunes a folder's decoder alone
               --decoder-noise X    the largest noise level put on those latents, in the U-Net's scale (default 0.2)
               --prediction TYPE    what the U-Net learns to predict (default v_prediction; epsilon ignores position)
             """;
 
+
     private TrainCommand() {}
 
     public static void main(String[] args) {
-        DemoModelTrainer.Options d = DemoModelTrainer.Options.demo();
         Path out = Main.root().resolve("models").resolve("demo");
-        long seed = d.seed();
-        int vaeSteps = d.vaeSteps();
-        int unetSteps = d.unetSteps();
-        int dataset = d.datasetSize();
-        double maxMinutes = d.maxSeconds() / 60;
-        double warmdown = d.warmdown();
-        int snapshotEvery = 0;
-        Path vaeFrom = null;
-        Path unetFrom = null;
-        ModelSizes sizes = d.sizes();
-        float unetLr = d.unetLearningRate();
-        double highTShare = d.highTShare();
-        int decoderSteps = d.decoderSteps();
-        double decoderNoise = 0.2;
+        long seed = DemoModelTrainer.Options.demo().seed();
+        int stage = 0;
+        java.util.List<String> stageArgs = new java.util.ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             String flag = args[i];
             if (flag.equals("--help") || flag.equals("-h")) {
@@ -65,6 +58,55 @@ public final class TrainCommand {
             switch (flag) {
                 case "--out" -> out = Path.of(v);
                 case "--seed" -> seed = Long.parseLong(v);
+                case "--threads" -> System.setProperty("diffusion.threads", v);
+                case "--stage" -> {
+                    stage = Integer.parseInt(v);
+                    if (stage != 1 && stage != 2) {
+                        throw new IllegalArgumentException("--stage must be 1 or 2, got " + v);
+                    }
+                }
+                default -> {
+                    stageArgs.add(flag);
+                    stageArgs.add(v);
+                }
+            }
+        }
+        long start = System.nanoTime();
+        if (stage == 0) {
+            if (!stageArgs.isEmpty()) {
+                throw new IllegalArgumentException("the whole recipe takes only --out, --seed and --threads; name --stage 1 "
+                        + "or --stage 2 to change " + stageArgs.get(0) + "\n" + HELP);
+            }
+            Path first = out.resolveSibling(out.getFileName() + "-stage1");
+            run(DemoModelTrainer.Options.demo().withSeed(seed), first);
+            run(DemoModelTrainer.Options.stage2(first).withSeed(seed), out);
+            System.out.printf("train: both stages done in %s -> %s (stage 1 kept in %s)%n",
+                    Progress.time((System.nanoTime() - start) / 1e9), out, first);
+            return;
+        }
+        DemoModelTrainer.Options d = stage == 1 ? DemoModelTrainer.Options.demo().withSeed(seed)
+                : DemoModelTrainer.Options.stage2(out.resolveSibling(out.getFileName() + "-stage1")).withSeed(seed);
+        int vaeSteps = d.vaeSteps();
+        int unetSteps = d.unetSteps();
+        int dataset = d.datasetSize();
+        double maxMinutes = d.maxSeconds() / 60;
+        double warmdown = d.warmdown();
+        int snapshotEvery = 0;
+        Path vaeFrom = d.vaeFrom();
+        Path unetFrom = d.unetFrom();
+        ModelSizes sizes = d.sizes();
+        float unetLr = d.unetLearningRate();
+        double highTShare = d.highTShare();
+        int decoderSteps = d.decoderSteps();
+        double decoderNoise = d.decoderNoise();
+        for (int i = 0; i < stageArgs.size(); i += 2) {
+            String flag = stageArgs.get(i);
+            String v = stageArgs.get(i + 1);
+            switch (flag) {
+                case "--from" -> {
+                    vaeFrom = Path.of(v);
+                    unetFrom = Path.of(v);
+                }
                 case "--vae-steps" -> vaeSteps = Integer.parseInt(v);
                 case "--unet-steps" -> unetSteps = Integer.parseInt(v);
                 case "--dataset" -> dataset = Integer.parseInt(v);
@@ -78,13 +120,15 @@ public final class TrainCommand {
                 case "--decoder-steps" -> decoderSteps = Integer.parseInt(v);
                 case "--decoder-noise" -> decoderNoise = Double.parseDouble(v);
                 case "--prediction" -> sizes = sizes.withPrediction(v);
-                case "--threads" -> System.setProperty("diffusion.threads", v);
                 default -> throw new IllegalArgumentException("unknown option " + flag + "\n" + HELP);
             }
         }
-        var options = new DemoModelTrainer.Options(sizes, seed, vaeSteps, d.vaeBatch(), d.vaeLearningRate(), dataset,
+        run(new DemoModelTrainer.Options(sizes, seed, vaeSteps, d.vaeBatch(), d.vaeLearningRate(), dataset,
                 unetSteps, d.unetBatch(), unetLr, d.emaDecay(), d.dtype(), maxMinutes * 60,
-                snapshotEvery, vaeFrom, warmdown, unetFrom, highTShare, decoderSteps, decoderNoise);
+                snapshotEvery, vaeFrom, warmdown, unetFrom, highTShare, decoderSteps, decoderNoise), out);
+    }
+
+    private static void run(DemoModelTrainer.Options options, Path out) {
         System.out.println("train: " + options.toString().replace("Options", "").toLowerCase(Locale.ROOT) + " -> " + out);
         long start = System.nanoTime();
         DemoModelTrainer.Result r = new DemoModelTrainer(options, System.out).train(out);
