@@ -72,10 +72,13 @@ public final class ShapeAnalyser {
      * {@code enclosing} A/πR² for R the farthest outline point from the centroid (circle 1, square 2/π,
      * triangle 0.36), {@code radiusRatio} the nearest outline point's distance from the centroid over the
      * farthest's (circle 1, square 1/√2), {@code sideBulge} the least straight side's residual (see
-     * {@link Outline#sideBulge}), {@code solidity} A over its convex hull's area, {@code corners} of the outline, {@code colourShare} of the core pixels nearest the majority colour.
+     * {@link Outline#sideBulge}), {@code concaveDegrees} how far the outline turns the concave way in all (0 for a
+     * convex figure; shown, not judged), {@code solidity} A over its convex hull's area, {@code corners} of the
+     * outline, {@code colourShare} of the core pixels nearest the majority colour.
      */
     public record Analysis(Scene.Shape shape, Scene.Colour colour, Scene.Position position, Scene.Background background,
-                           String flaw, double isoperimetric, double enclosing, double radiusRatio, double solidity, int corners, double sideBulge, double cornerFill,
+                           String flaw, double isoperimetric, double enclosing, double radiusRatio, double solidity,
+                           int corners, double sideBulge, double concaveDegrees,
                            double colourShare, int area, double centroidX, double centroidY) {
         public boolean matches(Scene.Shape s, Scene.Colour c, Scene.Position p, Scene.Background b) {
             return shape == s && colour == c && position == p && background == b;
@@ -83,10 +86,11 @@ public final class ShapeAnalyser {
 
         /** One line: what was seen and the measurements. */
         public String describe() {
-            return String.format("%s %s %s on %s%s (round %.2f/%.2f/%.2f, solid %.3f, corners %d, bulge %.3f, concave %.0f°, colour %.2f)", name(colour),
+            return String.format("%s %s %s on %s%s (round %.2f/%.2f/%.2f, solid %.3f, corners %d, bulge %.3f, "
+                    + "concave %.0f°, colour %.2f)", name(colour),
                     shape == null ? "no-shape" : Scene.word(shape), name(position), name(background),
                     flaw.isEmpty() ? "" : " [" + flaw + "]", isoperimetric, enclosing, radiusRatio, solidity, corners,
-                    sideBulge, cornerFill, colourShare);
+                    sideBulge, concaveDegrees, colourShare);
         }
 
         private static String name(Enum<?> e) {
@@ -201,7 +205,7 @@ public final class ShapeAnalyser {
         List<Integer> cornerAt = Outline.corners(ring, CORNER_WINDOW, CORNER_TURN_DEGREES);
         List<double[]> corners = cornerAt.stream().map(ring::get).toList();
         double bulge = corners.size() >= 3 ? Outline.sideBulge(ring, cornerAt) : 0;
-        double cornerFill = Outline.concaveTurning(ring, 0.05);
+        double concave = Outline.concaveTurning(ring, 0.05);
 
         String flaw = "";
         Scene.Shape shape = null;
@@ -238,7 +242,7 @@ public final class ShapeAnalyser {
             flaw = corners.size() + " corners, not round";
         }
         return new Analysis(shape, colour, position, background, flaw, isoperimetric, enclosing, radiusRatio, solidity,
-                corners.size(), bulge, cornerFill, colourShare, area, cx, cy);
+                corners.size(), bulge, concave, colourShare, area, cx, cy);
     }
 
     private static Scene.Position position(double cx, double cy) {
