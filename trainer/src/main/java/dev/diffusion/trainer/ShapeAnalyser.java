@@ -34,8 +34,9 @@ import java.util.List;
  *             circle enclosing it from its centroid at least {@value #MIN_CIRCLE_ENCLOSING}, its nearest
  *             outline point from the centroid at least {@value #MIN_CIRCLE_RADIUS_RATIO} of the farthest.</li>
  *       </ul>
- *       Anything else is no shape. The thresholds were set on drawn figures and one sheet of generated
- *       images, and checked against a person's labels of 60 others (docs/demo-model.md).</li>
+ *       Anything else is no shape. The thresholds were set on drawn figures and a first round of 60
+ *       generated images labelled by a person, and checked against blind labels of 60 others
+ *       ({@code LabelledSampleTest}, docs/demo-model.md).</li>
  * </ul>
  */
 public final class ShapeAnalyser {
