@@ -59,12 +59,7 @@ final class DecoderTraining implements AutoCloseable {
         Placeholder<TFloat32> images = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, config.inChannels())));
         Placeholder<TFloat32> weights = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, 1)));
         Operand<TFloat32> recon = AutoencoderKL.buildDecoder(nn, config, latents);
-        Operand<TFloat32> diff = tf.math.sub(recon, images);
-        Operand<org.tensorflow.types.TInt32> all = tf.constant(new int[] {0, 1, 2, 3});
-        Operand<TFloat32> w = tf.math.div(weights, tf.math.mean(weights, all));
-        Operand<TFloat32> l1 = tf.math.mean(tf.math.mul(w, tf.math.abs(diff)), all);
-        Operand<TFloat32> l2 = tf.math.mean(tf.math.mul(w, tf.math.square(diff)), all);
-        return new Forward(latents, images, weights, tf.math.add(l1, l2));
+        return new Forward(latents, images, weights, VaeTraining.reconstructionLoss(tf, recon, images, weights));
     }
 
     /** One step on {@code batch} fresh scenes, each latent with noise of standard deviation uniform in [0, maxNoise]. */

@@ -178,10 +178,13 @@ public final class ShapeAnalyser {
         double cy = sy / area / height;
         Scene.Position position = position(cx, cy);
 
-        int holes = holePixels(label, mainId, width, height);
+        boolean[] solid = fillHoles(label, mainId, width, height);
+        int holes = 0;
+        for (int i = 0; i < n; i++) {
+            holes += solid[i] && label[i] != mainId ? 1 : 0;
+        }
         // the outline of the main blob alone (holes filled, other blobs outside), at the 50 % level
         double[] field = new double[n];
-        boolean[] solid = fillHoles(label, mainId, width, height);
         for (int i = 0; i < n; i++) {
             double f = d[i] - threshold;
             field[i] = solid[i] ? Math.max(f, 1e-3) : Math.min(f, -1e-3);
@@ -406,17 +409,6 @@ public final class ShapeAnalyser {
             solid[i] = !outside[i];
         }
         return solid;
-    }
-
-    private static int holePixels(int[] label, int mainId, int width, int height) {
-        boolean[] solid = fillHoles(label, mainId, width, height);
-        int holes = 0;
-        for (int i = 0; i < solid.length; i++) {
-            if (solid[i] && label[i] != mainId) {
-                holes++;
-            }
-        }
-        return holes;
     }
 
     static double dist(double r1, double g1, double b1, double r2, double g2, double b2) {

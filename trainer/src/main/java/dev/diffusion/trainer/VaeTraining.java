@@ -100,20 +100,30 @@ final class VaeTraining implements AutoCloseable {
         Operand<TFloat32> std = tf.math.exp(tf.math.mul(logvar, nn.scalar(0.5)));
         Operand<TFloat32> z = tf.math.add(mean, tf.math.mul(std, noise));
         Operand<TFloat32> recon = AutoencoderKL.buildDecoder(nn, config, z); // scaling_factor is 1 while training
-        Operand<TFloat32> diff = tf.math.sub(recon, images);
         Operand<org.tensorflow.types.TInt32> all = tf.constant(new int[] {0, 1, 2, 3});
-        // per-pixel weights (1 on background, 1 + SHAPE_WEIGHT·coverage on the shape), normalised to mean 1
-        Operand<TFloat32> w = tf.math.div(weights, tf.math.mean(weights, all));
-        Operand<TFloat32> l1 = tf.math.mean(tf.math.mul(w, tf.math.abs(diff)), all);
-        Operand<TFloat32> l2 = tf.math.mean(tf.math.mul(w, tf.math.square(diff)), all);
         // KL(N(mean, var) || N(0, 1)) per latent element: ½(mean² + var − 1 − logvar)
         Operand<TFloat32> kl = tf.math.mean(tf.math.mul(nn.scalar(0.5), tf.math.sub(tf.math.sub(
                 tf.math.add(tf.math.square(mean), tf.math.exp(logvar)), nn.scalar(1)), logvar)), all);
         Placeholder<TFloat32> mask = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1, 1)));
         Operand<TFloat32> maskLoss = maskLoss(tf, mean, c, mask);
-        Operand<TFloat32> loss = tf.math.add(tf.math.add(tf.math.add(l1, l2), tf.math.mul(kl, nn.scalar(KL_WEIGHT))),
+        Operand<TFloat32> loss = tf.math.add(tf.math.add(reconstructionLoss(tf, recon, images, weights),
+                tf.math.mul(kl, nn.scalar(KL_WEIGHT))),
                 tf.math.mul(maskLoss, nn.scalar(MASK_WEIGHT)));
         return new Forward(images, noise, weights, mask, mean, logvar, loss);
+    }
+
+    /**
+     * L1 + L2 of {@code recon} against {@code images}, each pixel weighted by {@code weights} (1 on background,
+     * 1 + SHAPE_WEIGHT·coverage on the shape, see {@link #pixelWeights}) normalised to mean 1.
+     */
+    static Operand<TFloat32> reconstructionLoss(Ops tf, Operand<TFloat32> recon, Operand<TFloat32> images,
+                                                Operand<TFloat32> weights) {
+        Operand<TFloat32> diff = tf.math.sub(recon, images);
+        Operand<org.tensorflow.types.TInt32> all = tf.constant(new int[] {0, 1, 2, 3});
+        Operand<TFloat32> w = tf.math.div(weights, tf.math.mean(weights, all));
+        Operand<TFloat32> l1 = tf.math.mean(tf.math.mul(w, tf.math.abs(diff)), all);
+        Operand<TFloat32> l2 = tf.math.mean(tf.math.mul(w, tf.math.square(diff)), all);
+        return tf.math.add(l1, l2);
     }
 
     /** The mean squared error of channel 0 of {@code mean} ({@code channels} in all) against {@code targets} (one channel). */
