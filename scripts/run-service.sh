@@ -10,6 +10,7 @@
 #   SERVICE_HEAP   -Xmx of the service (default 1g)
 #   JAVA_OPTS      more JVM flags
 #   any Quarkus property as an environment variable: DIFFUSION_MODEL_PATH, QUARKUS_HTTP_PORT, ...
+#   (DIFFUSION_UNET_REPLICAS or -Ddiffusion.unet.replicas above 1 also sets TF_OVERRIDE_GLOBAL_THREADPOOL=1)
 # Builds the service first when its target/quarkus-app is missing.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -23,6 +24,14 @@ shift
 jar="$root/$module/target/quarkus-app/quarkus-run.jar"
 if [[ ! -f "$jar" ]]; then
   (cd "$root" && ./mvnw -B -q -DskipTests package -pl "$module" -am)
+fi
+# U-Net replicas (diffusion.unet.replicas > 1) need one TensorFlow thread pool per session
+replicas="${DIFFUSION_UNET_REPLICAS:-1}"
+for arg in "$@"; do
+  case "$arg" in -Ddiffusion.unet.replicas=*) replicas="${arg#*=}" ;; esac
+done
+if [[ "$replicas" =~ ^[0-9]+$ ]] && (( replicas > 1 )); then
+  export TF_OVERRIDE_GLOBAL_THREADPOOL="${TF_OVERRIDE_GLOBAL_THREADPOOL:-1}"
 fi
 # shellcheck disable=SC2086
 exec java -Xmx"${SERVICE_HEAP:-1g}" \

@@ -436,6 +436,13 @@ class SdCliIT {
         assertTrue(changed.err().startsWith("sd: --precision bf16 differs from the suite running from "), changed.err());
         assertTrue(changed.err().contains("(--precision fp32, recorded in "), changed.err());
         assertFalse(ProcessHandle.of(before.get(1)).map(ProcessHandle::isAlive).orElse(false));
+        Result replicas = sd("up", "--unet-replicas", "2");
+        assertEquals(2, replicas.rc(), replicas.toString());
+        assertTrue(replicas.err().contains("--unet-replicas 2 differs") && replicas.err().contains("(--unet-replicas 1, recorded in "),
+                replicas.err());
+        Result tooMany = sd("up", "--unet-replicas", "65");
+        assertEquals(2, tooMany.rc(), tooMany.toString());
+        assertEquals("sd: --unet-replicas must be between 1 and 64, got 65", tooMany.err().strip());
 
         Result again = sd("up"); // no flags: the recorded ports, topics and model
         assertEquals(0, again.rc(), again.toString());

@@ -18,12 +18,25 @@ public class UNetModel extends PartModel<UNetModel.Loaded> {
                          int contextLength, LoraVariants<UNet2DConditionModel> variants) {
     }
 
+    /**
+     * Copies of the U-Net in this process, each with an equal share of the threads; a call's batch (its CFG pair, or
+     * a merged run) is split over them ({@link UNet2DConditionModel#REPLICAS_PROPERTY}). Needs
+     * {@code TF_OVERRIDE_GLOBAL_THREADPOOL=1} in the environment ({@code scripts/run-service.sh} sets it when this is
+     * above 1); without it the load fails and says so.
+     */
+    @org.eclipse.microprofile.config.inject.ConfigProperty(name = "diffusion.unet.replicas", defaultValue = "1")
+    int replicas;
+
     public UNetModel() {
         super("unet");
     }
 
     @Override
     protected Loaded build(ModelSource source) {
+        if (replicas < 1 || replicas > 64) {
+            throw new IllegalArgumentException("diffusion.unet.replicas must be 1..64, got " + replicas);
+        }
+        System.setProperty(UNet2DConditionModel.REPLICAS_PROPERTY, Integer.toString(replicas));
         UNet2DConditionModel unet = source.unet(settings.parsedPrecision());
         return new Loaded(unet, source.schedulerConfig(), source.name(), source.maxLatentSide(), source.contextLength(),
                 settings.loraVariants(unet, (s, loras) -> s.unet(settings.parsedPrecision(), loras)));

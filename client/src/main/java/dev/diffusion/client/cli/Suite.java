@@ -52,13 +52,15 @@ final class Suite {
     static final String HELP = """
             usage: ./sd up [--model PATH] [--tokenizer PATH] [--precision fp32|bf16] [--port-base N] [--kafka-port N]
                            [--topics PREFIX] [--timeout SECONDS] [--events-format protobuf|json] [--heap SIZE]
-                           [--lora-dir DIR]
+                           [--lora-dir DIR] [--unet-replicas N]
               starts Kafka (scripts/kafka.sh; a broker already answering on the port is reused and left running) and
               text-encoder (N+1), unet (N+2), vae (N+3), orchestrator (N) in the background, waits until each
               /q/health/ready is UP. --port-base defaults to $SD_PORT_BASE or 8080, --kafka-port to $KAFKA_PORT or
               9092, --topics to diffusion (topics PREFIX.jobs, PREFIX.events, PREFIX.jobs.dlq), --timeout to 300;
               --events-format json makes diffusion.events readable with kcat; --heap sets each service's -Xmx.
               --lora-dir DIR: the folder the text-encoder and U-Net services find jobs' LoRAs in (<lora:name:w>, loras).
+              --unet-replicas N (1..64, default 1): copies of the U-Net in its service, the cores shared between them and
+              each call's batch split over them; for small models on few cores (the demo model), N x its weight memory.
               Builds the services first when their jars are missing. Logs and pids: $SD_RUN_DIR (default run/).
               Run again while the suite recorded there is partly up, it starts only what is not running (Kafka too,
               when nothing answers on its port) with the recorded settings, and leaves the rest alone; a flag that
@@ -178,7 +180,7 @@ final class Suite {
      * the repository root).
      */
     record Settings(String model, String tokenizer, String precision, int portBase, int kafkaPort, String topics,
-                    String eventsFormat, String heap, String loraDir) {
+                    String eventsFormat, String heap, String loraDir, int unetReplicas) {
         /** Each setting under the flag of ./sd up that sets it ("" when not set). */
         Map<String, String> byFlag() {
             Map<String, String> m = new LinkedHashMap<>();
@@ -191,6 +193,7 @@ final class Suite {
             m.put("--events-format", eventsFormat);
             m.put("--heap", heap == null ? "" : heap);
             m.put("--lora-dir", loraDir == null ? "" : loraDir);
+            m.put("--unet-replicas", Integer.toString(unetReplicas));
             return m;
         }
 
@@ -214,6 +217,7 @@ final class Suite {
             if (loraDir != null) {
                 p.setProperty("lora.dir", loraDir);
             }
+            p.setProperty("unet.replicas", Integer.toString(unetReplicas));
             p.setProperty("orchestrator", "127.0.0.1:" + portBase);
             for (Service s : SERVICES) {
                 p.setProperty("port." + s.name(), Integer.toString(portBase + s.offset()));
@@ -227,13 +231,14 @@ final class Suite {
                     p.getProperty("precision", "fp32"),
                     Integer.parseInt(p.getProperty("port.base", p.getProperty("port.orchestrator", "8080"))),
                     Integer.parseInt(p.getProperty("kafka.port", "9092")), topics,
-                    p.getProperty("events.format", "protobuf"), p.getProperty("heap"), p.getProperty("lora.dir"));
+                    p.getProperty("events.format", "protobuf"), p.getProperty("heap"), p.getProperty("lora.dir"),
+                    Integer.parseInt(p.getProperty("unet.replicas", "1")));
         }
     }
 
     int up(String[] argv) throws Exception {
         Args a = new Args(argv, Set.of("--model", "--tokenizer", "--precision", "--port-base", "--kafka-port",
-                "--topics", "--timeout", "--heap", "--events-format", "--lora-dir"), Set.of());
+                "--topics", "--timeout", "--heap", "--events-format", "--lora-dir", "--unet-replicas"), Set.of());
         if (!a.positional().isEmpty()) {
             throw new UsageException("unexpected argument '" + a.positional().get(0) + "' (see ./sd help)");
         }
@@ -276,7 +281,9 @@ final class Suite {
             }
             loraDir = Path.of(loraDir).toAbsolutePath().normalize().toString();
         }
-        Settings wanted = new Settings(model, tokenizer, precision, base, kafkaPort, topics, eventsFormat, heap, loraDir);
+        int unetReplicas = a.integer("--unet-replicas", 1, 1, 64);
+        Settings wanted = new Settings(model, tokenizer, precision, base, kafkaPort, topics, eventsFormat, heap, loraDir,
+                unetReplicas);
         // what this command asked for (a flag, or the environment variable standing in for it), flag -> how
         Map<String, String> asked = new LinkedHashMap<>();
         for (String flag : wanted.byFlag().keySet()) {
@@ -451,6 +458,9 @@ final class Suite {
                 }
                 if (cfg.loraDir() != null && !s.name().equals("vae")) {
                     props.add("-Ddiffusion.lora.dir=" + cfg.loraDir());
+                }
+                if (s.name().equals("unet") && cfg.unetReplicas() > 1) { // scripts/run-service.sh gives it own pools
+                    props.add("-Ddiffusion.unet.replicas=" + cfg.unetReplicas());
                 }
             } else {
                 String topics = cfg.topics();

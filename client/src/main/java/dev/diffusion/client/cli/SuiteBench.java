@@ -296,6 +296,9 @@ final class SuiteBench {
         if (state.getProperty("tokenizer") != null) {
             cmd.addAll(List.of("--tokenizer", state.getProperty("tokenizer")));
         }
+        if (Integer.parseInt(state.getProperty("unet.replicas", "1")) > 1) { // the same U-Net as the suite's
+            cmd.addAll(List.of("--unet-replicas", state.getProperty("unet.replicas")));
+        }
         Process p = new ProcessBuilder(cmd).directory(root.toFile()).redirectErrorStream(true).start();
         List<Double> seconds = new ArrayList<>();
         StringBuilder log = new StringBuilder();

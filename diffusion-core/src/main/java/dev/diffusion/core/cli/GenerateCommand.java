@@ -48,6 +48,9 @@ public final class GenerateCommand {
                                       chunk count, so both run in one U-Net call (default: each at its own length)
               --precision NAME        fp32 | bf16 (default fp32)
               --threads N             TensorFlow intra-op threads (default: all cores)
+              --unet-replicas N       1..64 copies of the U-Net, each with threads/N threads; a batch (the CFG
+                                      pair) is split over them. For small models on few cores (the demo model: ~1.6x
+                                      per step with 2 on 2 cores); N x the U-Net's weight memory (default 1)
               --attention-slice-mb N  sliced attention: at most N MiB of attention scores at a time (0 = in one
                                       piece; default 512 above 512x512 pixels, where whole attention needs GBs)
               --init-image FILE.png   img2img: start from this image (8-bit RGB/RGBA PNG; sets the default size)
@@ -58,7 +61,8 @@ public final class GenerateCommand {
 
     /** The request's flags ({@link GenerationOptions#FLAGS}) and those of this JVM. */
     private static final Set<String> VALUE_FLAGS = Stream.concat(GenerationOptions.FLAGS.stream(),
-            Stream.of("--model", "--tokenizer", "--precision", "--threads", "--lora-dir", "--attention-slice-mb")).collect(Collectors.toUnmodifiableSet());
+            Stream.of("--model", "--tokenizer", "--precision", "--threads", "--lora-dir", "--attention-slice-mb",
+                    "--unet-replicas")).collect(Collectors.toUnmodifiableSet());
     private static final Set<String> SWITCHES = Stream.concat(GenerationOptions.SWITCHES.stream(), Stream.of("--quiet"))
             .collect(Collectors.toUnmodifiableSet());
 
@@ -73,7 +77,8 @@ public final class GenerateCommand {
     /** Parsed and checked options. */
     /** @param model a diffusers folder or .safetensors file, {@code demo} or {@code tiny-random} (resolved when loading) */
     public record Options(String model, Path tokenizer, GenerationRequest request, Precision precision, int threads, Path out,
-                   boolean quiet, boolean widthGiven, boolean heightGiven, Path loraDir, int attentionSliceMb) {}
+                   boolean quiet, boolean widthGiven, boolean heightGiven, Path loraDir, int attentionSliceMb,
+                   int unetReplicas) {}
 
     /** Above this many pixels (SD 1.x's native 512×512) attention is sliced unless --attention-slice-mb says otherwise. */
     static final long SLICE_ABOVE_PIXELS = 512L * 512;
@@ -131,13 +136,19 @@ public final class GenerateCommand {
         long pixels = (long) g.request().width() * g.request().height();
         int sliceMb = a.integer("--attention-slice-mb", g.widthGiven() && g.heightGiven() && pixels > SLICE_ABOVE_PIXELS
                 ? DEFAULT_SLICE_MB : 0, 0, 1 << 20);
+        int replicas = a.integer("--unet-replicas", 1, 1, 64);
+        if (replicas > 1 && !dev.diffusion.core.nn.TfNetwork.ownPools()) {
+            throw new UsageException("--unet-replicas " + replicas + " needs " + dev.diffusion.core.nn.TfNetwork.OWN_POOLS_ENV
+                    + "=1 in the environment (./sd sets it)");
+        }
         return new Options(model, tokenizer, g.request(), precision, threads, g.out(), a.has("--quiet"), g.widthGiven(),
-                g.heightGiven(), loraDir, sliceMb);
+                g.heightGiven(), loraDir, sliceMb, replicas);
     }
 
     int run(String[] argv) {
         Options o = parse(argv);
         System.setProperty("diffusion.threads", Integer.toString(o.threads()));
+        System.setProperty(dev.diffusion.core.unet.UNet2DConditionModel.REPLICAS_PROPERTY, Integer.toString(o.unetReplicas()));
         System.setProperty(Nn.ATTENTION_SLICE_PROPERTY, Integer.toString(o.attentionSliceMb()));
         long start = System.nanoTime();
         // the demo model is read from models/demo where there is one, so that it is unpacked only when absent

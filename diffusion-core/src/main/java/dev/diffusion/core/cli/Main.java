@@ -2,7 +2,7 @@ package dev.diffusion.core.cli;
 
 import java.io.PrintStream;
 
-/** {@code ./sd <command>}: generate, bench, bench-lora, bench-precision, help. Exit codes: 0 done, 2 bad usage, 1 failure. */
+/** {@code ./sd <command>}: generate, bench, bench-lora, bench-precision, bench-replicas, help. Exit codes: 0 done, 2 bad usage, 1 failure. */
 public final class Main {
     private Main() {}
 
@@ -16,6 +16,7 @@ public final class Main {
             out.print(BenchCommand.HELP);
             out.print(LoraBenchCommand.HELP);
             out.print(PrecisionBenchCommand.HELP);
+            out.print(ReplicasBenchCommand.HELP);
             return argv.length == 0 ? 2 : 0;
         }
         String[] rest = java.util.Arrays.copyOfRange(argv, 1, argv.length);
@@ -37,6 +38,10 @@ public final class Main {
                     out.print(PrecisionBenchCommand.HELP);
                     return 0;
                 }
+                case "bench-replicas" -> {
+                    out.print(ReplicasBenchCommand.HELP);
+                    return 0;
+                }
                 default -> { } // an unknown command is said so below
             }
         }
@@ -46,7 +51,9 @@ public final class Main {
                 case "bench" -> new BenchCommand(out, err).run(rest);
                 case "bench-lora" -> new LoraBenchCommand(out).run(rest);
                 case "bench-precision" -> new PrecisionBenchCommand(out).run(rest);
-                default -> throw new UsageException("unknown command '" + argv[0] + "' (commands: generate, bench, bench-lora, bench-precision, help)");
+                case "bench-replicas" -> new ReplicasBenchCommand(out).run(rest);
+                default -> throw new UsageException("unknown command '" + argv[0]
+                        + "' (commands: generate, bench, bench-lora, bench-precision, bench-replicas, help)");
             };
         } catch (UsageException e) {
             err.println("sd: " + e.getMessage());

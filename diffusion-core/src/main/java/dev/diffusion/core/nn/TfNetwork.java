@@ -21,9 +21,17 @@ public abstract class TfNetwork implements AutoCloseable {
      */
     public static final String LOAD_BATCH_PROPERTY = "diffusion.load.batch-mb";
 
+    /**
+     * Environment variable that gives every TensorFlow session its own intra-op thread pool ({@code 1} or
+     * {@code true}); without it every session of a process shares one pool, sized by the first session made.
+     */
+    public static final String OWN_POOLS_ENV = "TF_OVERRIDE_GLOBAL_THREADPOOL";
+
     protected final Graph graph;
     protected final Nn nn;
     private Session session;
+    /** The sessions beyond the first ({@link #load(int)}), each with its own copy of the weights. */
+    private final List<Session> replicas = new java.util.ArrayList<>();
     private long loadMillis;
     /** The devices of every network loaded in this process (a service loads only its own). */
     private static final Set<String> PROCESS_DEVICES = new TreeSet<>();
@@ -44,13 +52,66 @@ public abstract class TfNetwork implements AutoCloseable {
 
     /** Creates the session and reads every weight into it; call once, at the end of the constructor. */
     protected final void load() {
+        load(1);
+    }
+
+    /**
+     * Creates {@code count} sessions over the graph, each holding its own copy of the weights and its own share of
+     * the intra-op threads ({@code diffusion.threads} / count), and loads them; call once, at the end of the
+     * constructor. Replicas are for small networks on a CPU, whose ops are too small for several threads to help but
+     * whose batch can be split: see {@link #replicaSessions()}. More than one needs {@value #OWN_POOLS_ENV}=1 in the
+     * environment (else the sessions would share one pool of the first session's size) and a CPU: on a GPU, or with
+     * one thread in all, the network keeps one session.
+     */
+    protected final void load(int count) {
+        if (count < 1) {
+            throw new IllegalArgumentException("replicas must be >= 1, got " + count);
+        }
+        int threads = threads();
+        if (count > 1 && !ownPools()) {
+            throw new IllegalStateException(count + " replicas of a network need " + OWN_POOLS_ENV
+                    + "=1 in the process's environment (each session its own thread pool); it is not set");
+        }
         long start = System.nanoTime();
-        session = new Session(graph, sessionConfig());
-        nn.loadWeights(session, Math.max(1, Long.getLong(LOAD_BATCH_PROPERTY, 64)) << 20);
+        long batch = Math.max(1, Long.getLong(LOAD_BATCH_PROPERTY, 64)) << 20;
+        int wanted = Math.max(1, Math.min(count, threads));
+        // replicas: each session its own inter-op pool too (the global one has the first session's size: 1 thread)
+        ConfigProto replicaConfig = sessionConfig(Math.max(1, threads / wanted)).toBuilder()
+                .setUsePerSessionThreads(wanted > 1).build();
+        session = new Session(graph, replicaConfig);
+        nn.loadWeights(session, batch);
+        boolean cpuOnly = nn.devices().stream().allMatch(d -> d.startsWith("/device:CPU"));
+        for (int i = 1; i < wanted && cpuOnly; i++) {
+            Session s = new Session(graph, replicaConfig);
+            replicas.add(s);
+            nn.loadWeights(s, batch);
+        }
         loadMillis = (System.nanoTime() - start) / 1_000_000;
         synchronized (PROCESS_DEVICES) {
             PROCESS_DEVICES.addAll(nn.devices());
         }
+    }
+
+    /** Whether {@value #OWN_POOLS_ENV} gives each session its own intra-op pool in this process. */
+    public static boolean ownPools() {
+        String v = System.getenv(OWN_POOLS_ENV);
+        return v != null && (v.equals("1") || v.equalsIgnoreCase("true"));
+    }
+
+    /**
+     * Every session of the network, the first ({@link #session()}) included: one, or {@link #load(int)}'s replicas.
+     * A run may be split by batch over them and run in parallel; what each gets is computed exactly as alone.
+     */
+    protected List<Session> replicaSessions() {
+        List<Session> all = new java.util.ArrayList<>(1 + replicas.size());
+        all.add(session());
+        all.addAll(replicas);
+        return all;
+    }
+
+    /** How many sessions hold the weights (1, or the replicas {@link #load(int)} made). */
+    public int replicaCount() {
+        return 1 + replicas.size();
     }
 
     /** Where TensorFlow placed this network's variables (so its graph): {@code /device:CPU:0}, {@code /device:GPU:0}. */
@@ -89,7 +150,16 @@ public abstract class TfNetwork implements AutoCloseable {
      * grows on demand so several services can share a card.
      */
     public static ConfigProto sessionConfig() {
-        int threads = Integer.getInteger("diffusion.threads", Runtime.getRuntime().availableProcessors());
+        return sessionConfig(threads());
+    }
+
+    /** {@code diffusion.threads}, or all cores. */
+    public static int threads() {
+        return Math.max(1, Integer.getInteger("diffusion.threads", Runtime.getRuntime().availableProcessors()));
+    }
+
+    /** As {@link #sessionConfig()}, with {@code threads} intra-op threads. */
+    public static ConfigProto sessionConfig(int threads) {
         return ConfigProto.newBuilder()
                 .setIntraOpParallelismThreads(threads)
                 .setInterOpParallelismThreads(Math.min(2, threads))
@@ -100,6 +170,10 @@ public abstract class TfNetwork implements AutoCloseable {
 
     @Override
     public void close() {
+        for (Session s : replicas) {
+            s.close();
+        }
+        replicas.clear();
         if (session != null) {
             session.close();
             session = null;

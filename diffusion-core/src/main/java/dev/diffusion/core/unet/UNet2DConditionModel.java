@@ -32,6 +32,22 @@ import org.tensorflow.types.TFloat32;
  * different jobs, each sample with its own timestep, at any size that is a multiple of {@link UNetConfig#sizeMultiple()}.
  */
 public final class UNet2DConditionModel extends TfNetwork {
+    /**
+     * {@code diffusion.unet.replicas} (default 1): sessions holding the U-Net, each with its own copy of the weights
+     * and an equal share of the threads; a batch is split over them and its parts run side by side. For small
+     * networks on few cores, where one op is too small to keep several threads busy (the demo model: a CFG pair
+     * 1.55–1.7× faster with two 1-thread replicas than with one 2-thread session on 2 cores); read when a U-Net is
+     * built. Needs {@code TF_OVERRIDE_GLOBAL_THREADPOOL=1} in the environment ({@link TfNetwork#load(int)}).
+     */
+    public static final String REPLICAS_PROPERTY = "diffusion.unet.replicas";
+
+    /** Runs the parts of a split batch beside the caller's own part. */
+    private static final java.util.concurrent.ExecutorService PARTS = java.util.concurrent.Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "unet-replica");
+        t.setDaemon(true);
+        return t;
+    });
+
     private final UNetConfig config;
     private final Placeholder<TFloat32> sample;
     private final Placeholder<TFloat32> timesteps;
@@ -63,9 +79,11 @@ public final class UNet2DConditionModel extends TfNetwork {
             throw new IllegalArgumentException("run-time LoRA: no Linear or 1x1 convolution layer reads "
                     + lowRank.unbuiltTargets());
         }
-        load();
+        load(Integer.getInteger(REPLICAS_PROPERTY, 1));
         if (lowRank != null) {
-            lowRank.clearAll(session());
+            for (org.tensorflow.Session s : replicaSessions()) {
+                lowRank.clearAll(s);
+            }
         }
     }
 
@@ -93,12 +111,16 @@ public final class UNet2DConditionModel extends TfNetwork {
                 updates.put(p.weightKey(), new LowRankAdapters.LowRank(p.rank(), p.scale(), p.up(), p.down()));
             }
         }
-        lowRank.load(session(), slot, updates);
+        for (org.tensorflow.Session s : replicaSessions()) {
+            lowRank.load(s, slot, updates);
+        }
     }
 
     /** Empties slot {@code slot}. */
     public void clearLoraSlot(int slot) {
-        lowRank.load(session(), slot, java.util.Map.of());
+        for (org.tensorflow.Session s : replicaSessions()) {
+            lowRank.load(s, slot, java.util.Map.of());
+        }
     }
 
     /** The run-time LoRA slots, or 0 when built without. */
@@ -223,11 +245,71 @@ public final class UNet2DConditionModel extends TfNetwork {
             throw new IllegalArgumentException("loraScales must hold batch*" + slots + " = " + batch * slots
                     + " values (one per sample and run-time LoRA slot), got " + (loraScales == null ? "null" : loraScales.length));
         }
+        List<org.tensorflow.Session> sessions = replicaSessions();
+        int parts = Math.min(sessions.size(), batch);
+        if (parts == 1) {
+            return run(session(), latentsNhwc, batch, height, width, timesteps, contextValues, contextLength, loraScales);
+        }
+        // the batch split in consecutive parts, one per replica; the caller runs the first, pool threads the rest
+        int latentPer = height * width * config.inChannels();
+        int contextPer = contextLength * config.crossAttentionDim();
+        List<java.util.concurrent.Future<float[]>> others = new ArrayList<>();
+        float[] first = null;
+        int outPer = height * width * config.outChannels();
+        float[] out = new float[batch * outPer];
+        int[] from = new int[parts + 1];
+        for (int p = 0; p < parts; p++) {
+            from[p + 1] = from[p] + batch / parts + (p < batch % parts ? 1 : 0);
+        }
+        try {
+            for (int p = parts - 1; p >= 0; p--) {
+                org.tensorflow.Session session = sessions.get(p);
+                int a = from[p];
+                int n = from[p + 1] - a;
+                float[] lat = java.util.Arrays.copyOfRange(latentsNhwc, a * latentPer, (a + n) * latentPer);
+                float[] ts = java.util.Arrays.copyOfRange(timesteps, a, a + n);
+                float[] ctx = java.util.Arrays.copyOfRange(contextValues, a * contextPer, (a + n) * contextPer);
+                float[] sc = slots == 0 ? null : java.util.Arrays.copyOfRange(loraScales, a * slots, (a + n) * slots);
+                if (p == 0) {
+                    first = run(session, lat, n, height, width, ts, ctx, contextLength, sc);
+                } else {
+                    others.add(PARTS.submit(() -> run(session, lat, n, height, width, ts, ctx, contextLength, sc)));
+                }
+            }
+            System.arraycopy(first, 0, out, 0, first.length);
+            for (int p = 1; p < parts; p++) {
+                float[] part = others.get(parts - 1 - p).get();
+                System.arraycopy(part, 0, out, from[p] * outPer, part.length);
+            }
+            return out;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while the U-Net's replicas ran", e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new IllegalStateException(e.getCause());
+        } finally {
+            for (java.util.concurrent.Future<float[]> f : others) { // a failed part: wait for the rest before returning
+                try {
+                    f.get();
+                } catch (Exception ignored) {
+                    // the first failure is the one reported
+                }
+            }
+        }
+    }
+
+    /** One session's run over a whole (part of a) batch; inputs already checked. */
+    private float[] run(org.tensorflow.Session session, float[] latentsNhwc, int batch, int height, int width,
+                        float[] timesteps, float[] contextValues, int contextLength, float[] loraScales) {
+        int slots = loraSlots();
         try (TFloat32 x = Tensors.of(latentsNhwc, batch, height, width, config.inChannels());
              TFloat32 t = Tensors.of(timesteps, batch);
              TFloat32 c = Tensors.of(contextValues, batch, contextLength, config.crossAttentionDim());
              TFloat32 s = slots == 0 ? null : Tensors.of(loraScales, batch, slots)) {
-            var runner = session().runner().feed(sample, x).feed(this.timesteps, t).feed(context, c);
+            var runner = session.runner().feed(sample, x).feed(this.timesteps, t).feed(context, c);
             if (s != null) {
                 runner.feed(lowRank.scales(), s);
             }

@@ -24,6 +24,17 @@ class GenerateCommandTest {
     }
 
     /** Attention is sliced by default only above SD 1.x's native 512×512, where it would need GBs at once. */
+    /** U-Net replicas share the cores; without their own thread pools (an environment variable) they are refused. */
+    @Test
+    void unetReplicasAreCheckedAndNeedTheirOwnThreadPools() {
+        assertEquals(1, GenerateCommand.parse(new String[] {"--prompt", "x"}).unetReplicas());
+        refused("--unet-replicas must be between 1 and 64, got 0", "generate", "--prompt", "x", "--unet-replicas", "0");
+        if (!dev.diffusion.core.nn.TfNetwork.ownPools()) { // this JVM's environment (surefire's default run)
+            refused("--unet-replicas 2 needs TF_OVERRIDE_GLOBAL_THREADPOOL=1 in the environment (./sd sets it)",
+                    "generate", "--prompt", "x", "--unet-replicas", "2");
+        }
+    }
+
     @Test
     void attentionIsSlicedAboveTheNativeSize() {
         assertEquals(0, GenerateCommand.parse(new String[] {"--prompt", "x"}).attentionSliceMb());
