@@ -75,6 +75,32 @@ final class ServiceProcess implements AutoCloseable {
         return new ServiceProcess(module, host, port, log, p, System.nanoTime());
     }
 
+    /**
+     * Starts a service the way an operator does, through {@code scripts/run-service.sh} ({@code name}: text-encoder,
+     * unet or vae), on a free loopback port, with {@code environment} changes (a null value removes the variable).
+     */
+    static ServiceProcess startScript(String name, List<String> properties, java.util.Map<String, String> environment)
+            throws IOException {
+        int port = freePort();
+        Path root = Path.of(System.getProperty("repo.root", ".."));
+        Path log = Path.of(System.getProperty("build.dir", "target")).resolve("service-logs").resolve(name + "-script-" + port + ".log");
+        Files.createDirectories(log.getParent());
+        List<String> command = new ArrayList<>(List.of(root.resolve("scripts/run-service.sh").toString(), name,
+                "-Dquarkus.http.port=" + port, "-Dquarkus.http.host=127.0.0.1"));
+        command.addAll(properties);
+        ProcessBuilder pb = new ProcessBuilder(command).directory(root.toFile()).redirectErrorStream(true)
+                .redirectOutput(log.toFile());
+        pb.environment().put("SERVICE_HEAP", "512m");
+        environment.forEach((k, v) -> {
+            if (v == null) {
+                pb.environment().remove(k);
+            } else {
+                pb.environment().put(k, v);
+            }
+        });
+        return new ServiceProcess(name, "127.0.0.1", port, log, pb.start(), System.nanoTime());
+    }
+
     /** {@code module}'s built fast-jar. */
     static Path jar(String module) {
         return Path.of(System.getProperty("repo.root", "..")).resolve(module).resolve("target/quarkus-app/quarkus-run.jar");

@@ -38,6 +38,9 @@ public class UNetModel extends PartModel<UNetModel.Loaded> {
         }
         System.setProperty(UNet2DConditionModel.REPLICAS_PROPERTY, Integer.toString(replicas));
         UNet2DConditionModel unet = source.unet(settings.parsedPrecision());
+        io.micrometer.core.instrument.Gauge.builder("diffusion.unet.replicas", unet, UNet2DConditionModel::replicaCount)
+                .description("sessions holding the U-Net, a call's batch split over them (diffusion.unet.replicas)")
+                .register(registry);
         return new Loaded(unet, source.schedulerConfig(), source.name(), source.maxLatentSide(), source.contextLength(),
                 settings.loraVariants(unet, (s, loras) -> s.unet(settings.parsedPrecision(), loras)));
     }
