@@ -76,7 +76,7 @@ public abstract class TfNetwork implements AutoCloseable {
         long batch = Math.max(1, Long.getLong(LOAD_BATCH_PROPERTY, 64)) << 20;
         int wanted = Math.max(1, Math.min(count, threads));
         // replicas: each session its own inter-op pool too (the global one has the first session's size: 1 thread)
-        ConfigProto replicaConfig = sessionConfig(Math.max(1, threads / wanted)).toBuilder()
+        ConfigProto replicaConfig = inferenceConfig(Math.max(1, threads / wanted)).toBuilder()
                 .setUsePerSessionThreads(wanted > 1).build();
         session = new Session(graph, replicaConfig);
         nn.loadWeights(session, batch);
@@ -151,6 +151,39 @@ public abstract class TfNetwork implements AutoCloseable {
      */
     public static ConfigProto sessionConfig() {
         return sessionConfig(threads());
+    }
+
+    /**
+     * {@code diffusion.graph.optimize} (true, false, or auto, the default: false with TensorFlow's CPU build, true
+     * with its GPU build, where grappler's layout and mixed-precision passes matter): whether TensorFlow's graph
+     * optimizer (grappler) rewrites a network's graph before its first run. Off on a CPU: with the random SD 1.5 checkpoint at 256²
+     * it made loading ~0.8 s slower (every load batch's run was optimized) and the first U-Net step 0.8–1.1 s slower
+     * (fp32 2.1–2.4 s against 1.25–1.4 s; bf16 2.1–2.5 s against 1.0–1.3 s), for no steady gain: later steps came out
+     * within ±5 % either way, run to run (fp32 1.04–1.15 s, bf16 0.72–0.91 s, both settings). oneDNN's own graph
+     * rewrite (fused kernels, blocked layouts) runs either way. Images with and without differ by float rounding
+     * (fp32: at most one level, 77 dB); every path of the suite uses the same setting, so they agree.
+     */
+    public static final String OPTIMIZE_PROPERTY = "diffusion.graph.optimize";
+
+    /** Whether the TensorFlow natives on the class path are the GPU build (linux-x86_64-gpu). */
+    private static final boolean GPU_BUILD = TfNetwork.class.getClassLoader()
+            .getResource("org/tensorflow/internal/c_api/linux-x86_64-gpu/libjnitensorflow.so") != null;
+
+    /** {@link #sessionConfig(int)} for a network's inference sessions: grappler per {@link #OPTIMIZE_PROPERTY}. */
+    public static ConfigProto inferenceConfig(int threads) {
+        ConfigProto base = sessionConfig(threads);
+        String optimize = System.getProperty(OPTIMIZE_PROPERTY, "auto");
+        boolean on = switch (optimize) {
+            case "true" -> true;
+            case "false" -> false;
+            case "auto" -> GPU_BUILD;
+            default -> throw new IllegalArgumentException(OPTIMIZE_PROPERTY + " must be true, false or auto, got '" + optimize + "'");
+        };
+        if (on) {
+            return base;
+        }
+        return base.toBuilder().setGraphOptions(org.tensorflow.proto.GraphOptions.newBuilder()
+                .setRewriteOptions(org.tensorflow.proto.RewriterConfig.newBuilder().setDisableMetaOptimizer(true))).build();
     }
 
     /** {@code diffusion.threads}, or all cores. */
