@@ -158,8 +158,9 @@ public abstract class TfNetwork implements AutoCloseable {
      * with its GPU build, where grappler's layout and mixed-precision passes matter): whether TensorFlow's graph
      * optimizer (grappler) rewrites a network's graph before its first run. Off on a CPU: with the random SD 1.5 checkpoint at 256²
      * it made loading ~0.8 s slower (every load batch's run was optimized) and the first U-Net step 0.8–1.1 s slower
-     * (fp32 2.1–2.4 s against 1.25–1.4 s; bf16 2.1–2.5 s against 1.0–1.3 s), for no steady gain: later steps came out
-     * within ±5 % either way, run to run (fp32 1.04–1.15 s, bf16 0.72–0.91 s, both settings). oneDNN's own graph
+     * (fp32 2.1–2.4 s against 1.25–1.4 s; bf16 2.1–2.5 s against 1.0–1.3 s), against later steps only 1–3 % faster
+     * with it (one process, both settings interleaved: SD 1.5 fp32 1,116 against 1,128 ms per CFG pair at 256², the
+     * demo model 65–66 against 67–68 ms). oneDNN's own graph
      * rewrite (fused kernels, blocked layouts) runs either way. Images with and without differ by float rounding
      * (fp32: at most one level, 77 dB); every path of the suite uses the same setting, so they agree.
      */
