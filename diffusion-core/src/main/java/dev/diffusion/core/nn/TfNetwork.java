@@ -32,6 +32,8 @@ public abstract class TfNetwork implements AutoCloseable {
     private Session session;
     /** The sessions beyond the first ({@link #load(int)}), each with its own copy of the weights. */
     private final List<Session> replicas = new java.util.ArrayList<>();
+    /** The first session and the replicas, made once when loaded (read on every run that splits a batch). */
+    private List<Session> allSessions = List.of();
     private long loadMillis;
     /** The devices of every network loaded in this process (a service loads only its own). */
     private static final Set<String> PROCESS_DEVICES = new TreeSet<>();
@@ -68,13 +70,13 @@ public abstract class TfNetwork implements AutoCloseable {
             throw new IllegalArgumentException("replicas must be >= 1, got " + count);
         }
         int threads = threads();
-        if (count > 1 && !ownPools()) {
+        int wanted = Math.max(1, Math.min(count, threads));
+        if (wanted > 1 && !ownPools()) {
             throw new IllegalStateException(count + " replicas of a network need " + OWN_POOLS_ENV
                     + "=1 in the process's environment (each session its own thread pool); it is not set");
         }
         long start = System.nanoTime();
         long batch = Math.max(1, Long.getLong(LOAD_BATCH_PROPERTY, 64)) << 20;
-        int wanted = Math.max(1, Math.min(count, threads));
         // replicas: each session its own inter-op pool too (the global one has the first session's size: 1 thread)
         ConfigProto replicaConfig = inferenceConfig(Math.max(1, threads / wanted)).toBuilder()
                 .setUsePerSessionThreads(wanted > 1).build();
@@ -86,6 +88,10 @@ public abstract class TfNetwork implements AutoCloseable {
             replicas.add(s);
             nn.loadWeights(s, batch);
         }
+        List<Session> all = new java.util.ArrayList<>(1 + replicas.size());
+        all.add(session);
+        all.addAll(replicas);
+        allSessions = List.copyOf(all);
         loadMillis = (System.nanoTime() - start) / 1_000_000;
         synchronized (PROCESS_DEVICES) {
             PROCESS_DEVICES.addAll(nn.devices());
@@ -103,10 +109,8 @@ public abstract class TfNetwork implements AutoCloseable {
      * A run may be split by batch over them and run in parallel; what each gets is computed exactly as alone.
      */
     protected List<Session> replicaSessions() {
-        List<Session> all = new java.util.ArrayList<>(1 + replicas.size());
-        all.add(session());
-        all.addAll(replicas);
-        return all;
+        session(); // throws when not loaded (or closed)
+        return allSessions;
     }
 
     /** How many sessions hold the weights (1, or the replicas {@link #load(int)} made). */
@@ -208,6 +212,7 @@ public abstract class TfNetwork implements AutoCloseable {
             s.close();
         }
         replicas.clear();
+        allSessions = List.of();
         if (session != null) {
             session.close();
             session = null;
