@@ -33,6 +33,11 @@ public class JobSubmission {
         if (b.getJobId().isEmpty()) {
             b.setJobId(UUID.randomUUID().toString());
         }
+        Optional<GenerationJob> known = orchestrator.store().status(b.getJobId())
+                .filter(s -> s.hasJob()).map(s -> s.getJob());
+        if (known.isPresent() && (!b.hasSeed() || b.getSeed() == -1)) {
+            b.setSeed(known.get().getSeed()); // the same job sent again (a client's retry): its seed was drawn then
+        }
         if (!b.hasSeed() || b.getSeed() == -1) {
             b.setSeed(ThreadLocalRandom.current().nextLong(1L << 32));
         }
@@ -41,7 +46,23 @@ public class JobSubmission {
         }
         GenerationJob job = Jobs.withDefaults(b.build(), b.getJobId(), orchestrator.model().nativeImageSize());
         Jobs.toRequest(job, orchestrator.model(), orchestrator.config().jobs().maxPromptChars());
+        if (known.isPresent() && !sameSettings(known.get(), job)) {
+            throw new InvalidRequestException("job_id", "job id '" + job.getJobId() + "' is taken by a job with other settings;"
+                    + " a job id names one job: send it again only with the same settings (to get that job), or use a new id");
+        }
         return job;
+    }
+
+    /**
+     * Whether a job sent again under a known id asks for what the known one asked: every setting but when it was
+     * sent, how often it reports previews, and the init image (the store keeps jobs without it).
+     */
+    static boolean sameSettings(GenerationJob known, GenerationJob again) {
+        return neutral(known).equals(neutral(again));
+    }
+
+    private static GenerationJob neutral(GenerationJob job) {
+        return job.toBuilder().clearSubmittedAtMillis().clearPreviewEvery().clearInitImage().build();
     }
 
     /** Writes an accepted job to the jobs topic (unless its id is known already) and waits until the store has read it. */

@@ -190,7 +190,9 @@ public final class Jobs {
         }
         return switch (first) {
             case "latents" -> "width";
-            case "prompts" -> "prompt";
+            // the services' prompts list is [negative_prompt, prompt]
+            case "prompts" -> message.startsWith("prompts[0]") ? "negative_prompt" : "prompt";
+            case "loras" -> "loras";
             case "init_image", "strength" -> first;
             default -> "";
         };

@@ -74,6 +74,12 @@ class JobsTest {
         assertEquals("comma_padding_backtrack must be between 0 and 74 tokens, got 75", e.getMessage());
         assertEquals("comma_padding_backtrack", Jobs.fieldOf("comma_padding_backtrack: must be 0 to 74 tokens (0 = off), got -1"));
         // A1111 fails a prompt whose weight Python's float() cannot read; so do we, before the job starts
+        // seeds: 0..2^63-1 for every image of the job (image i uses seed + i)
+        e = invalid(GenerationJob.newBuilder().setPrompt("x").setSeed(-5), 100);
+        assertEquals("seed", e.field());
+        e = invalid(GenerationJob.newBuilder().setPrompt("x").setSeed(Long.MAX_VALUE).setBatchCount(2), 100);
+        assertEquals("seed", e.field());
+        assertTrue(e.getMessage().contains("image i uses seed + i"), e.getMessage());
         e = invalid(GenerationJob.newBuilder().setPrompt("a (cat:1.2.3)"), 100);
         assertEquals("prompt", e.field());
         assertEquals("prompt: the weight in ':1.2.3)' is not a number ('1.2.3'; write it as 1.2, .5 or 2)", e.getMessage());
@@ -137,11 +143,24 @@ class JobsTest {
     }
 
     @Test
+    void aJobSentAgainUnderItsIdMustAskForTheSame() {
+        GenerationJob known = Jobs.withDefaults(GenerationJob.newBuilder().setJobId("t1").setPrompt("red").setSeed(1)
+                .setSubmittedAtMillis(1000).build(), "t1");
+        GenerationJob retry = known.toBuilder().setSubmittedAtMillis(2000).setPreviewEvery(1).build();
+        assertTrue(JobSubmission.sameSettings(known, retry));
+        assertTrue(!JobSubmission.sameSettings(known, known.toBuilder().setPrompt("blue").build()));
+        assertTrue(!JobSubmission.sameSettings(known, known.toBuilder().setSeed(2).build()));
+    }
+
+    @Test
     void serviceMessagesNameTheJobsField() {
         assertEquals("clip_skip", Jobs.fieldOf("clip_skip: must be 1 to 12 (0 means 1), got 13"));
         assertEquals("steps", Jobs.fieldOf("steps must be between 1 and 150, got 151"));
         assertEquals("width", Jobs.fieldOf("latents: height and width must be multiples of 8 and at most 256, got 300x8"));
         assertEquals("prompt", Jobs.fieldOf("prompts[1]: too long"));
+        // the services get [negative_prompt, prompt]
+        assertEquals("negative_prompt", Jobs.fieldOf("prompts[0]: prompt is 2000 tokens; the limit is 750"));
+        assertEquals("loras", Jobs.fieldOf("loras: the job asks for LoRA foo but this service has no LoRA folder"));
         assertEquals("", Jobs.fieldOf("the unet is still loading"));
         assertEquals("", Jobs.fieldOf(null));
     }

@@ -61,6 +61,8 @@ class GenerateCommandTest {
         refused("--scheduler must be discrete or karras, got 'cosine'", "generate", "--prompt", "x", "--scheduler", "cosine");
         refused("--out must name a .png file, got 'out.jpg'", "generate", "--prompt", "x", "--out", "out.jpg");
         refused("--seed must be 0 or more (or -1 for a random seed), got -5", "generate", "--prompt", "x", "--seed", "-5");
+        refused("--seed 9223372036854775807 is too large for --batch-count 2: image i uses seed + i, and the last must be at most "
+                + Long.MAX_VALUE, "generate", "--prompt", "x", "--seed", "9223372036854775807", "--batch-count", "2");
         refused("--strength needs --init-image", "generate", "--prompt", "x", "--strength", "0.5");
         refused("unknown option --sample (see ./sd help)", "generate", "--prompt", "x", "--sample", "euler");
         refused("--model: /nonexistent/model does not exist", "generate", "--prompt", "x", "--model", "/nonexistent/model");

@@ -83,6 +83,10 @@ public record GenerationOptions(GenerationRequest request, Path out, boolean wid
             throw new UsageException("--seed must be 0 or more (or -1 for a random seed), got " + seed);
         }
         int batchCount = a.integer("--batch-count", 1, 1, GenerationRequest.MAX_BATCH_COUNT);
+        if (seed > Long.MAX_VALUE - (batchCount - 1)) {
+            throw new UsageException("--seed " + seed + " is too large for --batch-count " + batchCount
+                    + ": image i uses seed + i, and the last must be at most " + Long.MAX_VALUE);
+        }
         int clipSkip = a.integer("--clip-skip", 1, 1, MAX_CLIP_SKIP);
         int commaBacktrack = a.integer("--comma-padding-backtrack", 0, 0, GenerationRequest.MAX_COMMA_BACKTRACK);
         String sampler = a.string("--sampler", "euler");

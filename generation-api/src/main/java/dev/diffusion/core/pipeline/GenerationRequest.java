@@ -149,6 +149,13 @@ public record GenerationRequest(
             throw new InvalidRequestException("batch_count", "batch_count must be between 1 and " + MAX_BATCH_COUNT + ", got "
                     + batchCount);
         }
+        if (seed < 0) {
+            throw new InvalidRequestException("seed", "seed must be 0 or more (-1 asks for a random one), got " + seed);
+        }
+        if (seed > Long.MAX_VALUE - (batchCount - 1)) {
+            throw new InvalidRequestException("seed", "seed " + seed + " is too large for " + batchCount
+                    + " images: image i uses seed + i, and the last must be at most " + Long.MAX_VALUE);
+        }
         if (clipSkip < 1) {
             throw new InvalidRequestException("clip_skip", "clip_skip must be at least 1, got " + clipSkip);
         }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.google.protobuf.ByteString;
 import dev.diffusion.core.image.GenerationParameters;
 import dev.diffusion.core.image.Png;
+import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.pipeline.InvalidRequestException;
 import dev.diffusion.core.sampling.SamplerKind;
 import dev.diffusion.core.sampling.SamplerSpec;
@@ -57,7 +58,15 @@ public class A1111Resource {
             // hires fix settings: A1111 itself reads them only with enable_hr
             "hr_scale", "hr_upscaler", "hr_second_pass_steps", "hr_resize_x", "hr_resize_y", "hr_checkpoint_name",
             "hr_sampler_name", "hr_scheduler", "hr_prompt", "hr_negative_prompt", "hr_cfg", "hr_distilled_cfg",
-            "hr_additional_modules", "firstphase_width", "firstphase_height", "denoising_strength");
+            "hr_additional_modules", "firstphase_width", "firstphase_height", "denoising_strength",
+            // instruct-pix2pix's image guidance: A1111 reads it for such models only (webuiapi sends 1.5)
+            "image_cfg_scale");
+    /** Fields that are read for their type only (A1111 would refuse a wrong type), their value unused here. */
+    private static final Set<String> NUMBERS_UNUSED = Set.of("hr_scale", "hr_second_pass_steps", "hr_resize_x", "hr_resize_y",
+            "hr_cfg", "hr_distilled_cfg", "firstphase_width", "firstphase_height", "image_cfg_scale", "mask_blur", "mask_blur_x",
+            "mask_blur_y", "inpainting_fill", "inpaint_full_res_padding", "inpainting_mask_invert");
+    private static final Set<String> BOOLEANS_UNUSED = Set.of("override_settings_restore_afterwards", "do_not_save_samples",
+            "do_not_save_grid", "disable_extra_networks", "inpaint_full_res", "mask_round");
     private static final Set<String> IMG2IMG_SUPPORTED = Set.of("init_images", "resize_mode", "include_init_images",
             // inpainting settings: read by A1111 only with a mask, which is refused
             "mask_blur", "mask_blur_x", "mask_blur_y", "inpainting_fill", "inpaint_full_res", "inpaint_full_res_padding",
@@ -71,7 +80,7 @@ public class A1111Resource {
             Map.entry("s_tmax", Set.of(0.0)), Map.entry("s_noise", Set.of(1.0)), Map.entry("script_name", Set.of("")),
             Map.entry("script_args", Set.of(List.of())), Map.entry("alwayson_scripts", Set.of(Map.of())),
             Map.entry("refiner_checkpoint", Set.of("")), Map.entry("refiner_switch_at", Set.of(0.0)),
-            Map.entry("mask", Set.of("")), Map.entry("image_cfg_scale", Set.of()), Map.entry("initial_noise_multiplier", Set.of(1.0)),
+            Map.entry("mask", Set.of("")), Map.entry("firstpass_image", Set.of("")), Map.entry("initial_noise_multiplier", Set.of(1.0)),
             Map.entry("latent_mask", Set.of("")));
 
     @Inject
@@ -187,6 +196,14 @@ public class A1111Resource {
             Map.Entry<String, JsonNode> f = it.next();
             String name = f.getKey();
             if (SUPPORTED.contains(name) || (img2img && IMG2IMG_SUPPORTED.contains(name))) {
+                JsonFields typed = new JsonFields(body);
+                if (NUMBERS_UNUSED.contains(name)) {
+                    typed.number(name, 0);
+                } else if (BOOLEANS_UNUSED.contains(name)) {
+                    typed.bool(name, false);
+                } else if (name.equals("denoising_strength") && !img2img) {
+                    typed.number(name, 0); // read by img2img; in txt2img a hires-fix setting
+                }
                 continue;
             }
             Set<Object> neutral = ONLY_DEFAULT.get(name);
@@ -221,7 +238,17 @@ public class A1111Resource {
         String negative = in.string("negative_prompt", "");
         b.setPrompt(prompt).setNegativePrompt(negative);
         int steps = in.int32("steps", DEFAULT_STEPS);
-        String sampler = in.string("sampler_name", in.string("sampler_index", DEFAULT_SAMPLER));
+        if (steps < 1) { // proto3's 0 would mean "the default" further on
+            throw new InvalidRequestException("steps", "steps must be between 1 and " + GenerationRequest.MAX_STEPS + ", got " + steps);
+        }
+        // A1111 takes sampler_name or, when that is empty, sampler_index
+        String sampler = in.string("sampler_name", "");
+        if (sampler.isEmpty()) {
+            sampler = in.string("sampler_index", "");
+        }
+        if (sampler.isEmpty()) {
+            sampler = DEFAULT_SAMPLER;
+        }
         String scheduler = in.string("scheduler", "Automatic");
         String ourScheduler = switch (scheduler.toLowerCase(Locale.ROOT)) {
             case "automatic", "" -> "";
@@ -297,6 +324,13 @@ public class A1111Resource {
         }
         int width = in.int32("width", DEFAULT_SIZE);
         int height = in.int32("height", DEFAULT_SIZE);
+        for (String side : List.of("width", "height")) {
+            int v = side.equals("width") ? width : height;
+            if (v < GenerationRequest.MIN_SIZE) { // proto3's 0 would mean "the default" further on
+                throw new InvalidRequestException(side, side + " must be a multiple of 8 between " + GenerationRequest.MIN_SIZE
+                        + " and " + GenerationRequest.MAX_SIZE + ", got " + v);
+            }
+        }
         double denoising = DEFAULT_DENOISING;
         if (img2img) {
             if (!in.has("init_images") || !in.node("init_images").isArray() || in.node("init_images").isEmpty()) {
@@ -362,6 +396,8 @@ public class A1111Resource {
         return switch (jobField == null ? "" : jobField) {
             case "batch_count" -> "batch_size";
             case "init_image" -> "init_images";
+            case "job_id" -> "force_task_id";
+            case "loras" -> "prompt"; // LoRAs are named by <lora:...> tags in the prompt
             case "strength" -> "denoising_strength";
             case "sampler" -> "sampler_name";
             case "clip_skip" -> "override_settings.CLIP_stop_at_last_layers";

@@ -101,11 +101,17 @@ final class JsonFields {
     /** Base64 (optionally a {@code data:image/png;base64,} URL) to bytes. */
     static byte[] base64(String field, String text) {
         String b64 = text.startsWith("data:") && text.contains(",") ? text.substring(text.indexOf(',') + 1) : text;
+        byte[] bytes;
         try {
-            return Base64.getMimeDecoder().decode(b64);
+            bytes = Base64.getMimeDecoder().decode(b64);
         } catch (IllegalArgumentException e) {
             throw new InvalidRequestException(field, field + " must be a base64 PNG image: " + e.getMessage());
         }
+        if (bytes.length == 0) { // the MIME decoder skips characters outside base64: "!!!" decodes to nothing
+            throw new InvalidRequestException(field, field + " must be a base64 PNG image, got "
+                    + (text.isBlank() ? "an empty string" : "no base64 data"));
+        }
+        return bytes;
     }
 
     /** "WxH" (OpenAI's size) to {width, height}. */

@@ -104,6 +104,9 @@ public class OpenAiImagesResource {
         if (image == null) {
             return OpenAiErrors.invalid("image", "image is required: a PNG file");
         }
+        if (image.length == 0) {
+            return OpenAiErrors.invalid("image", "image is empty: a PNG file is required");
+        }
         if (!sd.isEmpty()) {
             body.set("sd", sd);
         }
@@ -172,6 +175,7 @@ public class OpenAiImagesResource {
             case "width", "height" -> "size";
             case "batch_count" -> "n";
             case "init_image" -> "image";
+            case "loras" -> "prompt"; // LoRAs are named by <lora:...> tags in the prompt
             case "negative_prompt", "seed", "steps", "sampler", "scheduler", "cfg_scale", "clip_skip", "rng", "strength",
                  "comma_padding_backtrack", "pad_cond_uncond" -> "sd." + jobField;
             case "" -> null;

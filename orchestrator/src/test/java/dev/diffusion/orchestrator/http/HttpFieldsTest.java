@@ -41,6 +41,16 @@ class HttpFieldsTest {
         assertDoesNotThrow(() -> A1111Resource.checkFields(json("{\"init_images\": [], \"mask\": null, \"mask_blur\": 4}"), true));
         assertEquals("mask", assertThrows(InvalidRequestException.class,
                 () -> A1111Resource.checkFields(json("{\"mask\": \"iVBOR...\"}"), true)).field());
+        // A1111 1.8's firstpass_image (default None) and webuiapi's image_cfg_scale (1.5; read for pix2pix models only)
+        assertDoesNotThrow(() -> A1111Resource.checkFields(json("{\"firstpass_image\": null}"), false));
+        assertDoesNotThrow(() -> A1111Resource.checkFields(json("{\"image_cfg_scale\": 1.5}"), true));
+        // unused fields still have A1111's types
+        assertEquals("hr_scale", assertThrows(InvalidRequestException.class,
+                () -> A1111Resource.checkFields(json("{\"hr_scale\": \"abc\"}"), false)).field());
+        assertEquals("do_not_save_grid", assertThrows(InvalidRequestException.class,
+                () -> A1111Resource.checkFields(json("{\"do_not_save_grid\": \"x\"}"), false)).field());
+        assertEquals("denoising_strength", assertThrows(InvalidRequestException.class,
+                () -> A1111Resource.checkFields(json("{\"denoising_strength\": \"abc\"}"), false)).field());
     }
 
     @Test
@@ -51,6 +61,8 @@ class HttpFieldsTest {
         assertEquals("override_settings.comma_padding_backtrack", A1111Resource.a1111Field("comma_padding_backtrack"));
         assertEquals("override_settings.pad_cond_uncond", A1111Resource.a1111Field("pad_cond_uncond"));
         assertEquals("steps", A1111Resource.a1111Field("steps"));
+        assertEquals("force_task_id", A1111Resource.a1111Field("job_id"));
+        assertEquals("prompt", A1111Resource.a1111Field("loras")); // <lora:...> tags are in the prompt
     }
 
     @Test
@@ -64,5 +76,10 @@ class HttpFieldsTest {
         assertArrayEquals(new int[] {512, 768}, JsonFields.size("size", "512x768"));
         assertEquals("size", assertThrows(InvalidRequestException.class, () -> JsonFields.size("size", "512")).field());
         assertArrayEquals(new byte[] {1, 2, 3}, JsonFields.base64("image", "data:image/png;base64,AQID"));
+        // text that decodes to no bytes is no image (the MIME decoder skips what is not base64)
+        for (String nothing : new String[] {"", "   ", "!!!", "data:image/png;base64,", "data:image/png;base64,@@@"}) {
+            assertEquals("init_images", assertThrows(InvalidRequestException.class,
+                    () -> JsonFields.base64("init_images", nothing)).field(), nothing);
+        }
     }
 }
