@@ -46,6 +46,7 @@ public class JobSubmission {
         }
         GenerationJob job = Jobs.withDefaults(b.build(), b.getJobId(), orchestrator.model().nativeImageSize());
         Jobs.toRequest(job, orchestrator.model(), orchestrator.config().jobs().maxPromptChars());
+        orchestrator.unetInfo().ifPresent(info -> Jobs.checkAttention(job, orchestrator.model(), info));
         if (known.isPresent() && !sameSettings(known.get(), job)) {
             throw new InvalidRequestException("job_id", "job id '" + job.getJobId() + "' is taken by a job with other settings;"
                     + " a job id names one job: send it again only with the same settings (to get that job), or use a new id");

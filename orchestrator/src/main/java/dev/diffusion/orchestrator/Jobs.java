@@ -198,6 +198,26 @@ public final class Jobs {
         };
     }
 
+    /**
+     * Refuses, naming {@code width}, a job whose U-Net calls (a CFG pair) need more memory for attention than the U-Net
+     * service allows ({@code diffusion.unet.max-attention-mb}, in its Info): the service would refuse every call.
+     */
+    public static void checkAttention(GenerationJob job, ModelSpec model, dev.diffusion.proto.v1.ModelInfo unet) {
+        if (unet.getMaxAttentionBytes() <= 0) {
+            return;
+        }
+        int lh = job.getHeight() / model.vaeDownscale();
+        int lw = job.getWidth() / model.vaeDownscale();
+        long need = model.unet().attentionBytes(2, lh, lw, unet.getAttentionSliceBytes());
+        if (need > unet.getMaxAttentionBytes()) {
+            throw new InvalidRequestException("width", job.getWidth() + "x" + job.getHeight() + " needs "
+                    + String.format(java.util.Locale.ROOT, "%.2f GiB", need / (double) (1L << 30)) + " for attention in one U-Net call"
+                    + " (a CFG pair); the U-Net service allows " + String.format(java.util.Locale.ROOT, "%.2f GiB",
+                    unet.getMaxAttentionBytes() / (double) (1L << 30)) + " (diffusion.unet.max-attention-mb): ask for a smaller"
+                    + " image, or give the U-Net service sliced attention (diffusion.attention.slice-mb) or a larger budget");
+        }
+    }
+
     /** The float as written (7.5f → 7.5, not 7.5000000xyz), so the PNG metadata says what the submitter wrote. */
     public static double cfgScale(float cfg) {
         return Double.parseDouble(Float.toString(cfg));

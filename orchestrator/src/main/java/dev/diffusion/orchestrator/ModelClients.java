@@ -41,18 +41,23 @@ import org.jboss.logging.Logger;
 /**
  * The three model services as plain blocking calls. Every call has a deadline and is retried: encode, one U-Net
  * step and decode are pure functions of their inputs, so repeating one is safe. A service that is down, loading or
- * overloaded (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED) is waited out with capped exponential
+ * overloaded (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED) is waited out with capped exponential
  * back-off for {@code retry-budget-millis} (default 10 minutes: a U-Net pod restarting loads SD 1.5 for minutes);
- * a service error (INTERNAL, UNKNOWN) is tried {@code attempts} times; bad input (INVALID_ARGUMENT, ...) fails at
- * once. The caller's {@link Interrupt} is asked between tries, so a cancelled job stops waiting.
+ * a service error (INTERNAL, UNKNOWN) and a call too big for the service's memory or message limit
+ * (RESOURCE_EXHAUSTED: waiting ten minutes would not make it fit) are tried {@code attempts} times; bad input
+ * (INVALID_ARGUMENT, ...) fails at once. The caller's {@link Interrupt} is asked between tries, so a cancelled job stops waiting.
  */
 public final class ModelClients implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(ModelClients.class);
     /** Failures of the service's availability: waited out within the budget. */
     private static final Set<Status.Code> OUTAGE = EnumSet.of(Status.Code.UNAVAILABLE, Status.Code.DEADLINE_EXCEEDED,
-            Status.Code.RESOURCE_EXHAUSTED, Status.Code.ABORTED);
-    /** Failures inside the service: tried a few times ({@code attempts}). */
-    private static final Set<Status.Code> SERVICE_ERROR = EnumSet.of(Status.Code.INTERNAL, Status.Code.UNKNOWN);
+            Status.Code.ABORTED);
+    /**
+     * Failures inside the service, and a call its memory could not hold (out of memory: a concurrent run may have
+     * had the rest): tried a few times ({@code attempts}).
+     */
+    private static final Set<Status.Code> SERVICE_ERROR = EnumSet.of(Status.Code.INTERNAL, Status.Code.UNKNOWN,
+            Status.Code.RESOURCE_EXHAUSTED);
     private static final int MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 
     private final ManagedChannel textEncoderChannel;
@@ -63,6 +68,8 @@ public final class ModelClients implements AutoCloseable {
     private final long backoffMillis;
     private final long maxBackoffMillis;
     private final long budgetMillis;
+    /** The U-Net service's Info from the last probe that reached it (its limits), or null before one did. */
+    private volatile ModelInfo unetInfo;
 
     /** Asked between tries: true stops the call with {@link Stopped} (the job was cancelled or moved away). */
     public interface Interrupt {
@@ -249,6 +256,11 @@ public final class ModelClients implements AutoCloseable {
         return new Moments(Tensors.floats(r.getMean(), "mean"), Tensors.floats(r.getLogvar(), "logvar"), s[0], s[1], s[2], s[3]);
     }
 
+    /** The U-Net service's Info as its last probe had it (its limits), if one reached it yet. */
+    public Optional<ModelInfo> lastUnetInfo() {
+        return Optional.ofNullable(unetInfo);
+    }
+
     /** The VAE service's Info (one try, short deadline: it serves previews, which may be skipped). */
     public ModelInfo vaeInfo(long timeoutMillis) {
         return VaeGrpc.newBlockingStub(vaeChannel).withDeadlineAfter(timeoutMillis, TimeUnit.MILLISECONDS)
@@ -331,7 +343,7 @@ public final class ModelClients implements AutoCloseable {
         ModelInfoRequest info = ModelInfoRequest.getDefaultInstance();
         probe(down, "text-encoder", () -> TextEncoderGrpc.newBlockingStub(textEncoderChannel)
                 .withDeadlineAfter(timeoutMillis, TimeUnit.MILLISECONDS).info(info));
-        probe(down, "unet", () -> DenoiserGrpc.newBlockingStub(unetChannel)
+        probe(down, "unet", () -> unetInfo = DenoiserGrpc.newBlockingStub(unetChannel)
                 .withDeadlineAfter(timeoutMillis, TimeUnit.MILLISECONDS).info(info));
         probe(down, "vae", () -> VaeGrpc.newBlockingStub(vaeChannel)
                 .withDeadlineAfter(timeoutMillis, TimeUnit.MILLISECONDS).info(info));

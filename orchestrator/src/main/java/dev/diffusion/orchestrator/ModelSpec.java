@@ -2,6 +2,7 @@ package dev.diffusion.orchestrator;
 
 import dev.diffusion.core.pipeline.ModelSource;
 import dev.diffusion.core.sampling.SchedulerConfig;
+import dev.diffusion.core.unet.UNetConfig;
 
 /**
  * What the orchestrator needs to know of the model the services serve, read from the model's
@@ -14,10 +15,11 @@ import dev.diffusion.core.sampling.SchedulerConfig;
  * @param nativeImageSize the image side the model was trained at: the size of a job that gives none
  * @param textEncoderLayers the text encoder's layers: the largest clip_skip
  * @param scalingFactor, shiftFactor the VAE's latent scaling (img2img: encoder moments → the U-Net's latents)
+ * @param unet           the U-Net's configuration (what a job's size costs it in memory)
  */
 public record ModelSpec(String name, SchedulerConfig schedulerConfig, int latentChannels, int vaeDownscale,
                         int sizeMultiple, int hiddenSize, int nativeImageSize, int textEncoderLayers, double scalingFactor,
-                        double shiftFactor) {
+                        double shiftFactor, UNetConfig unet) {
 
     public static ModelSpec open(String model) {
         try (ModelSource source = ModelSource.open(model, null)) {
@@ -25,7 +27,7 @@ public record ModelSpec(String name, SchedulerConfig schedulerConfig, int latent
                     source.vaeConfig().downscale(), source.unetConfig().sizeMultiple(),
                     source.textEncoderConfig().hiddenSize(), source.nativeImageSize(),
                     source.textEncoderConfig().numHiddenLayers(), source.vaeConfig().scalingFactor(),
-                    source.vaeConfig().shiftFactor());
+                    source.vaeConfig().shiftFactor(), source.unetConfig());
         }
     }
 

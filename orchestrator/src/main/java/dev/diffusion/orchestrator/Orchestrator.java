@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
@@ -144,6 +145,12 @@ public class Orchestrator {
 
     public EventPublisher publisher() {
         return publisher;
+    }
+
+    /** The U-Net service's Info from its last probe (its memory limit for attention), if a probe reached it yet. */
+    public Optional<dev.diffusion.proto.v1.ModelInfo> unetInfo() {
+        ModelClients c = clients;
+        return c == null ? Optional.empty() : c.lastUnetInfo();
     }
 
     public ModelSpec model() {

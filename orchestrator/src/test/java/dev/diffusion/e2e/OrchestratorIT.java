@@ -359,6 +359,20 @@ class OrchestratorIT {
                 () -> api.submit(job("bad-steps", "x").setSteps(151).build()));
         assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
         assertEquals("steps must be between 1 and 150, got 151", e.getStatus().getDescription());
+        // a size within 64..2048 whose attention would not fit the U-Net service's memory (its Info's budget):
+        // refused here, not left to kill the service (and, delivered again, the next one)
+        e = assertThrows(StatusRuntimeException.class,
+                () -> api.submit(job("too-big", "x").setWidth(2048).setHeight(2048).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().startsWith("2048x2048 needs 128.00 GiB for attention in one U-Net call"),
+                e.getStatus().getDescription());
+        // a job id names one job: sent again with other settings it is refused, with the same ones it is that job
+        String reused = api.submit(job("reused", "x").setSteps(2).build()).getJobId();
+        assertEquals(reused, api.submit(job("reused", "x").setSteps(2).build()).getJobId());
+        e = assertThrows(StatusRuntimeException.class, () -> api.submit(job("reused", "y").setSteps(2).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().startsWith("job id 'reused-" + run + "' is taken by a job with other settings"),
+                e.getStatus().getDescription());
         e = assertThrows(StatusRuntimeException.class, () -> api.get(GetRequest.newBuilder().setJobId("nope").build()));
         assertEquals(Status.Code.NOT_FOUND, e.getStatus().getCode());
         e = assertThrows(StatusRuntimeException.class, () -> api.cancel(CancelRequest.newBuilder().setJobId("nope").build()));

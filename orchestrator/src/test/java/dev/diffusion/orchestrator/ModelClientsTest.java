@@ -156,6 +156,20 @@ class ModelClientsTest {
         assertEquals(3, calls.get());
     }
 
+    /** Out of memory (TensorFlow's OOM): tried attempts times, not waited on for the 10-minute outage budget. */
+    @Test
+    void aCallTooBigForTheServicesMemoryIsTriedAttemptsTimes() throws Exception {
+        start(3, 10_000, 600_000);
+        for (int i = 0; i < 10; i++) {
+            script.add("RESOURCE_EXHAUSTED");
+        }
+        long t0 = System.nanoTime();
+        ModelClients.ServiceFailure e = assertThrows(ModelClients.ServiceFailure.class, this::predict);
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.code());
+        assertEquals(3, calls.get());
+        assertTrue(System.nanoTime() - t0 < java.util.concurrent.TimeUnit.SECONDS.toNanos(30), "not the outage budget");
+    }
+
     @Test
     void aCancelStopsTheWaitBetweenTries() throws Exception {
         start(4, 10_000, 600_000);

@@ -54,6 +54,7 @@ public final class RequestBatcher<K, I, O> implements AutoCloseable {
 
     private final Runner<K, I, O> runner;
     private final int maxSamples;
+    private final java.util.function.ToIntFunction<K> keyMaxSamples;
     private final long maxWaitNanos;
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition arrived = lock.newCondition();
@@ -82,6 +83,15 @@ public final class RequestBatcher<K, I, O> implements AutoCloseable {
      */
     public RequestBatcher(String service, MeterRegistry registry, int workers, int maxSamples, long maxWaitNanos,
                           Runner<K, I, O> runner) {
+        this(service, registry, workers, maxSamples, key -> Integer.MAX_VALUE, maxWaitNanos, runner);
+    }
+
+    /**
+     * @param keyMaxSamples most samples one run of a key takes, below {@code maxSamples} (the U-Net: what its memory
+     *                      budget allows at that latent size); a first call above it still runs, alone
+     */
+    public RequestBatcher(String service, MeterRegistry registry, int workers, int maxSamples,
+                          java.util.function.ToIntFunction<K> keyMaxSamples, long maxWaitNanos, Runner<K, I, O> runner) {
         if (workers < 1) {
             throw new IllegalArgumentException("workers must be >= 1, got " + workers);
         }
@@ -90,6 +100,7 @@ public final class RequestBatcher<K, I, O> implements AutoCloseable {
         }
         this.runner = Objects.requireNonNull(runner);
         this.maxSamples = maxSamples;
+        this.keyMaxSamples = Objects.requireNonNull(keyMaxSamples);
         this.maxWaitNanos = maxWaitNanos;
         Gauge.builder("diffusion.queued.samples", queuedSamples, AtomicInteger::get)
                 .description("samples waiting for or in a network run now").tag("service", service).register(registry);
@@ -215,12 +226,13 @@ public final class RequestBatcher<K, I, O> implements AutoCloseable {
             return run;
         }
         int samples = first.samples;
+        int limit = Math.min(maxSamples, keyMaxSamples.applyAsInt(first.key));
         int expected = previousRunCalls.getOrDefault(first.key, 1);
         long waitUntil = System.nanoTime() + maxWaitNanos;
         while (true) {
-            for (Iterator<Pending<K, I, O>> it = queue.iterator(); it.hasNext() && samples < maxSamples; ) {
+            for (Iterator<Pending<K, I, O>> it = queue.iterator(); it.hasNext() && samples < limit; ) {
                 Pending<K, I, O> p = it.next();
-                if (!p.key.equals(first.key) || samples + p.samples > maxSamples) {
+                if (!p.key.equals(first.key) || samples + p.samples > limit) {
                     continue;
                 }
                 it.remove();
@@ -232,7 +244,7 @@ public final class RequestBatcher<K, I, O> implements AutoCloseable {
                 samples += p.samples;
             }
             long left = waitUntil - System.nanoTime();
-            if (run.size() >= expected || samples >= maxSamples || left <= 0 || closed) {
+            if (run.size() >= expected || samples >= limit || left <= 0 || closed) {
                 break;
             }
             arrived.awaitNanos(left);

@@ -32,7 +32,12 @@ class RequestBatcherTest {
     private volatile CountDownLatch gate = new CountDownLatch(0);
 
     private RequestBatcher<String, Call, Integer> batcher(int maxSamples, long maxWaitMillis) {
-        batcher = new RequestBatcher<>("test", registry, 1, maxSamples, TimeUnit.MILLISECONDS.toNanos(maxWaitMillis),
+        return batcher(maxSamples, key -> Integer.MAX_VALUE, maxWaitMillis);
+    }
+
+    private RequestBatcher<String, Call, Integer> batcher(int maxSamples, java.util.function.ToIntFunction<String> keyMax,
+                                                          long maxWaitMillis) {
+        batcher = new RequestBatcher<>("test", registry, 1, maxSamples, keyMax, TimeUnit.MILLISECONDS.toNanos(maxWaitMillis),
                 (key, inputs) -> {
                     try {
                         gate.await();
@@ -149,6 +154,27 @@ class RequestBatcherTest {
         }
         // 3+1 fill the first run (2 does not fit), then 2+2, then the 6 alone (above the limit, never split)
         assertEquals(List.of(List.of(1, 3), List.of(2, 5), List.of(4)),
+                runs.subList(1, runs.size()).stream().map(r -> r.stream().map(Call::value).toList()).toList());
+    }
+
+    /** A key's own limit (the U-Net's memory budget at a large latent size) caps its runs below maxSamples. */
+    @Test
+    void aKeysOwnLimitCapsItsRuns() throws Exception {
+        batcher(16, key -> key.equals("big") ? 2 : Integer.MAX_VALUE, 0);
+        Future<Integer> first = holdTheWorker();
+        List<Future<Integer>> f = new ArrayList<>();
+        String[] keys = {"big", "big", "big", "a", "a", "a"};
+        for (int i = 0; i < keys.length; i++) {
+            f.add(submitAsync(new Call(keys[i], i + 1, 1)));
+            awaitQueued(2 + i);
+        }
+        gate.countDown();
+        first.get(5, TimeUnit.SECONDS);
+        for (Future<Integer> x : f) {
+            x.get(5, TimeUnit.SECONDS);
+        }
+        // "big" runs two at a time; "a" (its limit above maxSamples) takes its three together
+        assertEquals(List.of(List.of(1, 2), List.of(3), List.of(4, 5, 6)),
                 runs.subList(1, runs.size()).stream().map(r -> r.stream().map(Call::value).toList()).toList());
     }
 

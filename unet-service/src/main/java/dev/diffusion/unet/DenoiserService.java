@@ -36,6 +36,10 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
 
     private ServiceCall call;
     private RequestBatcher<SampleShape, Samples, float[]> batcher;
+    /** {@code diffusion.unet.max-attention-mb} in bytes (0: no limit); see {@link AttentionBudget}. */
+    private long maxAttentionBytes;
+    /** {@code diffusion.attention.slice-mb} in bytes (0: attention in one piece). */
+    private long attentionSliceBytes;
 
     /** What samples must share to be merged into one U-Net run: latent size, context length and LoRA set (network). */
     record SampleShape(int height, int width, int contextLength, List<LoraRef> loras) {
@@ -52,7 +56,12 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
         boolean merge = config.getOptionalValue("diffusion.unet.batching.enabled", Boolean.class).orElse(true);
         int maxSamples = config.getOptionalValue("diffusion.unet.batching.max-samples", Integer.class).orElse(16);
         long maxWaitMillis = config.getOptionalValue("diffusion.unet.batching.max-wait-millis", Long.class).orElse(10L);
+        maxAttentionBytes = AttentionBudget.bytes(config.getOptionalValue(AttentionBudget.PROPERTY, String.class).orElse("auto"));
+        attentionSliceBytes = Math.max(0, config.getOptionalValue("diffusion.attention.slice-mb", Long.class).orElse(0L)) << 20;
+        // a merged run stays within the attention budget too: fewer samples per run at large latent sizes
         batcher = new RequestBatcher<>("unet", registry, call.concurrentComputations(), merge ? maxSamples : 0,
+                shape -> AttentionBudget.mostSamples(model.get().unet().config(), shape.height(), shape.width(),
+                        attentionSliceBytes, maxAttentionBytes),
                 java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(maxWaitMillis), this::run);
     }
 
@@ -131,6 +140,13 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
                 throw new IllegalArgumentException("latents: height and width must be multiples of " + multiple
                         + " and at most " + maxSide + ", got " + h + "x" + w);
             }
+            long attention = config.attentionBytes(batch, h, w, attentionSliceBytes);
+            if (maxAttentionBytes > 0 && attention > maxAttentionBytes) {
+                throw new IllegalArgumentException("latents: " + batch + " samples of " + h + "x" + w + " latents need "
+                        + AttentionBudget.gib(attention) + " for attention in one call, above this service's "
+                        + AttentionBudget.gib(maxAttentionBytes) + " (" + AttentionBudget.PROPERTY + "); ask for smaller images,"
+                        + " or give the U-Net service sliced attention (diffusion.attention.slice-mb) or a larger budget");
+            }
             float[] latents = Tensors.requireFinite(Tensors.floats(request.getLatents(), "latents"), "latents");
             if (request.getTimestepsCount() != batch) {
                 throw new IllegalArgumentException("timesteps: need one per sample (" + batch + "), got "
@@ -174,7 +190,8 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
             return ModelInfo.newBuilder().setModel(loaded.name()).setPrecision(settings.precision())
                     .setContextLength(loaded.contextLength()).setHiddenSize(config.crossAttentionDim()).setLatentChannels(config.inChannels())
                     .setSizeMultiple(config.sizeMultiple()).setNumTrainTimesteps(loaded.scheduler().numTrainTimesteps())
-                    .setMaxBatch(call.maxBatch()).setLoadMillis(model.loadMillis()).build();
+                    .setMaxBatch(call.maxBatch()).setLoadMillis(model.loadMillis())
+                    .setMaxAttentionBytes(maxAttentionBytes).setAttentionSliceBytes(attentionSliceBytes).build();
         }));
     }
 }

@@ -406,6 +406,44 @@ public record UNetConfig(
         return 1 << (blockOutChannels.length - 1);
     }
 
+    /** Most slices {@link dev.diffusion.core.nn.Attention} cuts one attention into. */
+    private static final int MAX_ATTENTION_SLICES = 64;
+
+    /**
+     * The memory one U-Net call's largest self-attention holds at once: its float32 scores and their softmax, both
+     * batch × heads × tokens × tokens at the level where that is largest (tokens = the latent pixels at that level;
+     * cross-attention's 77 keys are far fewer). With sliced attention ({@code sliceBytes > 0}) the scores are held a
+     * slice of query rows at a time, as {@link dev.diffusion.core.nn.Attention} cuts them. It grows with the fourth
+     * power of the image side: what makes a large image, or many large images in one call, run out of memory.
+     */
+    public long attentionBytes(int batch, int latentHeight, int latentWidth, long sliceBytes) {
+        int n = blockOutChannels.length;
+        long worst = 0;
+        for (int level = 0; level < n; level++) {
+            // the down block of this level, the up block mirroring it, or the mid block at the lowest level
+            boolean attends = downBlockTypes.get(level).equals(CROSS_ATTN_DOWN)
+                    || upBlockTypes.get(n - 1 - level).equals(CROSS_ATTN_UP) || level == n - 1;
+            if (!attends) {
+                continue;
+            }
+            long h = latentHeight;
+            long w = latentWidth;
+            for (int i = 0; i < level; i++) { // a stride-2 convolution with padding 1: ceil
+                h = (h + 1) / 2;
+                w = (w + 1) / 2;
+            }
+            long tokens = h * w;
+            long rowBytes = (long) batch * attentionHeads[level] * tokens * Float.BYTES;
+            long rows = tokens;
+            if (sliceBytes > 0) {
+                rows = Math.min(tokens, Math.max(Math.max(sliceBytes / rowBytes, 1),
+                        (tokens + MAX_ATTENTION_SLICES - 1) / MAX_ATTENTION_SLICES));
+            }
+            worst = Math.max(worst, 2 * rows * rowBytes);
+        }
+        return worst;
+    }
+
     private static String text(JsonNode json, String key, String dflt) {
         JsonNode v = json.get(key);
         return v == null || v.isNull() ? dflt : v.asText();
