@@ -43,7 +43,8 @@ import java.util.function.Consumer;
  * Retries: Submit, Get and Cancel are idempotent (a submitted job carries an id chosen here, so a retried Submit is
  * the same job) and are retried by gRPC on {@code UNAVAILABLE} (4 attempts, 0.2 s to 2 s back-off), each call with
  * a deadline. A Watch stream that breaks with {@code UNAVAILABLE} is re-subscribed (the orchestrator replays the
- * latest event first; a repeat of the last event seen is dropped). Other errors surface as
+ * latest event first; a repeat of the last event seen is dropped); once it had an event, for up to
+ * {@link #RESUBSCRIBE_WINDOW} without one, so that a watch outlives an orchestrator's restart. Other errors surface as
  * {@link StatusRuntimeException}: {@code INVALID_ARGUMENT} (the message names the field), {@code NOT_FOUND}.
  */
 public final class DiffusionClient implements AutoCloseable {
@@ -54,6 +55,8 @@ public final class DiffusionClient implements AutoCloseable {
     private final ManagedChannel channel;
     private final Duration deadline;
     private final int watchAttempts;
+    /** How long {@link #watch} keeps re-subscribing without an event before it gives up. */
+    static final Duration RESUBSCRIBE_WINDOW = Duration.ofSeconds(60);
 
     private DiffusionClient(String target, ManagedChannel channel, Duration deadline, int watchAttempts) {
         this.target = target;
@@ -158,7 +161,7 @@ public final class DiffusionClient implements AutoCloseable {
 
     /**
      * Streams the job's events to onEvent until the final one (COMPLETED, FAILED or CANCELLED), which is returned.
-     * Re-subscribes when the stream breaks with UNAVAILABLE.
+     * Re-subscribes when the stream breaks because the orchestrator went away (UNAVAILABLE, or CANCELLED by one shutting down).
      */
     public JobEvent watch(String jobId, Consumer<JobEvent> onEvent) {
         return watch(jobId, onEvent, null);
@@ -173,7 +176,11 @@ public final class DiffusionClient implements AutoCloseable {
         JobEvent last = null;
         StatusRuntimeException lastError = null;
         long backoff = 250;
-        for (int attempt = 1; attempt <= watchAttempts; attempt++) {
+        long progressAt = System.nanoTime();
+        // gives up after watchAttempts tries in a row without an event; once events came, not before RESUBSCRIBE_WINDOW
+        // without one: an orchestrator restarting (a crash, a rolling update) takes seconds to listen again
+        for (int attempt = 1; attempt <= watchAttempts
+                || (last != null && System.nanoTime() - progressAt < RESUBSCRIBE_WINDOW.toNanos()); attempt++) {
             try {
                 GenerationGrpc.GenerationBlockingStub stub = GenerationGrpc.newBlockingStub(channel);
                 if (deadline != null) {
@@ -188,6 +195,7 @@ public final class DiffusionClient implements AutoCloseable {
                     last = e;
                     attempt = 0; // progress was made: a later break starts counting afresh
                     backoff = 250;
+                    progressAt = System.nanoTime();
                     onEvent.accept(e);
                     if (isFinal(e)) {
                         return e;
@@ -196,7 +204,10 @@ public final class DiffusionClient implements AutoCloseable {
                 lastError = Status.UNAVAILABLE.withDescription("the event stream of " + jobId + " ended before its final event")
                         .asRuntimeException();
             } catch (StatusRuntimeException e) {
-                if (e.getStatus().getCode() != Status.Code.UNAVAILABLE) {
+                // a server shutting down resets its streams (CANCELLED), one that died drops the connection (UNAVAILABLE)
+                boolean serverGone = e.getStatus().getCode() == Status.Code.UNAVAILABLE
+                        || (e.getStatus().getCode() == Status.Code.CANCELLED && !Thread.currentThread().isInterrupted());
+                if (!serverGone) {
                     throw e;
                 }
                 lastError = e;
@@ -206,6 +217,8 @@ public final class DiffusionClient implements AutoCloseable {
             }
             sleep(backoff);
             backoff = Math.min(backoff * 2, 4000);
+            // the channel otherwise waits out its own reconnect back-off and fails the next try at once
+            channel.resetConnectBackoff();
         }
         throw lastError;
     }

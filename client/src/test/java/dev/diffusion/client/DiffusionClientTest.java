@@ -3,6 +3,7 @@ package dev.diffusion.client;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.diffusion.proto.v1.GenerationGrpc;
 import dev.diffusion.proto.v1.GenerationJob;
@@ -145,6 +146,42 @@ class DiffusionClientTest {
             StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> c.watch("missing", ev -> { }));
             assertEquals(Status.Code.NOT_FOUND, e.getStatus().getCode());
             assertFalse(watchCalls.get() > 0);
+        }
+    }
+
+    /**
+     * The orchestrator restarts (its port closed for seconds, longer than the tries' back-off) while a job is watched:
+     * the watch keeps re-subscribing and ends with the job's final event from the new process.
+     */
+    @Test
+    void aWatchOutlivesAnOrchestratorRestart() throws Exception {
+        java.util.concurrent.CountDownLatch subscribed = new java.util.concurrent.CountDownLatch(1);
+        Server first = ServerBuilder.forPort(0).addService(new GenerationGrpc.GenerationImplBase() {
+            @Override
+            public void watch(WatchRequest r, StreamObserver<JobEvent> out) {
+                out.onNext(progress(r.getJobId(), 1)); // then nothing: the process dies
+                subscribed.countDown();
+            }
+        }).build().start();
+        int port = first.getPort();
+        try (DiffusionClient c = DiffusionClient.connect("127.0.0.1:" + port, Duration.ofSeconds(5), 3)) {
+            List<JobEvent> seen = new CopyOnWriteArrayList<>();
+            java.util.concurrent.CompletableFuture<JobEvent> watched = java.util.concurrent.CompletableFuture.supplyAsync(
+                    () -> c.watch("r1", seen::add));
+            assertTrue(subscribed.await(10, java.util.concurrent.TimeUnit.SECONDS));
+            first.shutdownNow();
+            Thread.sleep(5000); // 3 tries' back-off (0.25 + 0.5 + 1 s) are long spent
+            server = ServerBuilder.forPort(port).addService(new GenerationGrpc.GenerationImplBase() {
+                @Override
+                public void watch(WatchRequest r, StreamObserver<JobEvent> out) {
+                    out.onNext(progress(r.getJobId(), 1)); // the replay of the latest event
+                    out.onNext(JobEvent.newBuilder().setJobId(r.getJobId()).setType(JobEvent.Type.COMPLETED).build());
+                    out.onCompleted();
+                }
+            }).build().start();
+            assertEquals(JobEvent.Type.COMPLETED, watched.get(30, java.util.concurrent.TimeUnit.SECONDS).getType());
+            assertEquals(List.of(JobEvent.Type.PROGRESS, JobEvent.Type.COMPLETED), seen.stream().map(JobEvent::getType).toList(),
+                    "the replayed event dropped");
         }
     }
 }
