@@ -139,6 +139,27 @@ class HttpApiIT {
         return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
     }
 
+    /** A multipart/form-data POST of text fields and, when {@code png} is not null, an {@code image} file part. */
+    HttpResponse<String> postForm(String path, java.util.Map<String, String> fields, byte[] png)
+            throws IOException, InterruptedException {
+        String boundary = "----it" + System.nanoTime();
+        java.io.ByteArrayOutputStream body = new java.io.ByteArrayOutputStream();
+        for (var f : fields.entrySet()) {
+            body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + f.getKey() + "\"\r\n\r\n"
+                    + f.getValue() + "\r\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        }
+        if (png != null) {
+            body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"image\"; filename=\"in.png\"\r\n"
+                    + "Content-Type: image/png\r\n\r\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            body.writeBytes(png);
+            body.writeBytes("\r\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        }
+        body.writeBytes(("--" + boundary + "--\r\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        return http.send(HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(180))
+                .header("Content-Type", "multipart/form-data; boundary=" + boundary).header("Authorization", "Bearer " + TOKEN)
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
     HttpResponse<String> get(String path) throws IOException, InterruptedException {
         return http.send(HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(30))
                 .header("Authorization", "Bearer " + TOKEN).build(), HttpResponse.BodyHandlers.ofString());
@@ -268,6 +289,15 @@ class HttpApiIT {
                 .get("error").get("param").asText());
         assertEquals("sd.steps", json(post("/v1/images/generations", "{\"prompt\": \"x\", \"sd\": {\"steps\": 0.5}}", true))
                 .get("error").get("param").asText());
+        // edits: an empty image file is no image; a prompt field over 2 KB is read like any other (not a bare 413),
+        // here refused for its sd.steps after being read
+        HttpResponse<String> empty = postForm("/v1/images/edits", java.util.Map.of("prompt", "x"), new byte[0]);
+        assertEquals(400, empty.statusCode(), empty.body());
+        assertEquals("image", json(empty).get("error").get("param").asText());
+        HttpResponse<String> longPrompt = postForm("/v1/images/edits", java.util.Map.of("prompt", "a red circle, ".repeat(300),
+                "sd", "{\"steps\": 0.5}"), dev.diffusion.core.image.Png.encodeRgb(64, 64, new byte[64 * 64 * 3], java.util.Map.of()));
+        assertEquals(400, longPrompt.statusCode(), longPrompt.body());
+        assertEquals("sd.steps", json(longPrompt).get("error").get("param").asText());
         HttpResponse<String> notJson = post("/v1/images/generations", "{\"prompt\":", true);
         assertEquals(400, notJson.statusCode());
         assertTrue(json(notJson).get("error").get("message").asText().startsWith("the request body is not JSON"), notJson.body());
@@ -371,6 +401,16 @@ class HttpApiIT {
         HttpResponse<String> steps = post("/sdapi/v1/txt2img", "{\"prompt\": \"x\", \"steps\": 500}", true);
         assertEquals(422, steps.statusCode());
         assertTrue(json(steps).get("detail").get(0).get("msg").asText().contains("between 1 and 150"), steps.body());
+        // an explicit 0 is a value out of range, not proto3's "default"; an init image that decodes to nothing is none
+        for (String bad : new String[] {"{\"prompt\": \"x\", \"steps\": 0}", "{\"prompt\": \"x\", \"width\": 0}"}) {
+            HttpResponse<String> r = post("/sdapi/v1/txt2img", bad, true);
+            assertEquals(422, r.statusCode(), bad + ": " + r.body());
+            assertEquals(bad.contains("steps") ? "[\"body\",\"steps\"]" : "[\"body\",\"width\"]",
+                    json(r).get("detail").get(0).get("loc").toString(), r.body());
+        }
+        HttpResponse<String> noImage = post("/sdapi/v1/img2img", "{\"prompt\": \"x\", \"init_images\": [\"!!!\"]}", true);
+        assertEquals(422, noImage.statusCode(), noImage.body());
+        assertEquals("[\"body\",\"init_images\"]", json(noImage).get("detail").get(0).get("loc").toString(), noImage.body());
         HttpResponse<String> sampler = post("/sdapi/v1/txt2img", "{\"prompt\": \"x\", \"sampler_name\": \"LMS\"}", true);
         assertEquals("[\"body\",\"sampler_name\"]", json(sampler).get("detail").get(0).get("loc").toString(), sampler.body());
         HttpResponse<String> override = post("/sdapi/v1/txt2img",

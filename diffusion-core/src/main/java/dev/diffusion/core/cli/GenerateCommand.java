@@ -53,7 +53,7 @@ public final class GenerateCommand {
                                       per step with 2 on 2 cores); N x the U-Net's weight memory (default 1)
               --attention-slice-mb N  sliced attention: at most N MiB of attention scores at a time (0 = in one
                                       piece; default 512 above 512x512 pixels, where whole attention needs GBs)
-              --init-image FILE.png   img2img: start from this image (8-bit RGB/RGBA PNG; sets the default size)
+              --init-image FILE.png   img2img: start from this image (a non-interlaced PNG; sets the default size)
               --strength X            img2img: share of the schedule to run, (0, 1] (default 0.75)
               --out FILE.png          output file (default output.png)
               --quiet                 no per-step progress

@@ -280,7 +280,7 @@ class TinyPipelineTest {
                 new GenerationRequest("x", "", 64, 64, 0, "euler", null, 7, 1, 1, 1, RngKind.PHILOX));
         assertMessage("cfg_scale must be between 0 and 30.0, got 31.0",
                 new GenerationRequest("x", "", 64, 64, 4, "euler", null, 31, 1, 1, 1, RngKind.PHILOX));
-        assertMessage("scheduler must be 'discrete' or 'karras', got 'exponential'",
+        assertMessage("scheduler must be 'discrete', 'karras' or 'automatic', got 'exponential'",
                 new GenerationRequest("x", "", 64, 64, 4, "euler", "exponential", 7, 1, 1, 1, RngKind.PHILOX));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> new GenerationRequest("x", "", 64, 64, 4, "heun", null, 7, 1, 1, 1, RngKind.PHILOX).validate());

@@ -77,7 +77,14 @@ public final class Png {
         }
     }
 
-    /** Reads an 8-bit RGB or RGBA non-interlaced PNG (what we and the SD tools write), with its text chunks. */
+    /** The largest image {@link #decode} takes: 2048² is the largest a job may ask for; this leaves room above it. */
+    static final long MAX_DECODED_PIXELS = 1L << 26;
+
+    /**
+     * Reads a non-interlaced PNG of any colour type and bit depth the format allows (greyscale, RGB, palette, each
+     * with or without alpha; 1 to 16 bits) into 8-bit RGB, with its text chunks. Alpha is dropped, as
+     * stable-diffusion.cpp drops it; 16-bit samples keep their high byte; greyscale is spread to the three channels.
+     */
     public static Image decode(byte[] png) {
         for (int i = 0; i < SIGNATURE.length; i++) {
             if (png.length < 8 || png[i] != SIGNATURE[i]) {
@@ -87,7 +94,9 @@ public final class Png {
         int pos = 8;
         int width = 0;
         int height = 0;
+        int depth = 0;
         int colourType = -1;
+        byte[] palette = null;
         ByteArrayOutputStream idat = new ByteArrayOutputStream();
         Map<String, String> text = new LinkedHashMap<>();
         while (pos + 8 <= png.length) {
@@ -99,16 +108,32 @@ public final class Png {
             int data = pos + 8;
             switch (type) {
                 case "IHDR" -> {
+                    if (len < 13) {
+                        throw new IllegalArgumentException("PNG IHDR chunk is " + len + " bytes, not 13");
+                    }
                     width = readInt(png, data);
                     height = readInt(png, data + 4);
-                    int depth = png[data + 8];
+                    depth = png[data + 8];
                     colourType = png[data + 9];
                     int interlace = png[data + 12];
-                    if (depth != 8 || (colourType != 2 && colourType != 6) || interlace != 0) {
-                        throw new IllegalArgumentException("unsupported PNG: need 8-bit RGB/RGBA, non-interlaced (bit depth "
-                                + depth + ", colour type " + colourType + ", interlace " + interlace + ")");
+                    boolean valid = switch (colourType) {
+                        case 0 -> depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16;
+                        case 3 -> depth == 1 || depth == 2 || depth == 4 || depth == 8;
+                        case 2, 4, 6 -> depth == 8 || depth == 16;
+                        default -> false;
+                    };
+                    if (!valid) {
+                        throw new IllegalArgumentException("not a valid PNG: bit depth " + depth + " with colour type " + colourType);
+                    }
+                    if (interlace != 0) {
+                        throw new IllegalArgumentException("unsupported PNG: interlaced (Adam7); save it non-interlaced");
+                    }
+                    if (width < 1 || height < 1 || (long) width * height > MAX_DECODED_PIXELS) {
+                        throw new IllegalArgumentException("PNG is " + Integer.toUnsignedString(width) + "x"
+                                + Integer.toUnsignedString(height) + " pixels; at most " + MAX_DECODED_PIXELS + " pixels are read");
                     }
                 }
+                case "PLTE" -> palette = java.util.Arrays.copyOfRange(png, data, data + len);
                 case "IDAT" -> idat.write(png, data, len);
                 case "tEXt" -> {
                     int zero = indexOf(png, data, data + len);
@@ -136,24 +161,81 @@ public final class Png {
         if (colourType < 0) {
             throw new IllegalArgumentException("PNG has no IHDR chunk");
         }
-        int channels = colourType == 6 ? 4 : 3;
-        byte[] raw = inflate(idat.toByteArray(), (width * channels + 1) * height);
+        if (colourType == 3 && (palette == null || palette.length % 3 != 0 || palette.length == 0)) {
+            throw new IllegalArgumentException("PNG with a palette has no valid PLTE chunk");
+        }
+        int channels = switch (colourType) {
+            case 0, 3 -> 1;
+            case 4 -> 2;
+            case 2 -> 3;
+            default -> 4;
+        };
+        int bitsPerPixel = channels * depth;
+        int stride = (int) (((long) width * bitsPerPixel + 7) / 8);
+        byte[] raw = inflate(idat.toByteArray(), Math.multiplyExact(stride + 1, height));
         byte[] rgb = new byte[width * height * 3];
-        unfilter(raw, width, height, channels, rgb);
+        int w = width;
+        int type = colourType;
+        int bits = depth;
+        byte[] plte = palette;
+        unfilter(raw, height, stride, Math.max(1, bitsPerPixel / 8), (row, y) -> toRgb(row, y, w, type, bits, channels, plte, rgb));
         return new Image(width, height, rgb, text);
     }
 
-    private static void unfilter(byte[] raw, int width, int height, int channels, byte[] rgb) {
-        int stride = width * channels;
+    /** One unfiltered row (its samples packed as the PNG has them) into 8-bit RGB at row {@code y}. */
+    private static void toRgb(byte[] row, int y, int width, int colourType, int depth, int channels, byte[] palette, byte[] rgb) {
+        int out = y * width * 3;
+        if (depth >= 8) {
+            int bytes = depth / 8; // a 16-bit sample keeps its high (first) byte
+            for (int x = 0; x < width; x++, out += 3) {
+                int at = x * channels * bytes;
+                if (colourType == 2 || colourType == 6) {
+                    rgb[out] = row[at];
+                    rgb[out + 1] = row[at + bytes];
+                    rgb[out + 2] = row[at + 2 * bytes];
+                } else if (colourType == 3) {
+                    paletteEntry(palette, row[at] & 0xff, rgb, out);
+                } else { // greyscale, with or without alpha
+                    rgb[out] = rgb[out + 1] = rgb[out + 2] = row[at];
+                }
+            }
+            return;
+        }
+        int max = (1 << depth) - 1;
+        for (int x = 0; x < width; x++, out += 3) {
+            int bit = x * depth;
+            int v = ((row[bit >>> 3] & 0xff) >>> (8 - depth - (bit & 7))) & max;
+            if (colourType == 3) {
+                paletteEntry(palette, v, rgb, out);
+            } else {
+                byte g = (byte) (v * 255 / max);
+                rgb[out] = rgb[out + 1] = rgb[out + 2] = g;
+            }
+        }
+    }
+
+    private static void paletteEntry(byte[] palette, int index, byte[] rgb, int out) {
+        if (3 * index + 2 >= palette.length) {
+            throw new IllegalArgumentException("PNG pixel uses palette entry " + index + " of " + palette.length / 3);
+        }
+        System.arraycopy(palette, 3 * index, rgb, out, 3);
+    }
+
+    private interface RowSink {
+        void row(byte[] row, int y);
+    }
+
+    /** Undoes the rows' filters ({@code bpp}: bytes per complete pixel, at least 1) and hands each row on. */
+    private static void unfilter(byte[] raw, int height, int stride, int bpp, RowSink sink) {
         byte[] prev = new byte[stride];
         byte[] cur = new byte[stride];
         for (int y = 0; y < height; y++) {
             int base = y * (stride + 1);
             int filter = raw[base];
             for (int x = 0; x < stride; x++) {
-                int a = x >= channels ? cur[x - channels] & 0xff : 0;
+                int a = x >= bpp ? cur[x - bpp] & 0xff : 0;
                 int b = prev[x] & 0xff;
-                int c = x >= channels ? prev[x - channels] & 0xff : 0;
+                int c = x >= bpp ? prev[x - bpp] & 0xff : 0;
                 int v = raw[base + 1 + x] & 0xff;
                 int pred = switch (filter) {
                     case 0 -> 0;
@@ -165,9 +247,7 @@ public final class Png {
                 };
                 cur[x] = (byte) (v + pred);
             }
-            for (int x = 0; x < width; x++) {
-                System.arraycopy(cur, x * channels, rgb, (y * width + x) * 3, 3);
-            }
+            sink.row(cur, y);
             byte[] t = prev;
             prev = cur;
             cur = t;

@@ -120,7 +120,9 @@ public record GenerationRequest(
         return switch (scheduler.trim().toLowerCase(java.util.Locale.ROOT)) {
             case "karras" -> new SamplerSpec(spec.kind(), true);
             case "discrete", "normal", "default" -> new SamplerSpec(spec.kind(), false);
-            default -> throw new InvalidRequestException("scheduler", "scheduler must be 'discrete' or 'karras', got '" + scheduler + "'");
+            case "automatic" -> spec; // what the sampler's name says, as A1111's "Automatic" (the PNG's Schedule type)
+            default -> throw new InvalidRequestException("scheduler", "scheduler must be 'discrete', 'karras' or 'automatic', got '"
+                    + scheduler + "'");
         };
     }
 

@@ -101,4 +101,84 @@ class PngTest {
         assertEquals("Euler", p.settings().get("Sampler"));
         assertEquals("1", p.settings().get("Seed"));
     }
+
+    private static byte[] viaImageIo(BufferedImage image) throws Exception {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        ImageIO.write(image, "png", out);
+        return out.toByteArray();
+    }
+
+    /** PNGs of every colour type and depth, written by ImageIO (an independent encoder), read as 8-bit RGB. */
+    @Test
+    void readsGreyscalePaletteSixteenBitAndAlphaPngs() throws Exception {
+        int w = 13;
+        int h = 7; // odd sizes: rows that end inside a byte at 1, 2 and 4 bits
+        java.util.Random random = new java.util.Random(3);
+        // 8- and 16-bit greyscale: the sample (its high byte) in all three channels
+        BufferedImage grey = new BufferedImage(w, h, BufferedImage.TYPE_BYTE_GRAY);
+        BufferedImage grey16 = new BufferedImage(w, h, BufferedImage.TYPE_USHORT_GRAY);
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                grey.getRaster().setSample(x, y, 0, random.nextInt(256));
+                grey16.getRaster().setSample(x, y, 0, random.nextInt(65536));
+            }
+        }
+        Png.Image g = Png.decode(viaImageIo(grey));
+        byte[] file16 = viaImageIo(grey16);
+        assertEquals(16, file16[24], "IHDR bit depth");
+        assertEquals(0, file16[25], "IHDR colour type: greyscale");
+        Png.Image g16 = Png.decode(file16);
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                int i = (y * w + x) * 3;
+                for (int c = 0; c < 3; c++) {
+                    assertEquals(grey.getRaster().getSample(x, y, 0), g.rgb()[i + c] & 0xff);
+                    assertEquals(grey16.getRaster().getSample(x, y, 0) >> 8, g16.rgb()[i + c] & 0xff);
+                }
+            }
+        }
+        // palettes of 2, 4 and 16 colours (1, 2 and 4 bits per pixel) and of 256; RGBA with its alpha dropped
+        for (int bits : new int[] {1, 2, 4, 8}) {
+            int n = 1 << bits;
+            byte[][] colours = new byte[3][n];
+            for (byte[] channel : colours) {
+                random.nextBytes(channel);
+            }
+            java.awt.image.IndexColorModel model = new java.awt.image.IndexColorModel(bits, n, colours[0], colours[1], colours[2]);
+            BufferedImage indexed = bits == 8 ? new BufferedImage(w, h, BufferedImage.TYPE_BYTE_INDEXED, model)
+                    : new BufferedImage(w, h, BufferedImage.TYPE_BYTE_BINARY, model);
+            for (int y = 0; y < h; y++) {
+                for (int x = 0; x < w; x++) {
+                    indexed.getRaster().setSample(x, y, 0, random.nextInt(n));
+                }
+            }
+            byte[] file = viaImageIo(indexed);
+            assertEquals(bits, file[24], "IHDR bit depth"); // ImageIO kept the palette's depth
+            assertEquals(3, file[25], "IHDR colour type: palette");
+            assertSameRgb(indexed, Png.decode(file), bits + "-bit palette");
+        }
+        BufferedImage rgba = new BufferedImage(w, h, BufferedImage.TYPE_INT_ARGB);
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                rgba.setRGB(x, y, (random.nextInt(255) + 1) << 24 | random.nextInt(1 << 24));
+            }
+        }
+        assertSameRgb(rgba, Png.decode(viaImageIo(rgba)), "RGBA");
+        // a header that claims more pixels than are read is refused, saying so
+        byte[] huge = viaImageIo(grey);
+        huge[16] = 0x7f; // width's high byte: 2 Gi pixels wide
+        assertEquals("PNG is 2130706445x7 pixels; at most " + Png.MAX_DECODED_PIXELS + " pixels are read",
+                assertThrows(IllegalArgumentException.class, () -> Png.decode(huge)).getMessage());
+    }
+
+    private static void assertSameRgb(BufferedImage expected, Png.Image actual, String what) {
+        for (int y = 0; y < expected.getHeight(); y++) {
+            for (int x = 0; x < expected.getWidth(); x++) {
+                int argb = expected.getRGB(x, y);
+                int i = (y * expected.getWidth() + x) * 3;
+                int got = (actual.rgb()[i] & 0xff) << 16 | (actual.rgb()[i + 1] & 0xff) << 8 | (actual.rgb()[i + 2] & 0xff);
+                assertEquals(argb & 0xffffff, got, what + " at " + x + "," + y);
+            }
+        }
+    }
 }
