@@ -297,9 +297,15 @@ final class Remote {
             if (outFile != null && s.getState() == JobStatus.State.COMPLETED) {
                 write(s.getImagesList(), outFile, a.has("--json"));
             } else if (outFile != null) {
-                err.println("sd: " + id + " is " + s.getState() + ": no images to write yet");
+                boolean ended = s.getState() == JobStatus.State.FAILED || s.getState() == JobStatus.State.CANCELLED;
+                err.println("sd: " + id + " is " + s.getState() + ": no images to write" + (ended ? "" : " yet"));
             }
-            return Exit.OK;
+            // as watch: the exit code tells how the job ended (0 while it has not)
+            return switch (s.getState()) {
+                case FAILED -> Exit.FAILED;
+                case CANCELLED -> Exit.CANCELLED;
+                default -> Exit.OK;
+            };
         } catch (StatusRuntimeException e) {
             throw grpcFailure(e, address, id);
         }
