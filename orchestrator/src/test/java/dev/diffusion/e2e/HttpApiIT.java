@@ -289,6 +289,9 @@ class HttpApiIT {
                 .get("error").get("param").asText());
         assertEquals("sd.steps", json(post("/v1/images/generations", "{\"prompt\": \"x\", \"sd\": {\"steps\": 0.5}}", true))
                 .get("error").get("param").asText());
+        // an explicit 0 is out of range, not proto3's "default"
+        assertEquals("sd.steps", json(post("/v1/images/generations", "{\"prompt\": \"x\", \"sd\": {\"steps\": 0}}", true))
+                .get("error").get("param").asText());
         // edits: an empty image file is no image; a prompt field over 2 KB is read like any other (not a bare 413),
         // here refused for its sd.steps after being read
         HttpResponse<String> empty = postForm("/v1/images/edits", java.util.Map.of("prompt", "x"), new byte[0]);

@@ -247,13 +247,22 @@ public class OpenAiImagesResource {
             if (sd.has("seed")) {
                 b.setSeed(sd.integer("seed", -1));
             }
-            b.setSteps(sd.int32("steps", 0));
+            int steps = sd.int32("steps", 0);
+            if (sd.has("steps") && steps < 1) { // proto3's 0 would mean "the default" further on
+                throw new InvalidRequestException("sd.steps", "sd.steps must be between 1 and "
+                        + dev.diffusion.core.pipeline.GenerationRequest.MAX_STEPS + ", got " + steps);
+            }
+            b.setSteps(steps);
             b.setSampler(sd.string("sampler", ""));
             b.setScheduler(sd.string("scheduler", ""));
             if (sd.has("cfg_scale")) {
                 b.setCfgScale((float) sd.number("cfg_scale", 7));
             }
-            b.setClipSkip(sd.int32("clip_skip", 0));
+            int clipSkip = sd.int32("clip_skip", 0);
+            if (sd.has("clip_skip") && clipSkip < 1) {
+                throw new InvalidRequestException("sd.clip_skip", "sd.clip_skip must be at least 1, got " + clipSkip);
+            }
+            b.setClipSkip(clipSkip);
             b.setCommaPaddingBacktrack(sd.int32("comma_padding_backtrack", 0));
             b.setPadCondUncond(sd.bool("pad_cond_uncond", false));
             b.setRng(sd.string("rng", ""));
