@@ -364,7 +364,7 @@ class OrchestratorIT {
         e = assertThrows(StatusRuntimeException.class,
                 () -> api.submit(job("too-big", "x").setWidth(2048).setHeight(2048).build()));
         assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
-        assertTrue(e.getStatus().getDescription().startsWith("2048x2048 needs 128.00 GiB for attention in one U-Net call"),
+        assertTrue(e.getStatus().getDescription().startsWith("2048x2048 needs 64.00 GiB for attention in one U-Net call"),
                 e.getStatus().getDescription());
         // a job id names one job: sent again with other settings it is refused, with the same ones it is that job
         String reused = api.submit(job("reused", "x").setSteps(2).build()).getJobId();

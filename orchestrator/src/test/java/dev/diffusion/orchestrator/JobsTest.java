@@ -142,19 +142,19 @@ class JobsTest {
         assertEquals("width", invalid(GenerationJob.newBuilder().setWidth(2056), 100).field());
     }
 
-    /** The tiny model attends at latent level 0 with 2 heads: a CFG pair at 512² (64² latents) holds 2 · 2·2·4096² floats. */
+    /** The tiny model attends at latent level 0 with 2 heads: a CFG pair at 512² (64² latents) holds 2·2·4096² floats. */
     @Test
     void aJobWhoseAttentionExceedsTheUnetsBudgetIsRefusedNamingWidth() {
         GenerationJob job = Jobs.withDefaults(GenerationJob.newBuilder().setJobId("a").setPrompt("x").setWidth(512)
                 .setHeight(512).build(), "a");
-        dev.diffusion.proto.v1.ModelInfo budget = dev.diffusion.proto.v1.ModelInfo.newBuilder().setMaxAttentionBytes(512L << 20).build();
-        Jobs.checkAttention(job, TINY, budget); // exactly 512 MiB: fits
+        dev.diffusion.proto.v1.ModelInfo budget = dev.diffusion.proto.v1.ModelInfo.newBuilder().setMaxAttentionBytes(256L << 20).build();
+        Jobs.checkAttention(job, TINY, budget); // exactly 256 MiB: fits
         InvalidRequestException e = assertThrows(InvalidRequestException.class,
-                () -> Jobs.checkAttention(job, TINY, budget.toBuilder().setMaxAttentionBytes((512L << 20) - 1).build()));
+                () -> Jobs.checkAttention(job, TINY, budget.toBuilder().setMaxAttentionBytes((256L << 20) - 1).build()));
         assertEquals("width", e.field());
-        assertTrue(e.getMessage().startsWith("512x512 needs 0.50 GiB for attention in one U-Net call (a CFG pair)"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("512x512 needs 0.25 GiB for attention in one U-Net call (a CFG pair)"), e.getMessage());
         // sliced attention on the service lowers what a job needs; no budget: no limit
-        Jobs.checkAttention(job, TINY, budget.toBuilder().setMaxAttentionBytes(256L << 20).setAttentionSliceBytes(64L << 20).build());
+        Jobs.checkAttention(job, TINY, budget.toBuilder().setMaxAttentionBytes(128L << 20).setAttentionSliceBytes(64L << 20).build());
         Jobs.checkAttention(job.toBuilder().setWidth(2048).setHeight(2048).build(), TINY,
                 dev.diffusion.proto.v1.ModelInfo.getDefaultInstance());
     }

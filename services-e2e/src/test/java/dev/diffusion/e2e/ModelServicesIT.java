@@ -86,7 +86,7 @@ class ModelServicesIT {
                 List.of("-Dquarkus.grpc.server.max-inbound-message-size=" + TEXT_MAX_INBOUND_BYTES,
                         "-Dquarkus.otel.sdk.disabled=false", "-Dquarkus.otel.exporter.otlp.endpoint=http://127.0.0.1:9",
                         "-Dquarkus.log.category.\"dev.diffusion.service.ServiceCall\".level=DEBUG"));
-        // an attention budget that this class's calls fit in (the largest: 8 samples of 48x48 latents, 0.68 GB)
+        // an attention budget that this class's calls fit in (the largest: 8 samples of 48x48 latents, 0.34 GB)
         unetProcess = ServiceProcess.start("unet-service", List.of("-Ddiffusion.unet.max-attention-mb=" + UNET_ATTENTION_MB));
         vaeProcess = ServiceProcess.start("vae-service", List.of());
         pipeline = StableDiffusionPipeline.tinyRandom(Precision.FP32);
@@ -330,9 +330,9 @@ class ModelServicesIT {
         invalid("latents: height and width must be multiples of 2 and at most 256, got 9x8",
                 () -> unet.predict(good.toBuilder().setLatents(Tensors.float32(new float[9 * 8 * 4], 1, 9, 8, 4)).build()),
                 goodUnet);
-        // beyond the attention budget (the tiny model attends at level 0 with 2 heads: 2 · 2 · 65536² floats at 256x256),
+        // beyond the attention budget (the tiny model attends at level 0 with 2 heads: 2 · 65536² floats at 256x256),
         // refused before anything is allocated; the service, and the next call, live on
-        invalid("latents: 1 samples of 256x256 latents need 64.00 GiB for attention in one call, above this service's 4.00 GiB"
+        invalid("latents: 1 samples of 256x256 latents need 32.00 GiB for attention in one call, above this service's 4.00 GiB"
                         + " (diffusion.unet.max-attention-mb); ask for smaller images, or give the U-Net service sliced attention"
                         + " (diffusion.attention.slice-mb) or a larger budget",
                 () -> unet.predict(good.toBuilder().setLatents(Tensors.float32(new float[256 * 256 * 4], 1, 256, 256, 4)).build()),

@@ -105,18 +105,18 @@ class UNetConfigTest {
 
     /**
      * Attention's memory, by hand: SD 1.5 attends at latent levels 0–2 and in the mid block, 8 heads each; at 64×64
-     * latents (512²) level 0 has 4096 tokens, so a CFG pair's scores are 2·8·4096·4096 floats = 1 GiB, and their
-     * softmax as much again. Sliced at 512 MiB: 512 Mi / (2·8·4096·4 bytes per query row) = 2048 rows at a time.
+     * latents (512²) level 0 has 4096 tokens, so a CFG pair's scores are 2·8·4096·4096 floats = 1 GiB (the softmax
+     * overwrites them in place). Sliced at 512 MiB: 512 Mi / (2·8·4096·4 bytes per query row) = 2048 rows at a time.
      */
     @Test
     void attentionMemoryIsScoresAndSoftmaxAtTheLargestLevel() {
         UNetConfig sd15 = UNetConfig.sd15();
-        assertEquals(2L << 30, sd15.attentionBytes(2, 64, 64, 0));
-        assertEquals(1L << 30, sd15.attentionBytes(2, 64, 64, 512L << 20));
-        assertEquals(1L << 30, sd15.attentionBytes(1, 64, 64, 0)); // linear in the batch
-        assertEquals(32L << 30, sd15.attentionBytes(2, 128, 128, 0)); // fourth power of the side: 1024² is 16 × 512²
+        assertEquals(1L << 30, sd15.attentionBytes(2, 64, 64, 0));
+        assertEquals(512L << 20, sd15.attentionBytes(2, 64, 64, 512L << 20));
+        assertEquals(512L << 20, sd15.attentionBytes(1, 64, 64, 0)); // linear in the batch
+        assertEquals(16L << 30, sd15.attentionBytes(2, 128, 128, 0)); // fourth power of the side: 1024² is 16 × 512²
         // at least 1/64 of the rows per slice, whatever the budget: 4096 / 64 = 64 rows
-        assertEquals(2L * 64 * 2 * 8 * 4096 * 4, sd15.attentionBytes(2, 64, 64, 1));
+        assertEquals(64L * 2 * 8 * 4096 * 4, sd15.attentionBytes(2, 64, 64, 1));
         // a model that attends from level 1 on (the demo model's layout): 4 heads over (128/2)² tokens at 128×128 latents
         UNetConfig fromLevel1 = UNetConfig.builder().blockOutChannels(32, 64, 64, 64).attentionHeads(4, 4, 4, 4)
                 .transformerLayersPerBlock(1, 1, 1, 1).normNumGroups(8).crossAttentionDim(64)
@@ -124,6 +124,6 @@ class UNetConfigTest {
                 .upBlockTypes(UNetConfig.CROSS_ATTN_UP, UNetConfig.CROSS_ATTN_UP, UNetConfig.CROSS_ATTN_UP, UNetConfig.UP)
                 .build();
         long tokens = 64 * 64;
-        assertEquals(2 * 2 * 4 * tokens * tokens * 4, fromLevel1.attentionBytes(2, 128, 128, 0));
+        assertEquals(2 * 4 * tokens * tokens * 4, fromLevel1.attentionBytes(2, 128, 128, 0));
     }
 }
