@@ -120,9 +120,17 @@ class RequestBatcherTest {
     @Test
     void callsOfDifferentKeysNeverShareARunAndTheOldestGoesFirst() throws Exception {
         batcher(16, 0);
+        // run 1 held "a"0; then b (oldest) with its b, then a's two, then c
+        assertEquals(List.of(List.of(1, 3), List.of(2, 5), List.of(4)), runsAfterQueueing("b", "a", "b", "c", "a"));
+    }
+
+    /**
+     * Holds the worker in a first run while one-sample calls of these keys (values 1, 2, ...) queue in this order,
+     * then lets everything run: the values of each later run.
+     */
+    private List<List<Integer>> runsAfterQueueing(String... keys) throws Exception {
         Future<Integer> first = holdTheWorker();
         List<Future<Integer>> f = new ArrayList<>();
-        String[] keys = {"b", "a", "b", "c", "a"};
         for (int i = 0; i < keys.length; i++) {
             f.add(submitAsync(new Call(keys[i], i + 1, 1)));
             awaitQueued(2 + i);
@@ -132,9 +140,7 @@ class RequestBatcherTest {
         for (Future<Integer> x : f) {
             x.get(5, TimeUnit.SECONDS);
         }
-        // run 1 held "a"0; then b (oldest) with its b, then a's two, then c
-        assertEquals(List.of(List.of(1, 3), List.of(2, 5), List.of(4)),
-                runs.subList(1, runs.size()).stream().map(r -> r.stream().map(Call::value).toList()).toList());
+        return runs.subList(1, runs.size()).stream().map(r -> r.stream().map(Call::value).toList()).toList();
     }
 
     @Test
@@ -161,21 +167,9 @@ class RequestBatcherTest {
     @Test
     void aKeysOwnLimitCapsItsRuns() throws Exception {
         batcher(16, key -> key.equals("big") ? 2 : Integer.MAX_VALUE, 0);
-        Future<Integer> first = holdTheWorker();
-        List<Future<Integer>> f = new ArrayList<>();
-        String[] keys = {"big", "big", "big", "a", "a", "a"};
-        for (int i = 0; i < keys.length; i++) {
-            f.add(submitAsync(new Call(keys[i], i + 1, 1)));
-            awaitQueued(2 + i);
-        }
-        gate.countDown();
-        first.get(5, TimeUnit.SECONDS);
-        for (Future<Integer> x : f) {
-            x.get(5, TimeUnit.SECONDS);
-        }
         // "big" runs two at a time; "a" (its limit above maxSamples) takes its three together
         assertEquals(List.of(List.of(1, 2), List.of(3), List.of(4, 5, 6)),
-                runs.subList(1, runs.size()).stream().map(r -> r.stream().map(Call::value).toList()).toList());
+                runsAfterQueueing("big", "big", "big", "a", "a", "a"));
     }
 
     @Test
