@@ -31,8 +31,9 @@ public final class GenerateCommand {
                                       NAME.safetensors of --lora-dir
               --lora-dir DIR          the folder LoRAs are looked up in by name (kohya or diffusers/PEFT .safetensors)
               --negative-prompt TEXT  what to steer away from (default "")
-              --width N, --height N   multiples of 8, 64..2048 (default: the model's native size: 512 for SD 1.x,
-                                      64 for the demo model)
+              --width N, --height N   64..2048, multiples of 8 and of the model's U-Net multiple (64 for SD 1.x,
+                                      32 for the demo model) (default: the init image's size, else the model's
+                                      native size: 512 for SD 1.x, 64 for the demo model)
               --steps N               1..150 (default 20)
               --sampler NAME          euler, euler_ancestral ("Euler a"), dpmpp_2m ("DPM++ 2M"), ddim, ddpm;
                                       A1111/diffusers/ComfyUI names accepted; "... Karras" picks Karras sigmas
@@ -163,7 +164,7 @@ public final class GenerateCommand {
             err.printf("sd: model %s loaded in %.1f s (%s)%n", pipeline.modelName(), pipeline.loadMillis() / 1000.0,
                     o.precision().name().toLowerCase(java.util.Locale.ROOT));
             GenerationRequest r = o.request();
-            if (!o.widthGiven() || !o.heightGiven()) {
+            if (r.initImage() == null && (!o.widthGiven() || !o.heightGiven())) { // img2img: the init image's size
                 int side = pipeline.nativeImageSize();
                 r = r.withSize(o.widthGiven() ? r.width() : side, o.heightGiven() ? r.height() : side);
                 r.validate();

@@ -95,6 +95,21 @@ class GenerateCommandTest {
         assertFalse(Files.exists(out), "with --batch-count 2 the files are numbered");
     }
 
+    /** Without --width/--height, img2img runs at the init image's size, not the model's native one. */
+    @Test
+    void img2imgTakesTheInitImagesSize(@TempDir Path dir) throws Exception {
+        Path init = dir.resolve("init.png");
+        Files.write(init, Png.encodeRgb(128, 96, new byte[128 * 96 * 3], java.util.Map.of()));
+        Path out = dir.resolve("out.png");
+        CliOutcome o = run("generate", "--prompt", "a red circle", "--steps", "2", "--init-image", init.toString(),
+                "--out", out.toString(), "--quiet");
+        assertEquals(0, o.code(), o.err());
+        Png.Image png = Png.decode(Files.readAllBytes(out));
+        assertEquals(128, png.width());
+        assertEquals(96, png.height());
+        assertEquals("128x96", GenerationParameters.parse(png.text().get("parameters")).settings().get("Size"));
+    }
+
     @Test
     void helpOfACommandPrintsItsOptions() {
         CliOutcome o = run("generate", "--help");
