@@ -44,13 +44,16 @@ final class AttentionBudget {
         return Runtime.getRuntime().maxMemory();
     }
 
-    /** The most samples of this latent size one run may merge within {@code budget} (at least 1; the call itself was checked). */
-    static int mostSamples(UNetConfig config, int latentHeight, int latentWidth, long sliceBytes, long budget) {
+    /**
+     * The most samples of this latent size, up to {@code cap} (the batcher's own limit), one run may merge within
+     * {@code budget}: at least 1 (the call itself was checked). Asked once per merged run: at most {@code cap} sums.
+     */
+    static int mostSamples(UNetConfig config, int latentHeight, int latentWidth, long sliceBytes, long budget, int cap) {
         if (budget <= 0) {
             return Integer.MAX_VALUE;
         }
         int n = 1;
-        while (n < 1024 && config.attentionBytes(n + 1, latentHeight, latentWidth, sliceBytes) <= budget) {
+        while (n < cap && config.attentionBytes(n + 1, latentHeight, latentWidth, sliceBytes) <= budget) {
             n++;
         }
         return n;

@@ -61,7 +61,7 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
         // a merged run stays within the attention budget too: fewer samples per run at large latent sizes
         batcher = new RequestBatcher<>("unet", registry, call.concurrentComputations(), merge ? maxSamples : 0,
                 shape -> AttentionBudget.mostSamples(model.get().unet().config(), shape.height(), shape.width(),
-                        attentionSliceBytes, maxAttentionBytes),
+                        attentionSliceBytes, maxAttentionBytes, maxSamples),
                 java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(maxWaitMillis), this::run);
     }
 
