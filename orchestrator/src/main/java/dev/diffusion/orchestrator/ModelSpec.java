@@ -11,28 +11,27 @@ import dev.diffusion.core.unet.UNetConfig;
  * @param name           the name written into the PNG metadata
  * @param latentChannels channels of a latent (4)
  * @param vaeDownscale   pixels per latent pixel (8)
- * @param sizeMultiple   latent sides must be multiples of this for the U-Net
  * @param nativeImageSize the image side the model was trained at: the size of a job that gives none
  * @param textEncoderLayers the text encoder's layers: the largest clip_skip
  * @param scalingFactor, shiftFactor the VAE's latent scaling (img2img: encoder moments → the U-Net's latents)
  * @param unet           the U-Net's configuration (what a job's size costs it in memory)
  */
 public record ModelSpec(String name, SchedulerConfig schedulerConfig, int latentChannels, int vaeDownscale,
-                        int sizeMultiple, int hiddenSize, int nativeImageSize, int textEncoderLayers, double scalingFactor,
+                        int hiddenSize, int nativeImageSize, int textEncoderLayers, double scalingFactor,
                         double shiftFactor, UNetConfig unet) {
 
     public static ModelSpec open(String model) {
         try (ModelSource source = ModelSource.open(model, null)) {
             return new ModelSpec(source.name(), source.schedulerConfig(), source.vaeConfig().latentChannels(),
-                    source.vaeConfig().downscale(), source.unetConfig().sizeMultiple(),
+                    source.vaeConfig().downscale(),
                     source.textEncoderConfig().hiddenSize(), source.nativeImageSize(),
                     source.textEncoderConfig().numHiddenLayers(), source.vaeConfig().scalingFactor(),
                     source.vaeConfig().shiftFactor(), source.unetConfig());
         }
     }
 
-    /** Image sides must be multiples of this. */
+    /** Image sides must be multiples of this (the U-Net takes any latent size). */
     public int pixelMultiple() {
-        return vaeDownscale * sizeMultiple;
+        return vaeDownscale;
     }
 }

@@ -173,7 +173,7 @@ class JobsTest {
     void serviceMessagesNameTheJobsField() {
         assertEquals("clip_skip", Jobs.fieldOf("clip_skip: must be 1 to 12 (0 means 1), got 13"));
         assertEquals("steps", Jobs.fieldOf("steps must be between 1 and 150, got 151"));
-        assertEquals("width", Jobs.fieldOf("latents: height and width must be multiples of 8 and at most 256, got 300x8"));
+        assertEquals("width", Jobs.fieldOf("latents: height and width must be at most 256, got 300x8"));
         assertEquals("prompt", Jobs.fieldOf("prompts[1]: too long"));
         // the services get [negative_prompt, prompt]
         assertEquals("negative_prompt", Jobs.fieldOf("prompts[0]: prompt is 2000 tokens; the limit is 750"));

@@ -327,9 +327,12 @@ class ModelServicesIT {
                 () -> unet.predict(good.toBuilder().setTimesteps(0, -0.5f).build()), goodUnet);
         invalid("timesteps: need one per sample (1), got 2",
                 () -> unet.predict(good.toBuilder().addTimesteps(3).build()), goodUnet);
-        invalid("latents: height and width must be multiples of 2 and at most 256, got 9x8",
-                () -> unet.predict(good.toBuilder().setLatents(Tensors.float32(new float[9 * 8 * 4], 1, 9, 8, 4)).build()),
+        invalid("latents: height and width must be at most 256, got 257x8",
+                () -> unet.predict(good.toBuilder().setLatents(Tensors.float32(new float[257 * 8 * 4], 1, 257, 8, 4)).build()),
                 goodUnet);
+        // any size up to the limit runs: 9x7 (odd sides, the up path matching each skip connection's size)
+        var odd = unet.predict(good.toBuilder().setLatents(Tensors.float32(new float[9 * 7 * 4], 1, 9, 7, 4)).build());
+        assertEquals(List.of(1L, 9L, 7L, 4L), odd.getNoisePrediction().getShapeList());
         // beyond the attention budget (the tiny model attends at level 0 with 2 heads: 2 · 65536² floats at 256x256),
         // refused before anything is allocated; the service, and the next call, live on
         invalid("latents: 1 samples of 256x256 latents need 32.00 GiB for attention in one call, above this service's 4.00 GiB"

@@ -134,11 +134,10 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
                 throw new IllegalArgumentException("latents: must have " + config.inChannels() + " channels (NHWC), got shape "
                         + request.getLatents().getShapeList());
             }
-            int multiple = config.sizeMultiple();
             int maxSide = loaded.maxLatentSide();
-            if (h % multiple != 0 || w % multiple != 0 || h > maxSide || w > maxSide) {
-                throw new IllegalArgumentException("latents: height and width must be multiples of " + multiple
-                        + " and at most " + maxSide + ", got " + h + "x" + w);
+            if (h > maxSide || w > maxSide) {
+                throw new IllegalArgumentException("latents: height and width must be at most " + maxSide + ", got "
+                        + h + "x" + w);
             }
             long attention = config.attentionBytes(batch, h, w, attentionSliceBytes);
             if (maxAttentionBytes > 0 && attention > maxAttentionBytes) {
@@ -189,7 +188,7 @@ public class DenoiserService extends DenoiserGrpc.DenoiserImplBase {
             UNetConfig config = loaded.unet().config();
             return ModelInfo.newBuilder().setModel(loaded.name()).setPrecision(settings.precision())
                     .setContextLength(loaded.contextLength()).setHiddenSize(config.crossAttentionDim()).setLatentChannels(config.inChannels())
-                    .setSizeMultiple(config.sizeMultiple()).setNumTrainTimesteps(loaded.scheduler().numTrainTimesteps())
+                    .setSizeMultiple(1).setNumTrainTimesteps(loaded.scheduler().numTrainTimesteps())
                     .setMaxBatch(call.maxBatch()).setLoadMillis(model.loadMillis())
                     .setMaxAttentionBytes(maxAttentionBytes).setAttentionSliceBytes(attentionSliceBytes).build();
         }));

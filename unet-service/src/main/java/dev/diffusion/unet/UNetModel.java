@@ -49,8 +49,7 @@ public class UNetModel extends PartModel<UNetModel.Loaded> {
     @Override
     protected void warmUp(Loaded loaded, ModelSource source, int imageSide) {
         UNet2DConditionModel unet = loaded.unet();
-        int multiple = unet.config().sizeMultiple();
-        int side = Math.max(multiple, (imageSide / source.vaeConfig().downscale() + multiple - 1) / multiple * multiple);
+        int side = Math.max(1, imageSide / source.vaeConfig().downscale());
         int context = loaded.contextLength();
         unet.predict(new float[2 * side * side * unet.config().inChannels()], 2, side, side, new float[] {999, 999},
                 new float[2 * context * unet.config().crossAttentionDim()], context);

@@ -9,6 +9,7 @@ import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.pipeline.LoraRef;
 import dev.diffusion.core.pipeline.ProgressListener;
 import dev.diffusion.core.pipeline.StableDiffusionPipeline;
+import dev.diffusion.core.tokenizer.PromptSyntax;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -31,8 +32,7 @@ public final class GenerateCommand {
                                       NAME.safetensors of --lora-dir
               --lora-dir DIR          the folder LoRAs are looked up in by name (kohya or diffusers/PEFT .safetensors)
               --negative-prompt TEXT  what to steer away from (default "")
-              --width N, --height N   64..2048, multiples of 8 and of the model's U-Net multiple (64 for SD 1.x,
-                                      32 for the demo model) (default: the init image's size, else the model's
+              --width N, --height N   64..2048, multiples of 8 (default: the init image's size, else the model's
                                       native size: 512 for SD 1.x, 64 for the demo model)
               --steps N               1..150 (default 20)
               --sampler NAME          euler, euler_ancestral ("Euler a"), dpmpp_2m ("DPM++ 2M"), ddim, ddpm;
@@ -155,6 +155,7 @@ public final class GenerateCommand {
         // the demo model is read from models/demo where there is one, so that it is unpacked only when absent
         String model = o.model().equals(ModelSource.DEMO) ? bundledDemoModel().toString() : o.model();
         List<LoraRef> loras = LoraRef.extract(o.request().prompt()).loras();
+        checkAgainstModel(o, model);
         try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(model, o.tokenizer(), o.precision(), o.loraDir(),
                 loras)) {
             pipeline.loraWarnings().forEach(w -> err.println("sd: warning: " + w));
@@ -199,6 +200,40 @@ public final class GenerateCommand {
             return 0;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + o.out() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * What the request asks that only the model's configuration and tokenizer can judge, checked before any weight is
+     * read and refused as a usage error naming the flag: a clip skip above the text encoder's layers, a size the VAE
+     * cannot halve to its latent, a prompt over {@link PromptSyntax#MAX_CHUNKS} chunks.
+     */
+    static void checkAgainstModel(Options o, String model) {
+        GenerationRequest r = o.request();
+        try (ModelSource source = ModelSource.open(model, o.tokenizer())) {
+            int layers = source.textEncoderConfig().numHiddenLayers();
+            if (r.clipSkip() > layers) {
+                throw new UsageException("--clip-skip must be 1 to " + layers + " (the text encoder's layers), got "
+                        + r.clipSkip());
+            }
+            int downscale = source.vaeConfig().downscale();
+            if (o.widthGiven() && r.width() % downscale != 0) {
+                throw new UsageException("--width must be a multiple of " + downscale + " for this model, got " + r.width());
+            }
+            if (o.heightGiven() && r.height() % downscale != 0) {
+                throw new UsageException("--height must be a multiple of " + downscale + " for this model, got " + r.height());
+            }
+            var tokenizer = source.tokenizer();
+            try {
+                PromptSyntax.chunk(tokenizer, LoraRef.extract(r.prompt()).prompt(), r.commaBacktrack());
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--" + e.getMessage());
+            }
+            try {
+                PromptSyntax.chunk(tokenizer, r.negativePrompt(), r.commaBacktrack());
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--negative-" + e.getMessage());
+            }
         }
     }
 

@@ -74,8 +74,8 @@ final class LoraBenchCommand {
             }
         }
         int size = a.integer("--size", 256, 64, 2048);
-        if (size % 64 != 0) {
-            throw new UsageException("--size must be a multiple of 64, got " + size);
+        if (size % 8 != 0) {
+            throw new UsageException("--size must be a multiple of 8, got " + size);
         }
         int rounds = a.integer("--rounds", 5, 1, 100);
         int threads = a.integer("--threads", Runtime.getRuntime().availableProcessors(), 1, 1024);

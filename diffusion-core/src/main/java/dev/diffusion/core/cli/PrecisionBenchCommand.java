@@ -51,8 +51,8 @@ final class PrecisionBenchCommand {
         }
         Path tokenizer = a.has("--tokenizer") ? Path.of(a.string("--tokenizer", null)) : null;
         int size = a.integer("--size", 256, 64, 2048);
-        if (size % 64 != 0) {
-            throw new UsageException("--size must be a multiple of 64, got " + size);
+        if (size % 8 != 0) {
+            throw new UsageException("--size must be a multiple of 8, got " + size);
         }
         int rounds = a.integer("--rounds", 5, 1, 100);
         int steps = a.integer("--steps", 4, 1, 150);

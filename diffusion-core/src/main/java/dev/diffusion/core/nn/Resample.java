@@ -14,4 +14,15 @@ public final class Resample {
         Operand<TInt32> hw = tf.slice(tf.shape(x), nn.ints(1), nn.ints(2));
         return tf.image.resizeNearestNeighbor(x, tf.math.mul(hw, nn.ints(2)));
     }
+
+    /**
+     * Nearest-neighbour upsampling of {@code x} to the height and width of {@code like}: output row {@code i} reads
+     * input row {@code floor(i * in / out)}, as {@code F.interpolate(size=..., mode="nearest")}. Where {@code like}
+     * is exactly twice {@code x} this is {@link #upsampleNearest2x}; where it is one less (a U-Net's skip connection
+     * after a stride-2 convolution of an odd side) it is the 2× upsampling without its last row or column.
+     */
+    public static Operand<TFloat32> upsampleNearestTo(Nn nn, Operand<TFloat32> x, Operand<TFloat32> like) {
+        var tf = nn.tf;
+        return tf.image.resizeNearestNeighbor(x, tf.slice(tf.shape(like), nn.ints(1), nn.ints(2)));
+    }
 }

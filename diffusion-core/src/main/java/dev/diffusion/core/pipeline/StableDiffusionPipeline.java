@@ -242,11 +242,6 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         }
         int lh = request.height() / scale;
         int lw = request.width() / scale;
-        int multiple = unet.config().sizeMultiple();
-        if (lh % multiple != 0 || lw % multiple != 0) {
-            throw new IllegalArgumentException("width and height must be multiples of " + (scale * multiple)
-                    + " for this model's U-Net, got " + request.width() + "x" + request.height());
-        }
         long t0 = System.nanoTime();
         float[][] context = encodePair(request.negativePrompt(), request.prompt(), request.clipSkip(),
                 request.commaBacktrack(), listener);

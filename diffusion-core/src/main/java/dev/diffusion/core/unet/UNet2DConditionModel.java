@@ -29,7 +29,8 @@ import org.tensorflow.types.TFloat32;
  * {@code down_blocks.i.resnets.j}, {@code mid_block}, {@code up_blocks.i.attentions.j}, {@code conv_out}, ...).
  *
  * <p>Batch, latent size and context length are free in the graph, so one model serves a batch of steps of
- * different jobs, each sample with its own timestep, at any size that is a multiple of {@link UNetConfig#sizeMultiple()}.
+ * different jobs, each sample with its own timestep, at any latent size (the up path matches each skip connection's
+ * size, see {@link UpBlock2D}: SD 1.x runs at any image size that is a multiple of 8, as in diffusers).
  */
 public final class UNet2DConditionModel extends TfNetwork {
     /**
@@ -210,13 +211,11 @@ public final class UNet2DConditionModel extends TfNetwork {
      */
     public float[] predict(float[] latentsNhwc, int batch, int height, int width, float[] timesteps,
                            float[] contextValues, int contextLength, float[] loraScales) {
-        int multiple = config.sizeMultiple();
         if (batch < 1) {
             throw new IllegalArgumentException("batch must be >= 1, got " + batch);
         }
-        if (height < 1 || width < 1 || height % multiple != 0 || width % multiple != 0) {
-            throw new IllegalArgumentException("height and width must be positive multiples of " + multiple
-                    + " (2^(down blocks - 1)), got " + height + "x" + width);
+        if (height < 1 || width < 1) {
+            throw new IllegalArgumentException("height and width must be positive, got " + height + "x" + width);
         }
         if (contextLength < 1) {
             throw new IllegalArgumentException("contextLength must be >= 1, got " + contextLength);

@@ -401,11 +401,6 @@ public record UNetConfig(
         return blockOutChannels.length;
     }
 
-    /** Height and width of the latents must be multiples of this: each down block but the last halves them. */
-    public int sizeMultiple() {
-        return 1 << (blockOutChannels.length - 1);
-    }
-
     /** Most slices {@link dev.diffusion.core.nn.Attention} cuts one attention into. */
     private static final int MAX_ATTENTION_SLICES = 64;
 

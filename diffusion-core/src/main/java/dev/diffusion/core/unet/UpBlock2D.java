@@ -10,8 +10,11 @@ import org.tensorflow.types.TFloat32;
 
 /**
  * diffusers {@code UpBlock2D} and, with {@code crossAttention}, {@code CrossAttnUpBlock2D}: layers_per_block + 1
- * × (concat the latest skip connection on channels → resnet [→ transformer]), then nearest 2× upsampling and
- * a 3×3 {@code upsamplers.0.conv} except in the last block.
+ * × (concat the latest skip connection on channels → resnet [→ transformer]), then, except in the last block,
+ * nearest upsampling to the size of the skip connection the next block takes first and a 3×3
+ * {@code upsamplers.0.conv}. That size is twice this block's where the latent side is a multiple of 2^(blocks - 1);
+ * elsewhere a stride-2 convolution rounded an odd side up on the way down, and the up path matches it (diffusers'
+ * {@code upsample_size}), so that any latent size runs.
  */
 public final class UpBlock2D extends Module {
     private final List<ResnetBlock2D> resnets = new ArrayList<>();
@@ -57,7 +60,7 @@ public final class UpBlock2D extends Module {
             }
         }
         if (upsampler != null) {
-            x = upsampler.apply(Resample.upsampleNearest2x(nn, x));
+            x = upsampler.apply(Resample.upsampleNearestTo(nn, x, skips.get(skips.size() - 1)));
         }
         return x;
     }

@@ -82,6 +82,6 @@ class BenchCommandsTest {
         assertEquals("sd: --model is required (see ./sd bench-precision --help)", o.err().strip());
         CliOutcome bad = run("bench-precision", "--model", "tiny-random", "--size", "100");
         assertEquals(2, bad.code());
-        assertEquals("sd: --size must be a multiple of 64, got 100", bad.err().strip());
+        assertEquals("sd: --size must be a multiple of 8, got 100", bad.err().strip());
     }
 }

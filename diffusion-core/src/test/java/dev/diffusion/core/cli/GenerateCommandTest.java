@@ -74,6 +74,34 @@ class GenerateCommandTest {
         assertFalse(o.err().contains("Exception"), o.err());
     }
 
+    /** What needs the model's configuration or tokenizer is refused before any weight is loaded, naming the flag. */
+    @Test
+    void modelDependentLimitsAreRefusedBeforeLoading(@TempDir Path dir) throws Exception {
+        // the demo model's text encoder has 2 layers
+        refused("--clip-skip must be 1 to 2 (the text encoder's layers), got 3", "generate", "--prompt", "x",
+                "--clip-skip", "3", "--out", dir.resolve("a.png").toString());
+        // 760 words of one token each ("a" is one token in every CLIP vocabulary): 11 chunks of 75
+        String longPrompt = "a ".repeat(760).strip();
+        refused("--prompt is 760 tokens in 11 chunks of 75; the limit is 10 chunks (750 tokens)", "generate", "--prompt",
+                longPrompt, "--out", dir.resolve("b.png").toString());
+        refused("--negative-prompt is 760 tokens in 11 chunks of 75; the limit is 10 chunks (750 tokens)", "generate",
+                "--prompt", "x", "--negative-prompt", longPrompt, "--out", dir.resolve("c.png").toString());
+        assertFalse(Files.exists(dir.resolve("a.png")));
+    }
+
+    /** Any multiple of 8 runs (a latent of 9x11 here, odd sides the U-Net's up path matches), as in diffusers. */
+    @Test
+    void sidesThatAreMultiplesOfEightOnlyRun(@TempDir Path dir) throws Exception {
+        Path out = dir.resolve("odd.png");
+        CliOutcome o = run("generate", "--prompt", "a red circle", "--width", "72", "--height", "88", "--steps", "2",
+                "--quiet", "--out", out.toString());
+        assertEquals(0, o.code(), o.err());
+        Png.Image image = Png.decode(Files.readAllBytes(out));
+        assertEquals(72, image.width());
+        assertEquals(88, image.height());
+        assertEquals("72x88", GenerationParameters.parse(image.text().get("parameters")).settings().get("Size"));
+    }
+
     @Test
     void generatesNumberedPngsWithParametersAndPrintsProgress(@TempDir Path dir) throws Exception {
         Path out = dir.resolve("cat.png");

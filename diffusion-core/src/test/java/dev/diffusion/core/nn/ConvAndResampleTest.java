@@ -26,6 +26,26 @@ class ConvAndResampleTest {
     }
 
     @Test
+    void upsampleNearestToASizeReadsRowFloorOfOutRowTimesInOverOut() {
+        // 1x3x2x1: [[1, 2], [3, 4], [5, 6]] to 5x3 (F.interpolate(size=(5, 3), mode="nearest")): rows read input rows
+        // floor(i * 3 / 5) = 0, 0, 1, 1, 2 and columns floor(j * 2 / 3) = 0, 0, 1
+        float[] x = {1, 2, 3, 4, 5, 6};
+        float[] y = NnTestSupport.run(new MapWeights(), Precision.FP32, new long[] {1, 3, 2, 1}, x,
+                nn -> in -> Resample.upsampleNearestTo(nn, in,
+                        nn.tf.zeros(nn.tf.constant(new long[] {1, 5, 3, 7}), org.tensorflow.types.TFloat32.class)));
+        assertArrayEquals(new float[] {1, 1, 2, 1, 1, 2, 3, 3, 4, 3, 3, 4, 5, 5, 6}, y, 0f);
+        // to twice the size it is the 2x upsampling; to one less, the 2x upsampling without its last row and column
+        float[] twice = NnTestSupport.run(new MapWeights(), Precision.FP32, new long[] {1, 3, 2, 1}, x,
+                nn -> in -> Resample.upsampleNearestTo(nn, in,
+                        nn.tf.zeros(nn.tf.constant(new long[] {1, 6, 4, 1}), org.tensorflow.types.TFloat32.class)));
+        assertArrayEquals(new float[] {1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4, 5, 5, 6, 6, 5, 5, 6, 6}, twice, 0f);
+        float[] oneLess = NnTestSupport.run(new MapWeights(), Precision.FP32, new long[] {1, 3, 2, 1}, x,
+                nn -> in -> Resample.upsampleNearestTo(nn, in,
+                        nn.tf.zeros(nn.tf.constant(new long[] {1, 5, 3, 1}), org.tensorflow.types.TFloat32.class)));
+        assertArrayEquals(new float[] {1, 1, 2, 1, 1, 2, 3, 3, 4, 3, 3, 4, 5, 5, 6}, oneLess, 0f);
+    }
+
+    @Test
     void strideOneSameConvIsACrossCorrelationWithZeroPadding() {
         // input 3x3, 1 channel:   1 2 3 / 4 5 6 / 7 8 9
         // PyTorch's conv is a cross-correlation: y[i][j] = Σ_ab k[a][b]·x[i+a-1][j+b-1], zeros outside.

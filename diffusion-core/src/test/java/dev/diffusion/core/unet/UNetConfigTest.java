@@ -29,7 +29,6 @@ class UNetConfigTest {
         assertEquals(UNetConfig.sd15(), c);
         assertArrayEquals(new int[] {8, 8, 8, 8}, c.attentionHeads(), "attention_head_dim is the head count in SD 1.x");
         assertEquals(1280, c.timeEmbeddingDim());
-        assertEquals(8, c.sizeMultiple());
         assertEquals(UNetConfig.sd15(), UNetConfig.fromJson(JSON.readTree("{}")));
     }
 
