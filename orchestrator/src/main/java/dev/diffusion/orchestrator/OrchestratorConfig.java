@@ -30,6 +30,15 @@ public interface OrchestratorConfig {
          * {@code quarkus.http.insecure-requests=disabled} (see README, "Failure behaviour").
          */
         Optional<String> token();
+
+        /**
+         * A synchronous HTTP request (A1111 txt2img/img2img, OpenAI generations/edits) whose client hangs up before
+         * the answer cancels the job it created, so that abandoned work (a client's timeout, often followed by its
+         * retry) does not hold the U-Net. A job the request did not create (its id was already known) is left alone.
+         * {@code false}: the job runs on; its images are in the store and on the events topic.
+         */
+        @WithDefault("true")
+        boolean cancelOnDisconnect();
     }
 
     interface Model {

@@ -160,6 +160,18 @@ class HttpApiIT {
                 .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())).build(), HttpResponse.BodyHandlers.ofString());
     }
 
+    /** Any method, with the token; {@code body} null = none. */
+    HttpResponse<String> send(String method, String path, String contentType, String body)
+            throws IOException, InterruptedException {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(30))
+                .header("Authorization", "Bearer " + TOKEN)
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+        if (contentType != null) {
+            b.header("Content-Type", contentType);
+        }
+        return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
     HttpResponse<String> get(String path) throws IOException, InterruptedException {
         return http.send(HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(30))
                 .header("Authorization", "Bearer " + TOKEN).build(), HttpResponse.BodyHandlers.ofString());
@@ -304,6 +316,28 @@ class HttpApiIT {
         HttpResponse<String> notJson = post("/v1/images/generations", "{\"prompt\":", true);
         assertEquals(400, notJson.statusCode());
         assertTrue(json(notJson).get("error").get("message").asText().startsWith("the request body is not JSON"), notJson.body());
+        assertEquals("sd.strength", json(post("/v1/images/generations", "{\"prompt\": \"x\", \"sd\": {\"strength\": 0.5}}",
+                true)).get("error").get("param").asText(), "strength is for edits: refused, not ignored");
+        // what no resource method answers is in the API's shape too: unknown path, wrong method, wrong media type
+        HttpResponse<String> unknown = send("GET", "/v1/images/variations", null, null);
+        assertEquals(404, unknown.statusCode(), unknown.body());
+        assertEquals("not_found", json(unknown).get("error").get("code").asText(), unknown.body());
+        HttpResponse<String> unknownUnderKnown = send("GET", "/v1/images/files", null, null);
+        assertEquals(404, unknownUnderKnown.statusCode(), unknownUnderKnown.body());
+        assertEquals("not_found", json(unknownUnderKnown).get("error").get("code").asText(), unknownUnderKnown.body());
+        HttpResponse<String> get = send("GET", "/v1/images/generations", null, null);
+        assertEquals(405, get.statusCode(), get.body());
+        assertEquals("method_not_allowed", json(get).get("error").get("code").asText(), get.body());
+        assertEquals("/v1/images/generations does not take GET", json(get).get("error").get("message").asText());
+        HttpResponse<String> jsonEdit = send("POST", "/v1/images/edits", "application/json", "{\"prompt\": \"x\"}");
+        assertEquals(415, jsonEdit.statusCode(), jsonEdit.body());
+        assertEquals("unsupported_media_type", json(jsonEdit).get("error").get("code").asText(), jsonEdit.body());
+        HttpResponse<String> a1111Unknown = send("GET", "/sdapi/v1/nothing-here", null, null);
+        assertEquals(404, a1111Unknown.statusCode(), a1111Unknown.body());
+        assertEquals("Not Found", json(a1111Unknown).get("detail").asText(), a1111Unknown.body());
+        HttpResponse<String> a1111Get = send("GET", "/sdapi/v1/txt2img", null, null);
+        assertEquals(405, a1111Get.statusCode(), a1111Get.body());
+        assertEquals("Method Not Allowed", json(a1111Get).get("detail").asText(), a1111Get.body());
         HttpResponse<String> noToken = post("/v1/images/generations", "{\"prompt\": \"x\"}", false);
         assertEquals(401, noToken.statusCode());
         assertEquals("invalid_api_key", json(noToken).get("error").get("code").asText());
@@ -478,6 +512,60 @@ class HttpApiIT {
         JsonNode idle = json(get("/sdapi/v1/progress"));
         assertEquals(0.0, idle.get("progress").asDouble(), idle.toString());
         assertFalse(idle.get("state").get("job").asText().equals(jobId), idle.toString());
+    }
+
+    /**
+     * A client that hangs up on a synchronous txt2img cancels the job its request created (a timeout and a retry
+     * would otherwise run it twice); a request that only joined a known job id leaves that job alone.
+     */
+    @Test
+    void aClientThatHangsUpCancelsTheJobItsRequestCreated() throws Exception {
+        String id = "hangup-" + System.nanoTime();
+        String body = "{\"prompt\": \"abandoned\", \"width\": 512, \"height\": 512, \"steps\": 150, \"seed\": 5,"
+                + " \"force_task_id\": \"" + id + "\"}";
+        try (java.net.Socket socket = rawPost("/sdapi/v1/txt2img", body)) {
+            awaitState(id, JobStatus.State.RUNNING, 120);
+            // a second request for the same id joins the job (same settings): its hanging up cancels nothing
+            try (java.net.Socket joined = rawPost("/sdapi/v1/txt2img", body)) {
+                Thread.sleep(500);
+            }
+            Thread.sleep(1500);
+            assertEquals(JobStatus.State.RUNNING, grpc.get(GetRequest.newBuilder().setJobId(id).build()).getState(),
+                    "the joining request's hang-up left the job running");
+        } // the creating request's connection closes here
+        JobStatus end = awaitState(id, JobStatus.State.CANCELLED, 30);
+        assertTrue(end.getLastEvent().getCancelled().getStepsDone() < 150, end.toString());
+    }
+
+    /** A POST written on a raw socket, not read: closing the socket is the client hanging up. */
+    java.net.Socket rawPost(String path, String json) throws IOException {
+        URI u = URI.create(base);
+        java.net.Socket socket = new java.net.Socket(u.getHost(), u.getPort());
+        byte[] bytes = json.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        var out = socket.getOutputStream();
+        out.write(("POST " + path + " HTTP/1.1\r\nHost: " + u.getHost() + "\r\nAuthorization: Bearer " + TOKEN
+                + "\r\nContent-Type: application/json\r\nContent-Length: " + bytes.length + "\r\n\r\n")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        out.write(bytes);
+        out.flush();
+        return socket;
+    }
+
+    JobStatus awaitState(String id, JobStatus.State state, int seconds) throws InterruptedException {
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        JobStatus last = null;
+        while (System.nanoTime() < end) {
+            try {
+                last = grpc.get(GetRequest.newBuilder().setJobId(id).build());
+                if (last.getState() == state) {
+                    return last;
+                }
+            } catch (io.grpc.StatusRuntimeException notYet) {
+                // not known yet
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("job " + id + " not " + state + " within " + seconds + " s: " + last);
     }
 
     // ------------------------------------------------------------------------------------ the page

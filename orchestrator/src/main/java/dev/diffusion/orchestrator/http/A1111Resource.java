@@ -13,11 +13,13 @@ import dev.diffusion.proto.v1.GeneratedImage;
 import dev.diffusion.proto.v1.GenerationJob;
 import dev.diffusion.proto.v1.JobEvent;
 import dev.diffusion.proto.v1.Progress;
+import io.vertx.core.http.HttpServerRequest;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import java.time.Instant;
@@ -88,17 +90,17 @@ public class A1111Resource {
 
     @POST
     @Path("/txt2img")
-    public Response txt2img(String text) throws InterruptedException {
-        return generate(text, false);
+    public Response txt2img(String text, @Context HttpServerRequest request) throws InterruptedException {
+        return generate(text, false, request);
     }
 
     @POST
     @Path("/img2img")
-    public Response img2img(String text) throws InterruptedException {
-        return generate(text, true);
+    public Response img2img(String text, @Context HttpServerRequest request) throws InterruptedException {
+        return generate(text, true, request);
     }
 
-    private Response generate(String text, boolean img2img) throws InterruptedException {
+    private Response generate(String text, boolean img2img, HttpServerRequest request) throws InterruptedException {
         Map<String, Object> parameters = new LinkedHashMap<>();
         HttpJobs.Tracked t;
         boolean sendImages;
@@ -111,7 +113,7 @@ public class A1111Resource {
         } catch (InvalidRequestException e) {
             return unprocessable(a1111Field(e.field()), e.getMessage());
         }
-        Optional<JobEvent> end = jobs.awaitFinal(t);
+        Optional<JobEvent> end = jobs.awaitFinal(t, request.response());
         if (end.isEmpty()) {
             return error(504, "Timeout", "job " + t.id() + " did not finish within " + HttpJobs.WAIT.toMinutes() + " minutes; it goes on");
         }

@@ -5,6 +5,7 @@ import dev.diffusion.orchestrator.ModelSpec;
 import dev.diffusion.proto.v1.GenerationJob;
 import dev.diffusion.proto.v1.JobEvent;
 import dev.diffusion.proto.v1.Progress;
+import io.vertx.core.http.HttpServerResponse;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import java.time.Duration;
@@ -22,6 +23,7 @@ import java.util.concurrent.CompletableFuture;
  */
 @ApplicationScoped
 public class HttpJobs {
+    private static final org.jboss.logging.Logger LOG = org.jboss.logging.Logger.getLogger(HttpJobs.class);
     static final int REMEMBERED = 50;
     /** Every step of an HTTP job carries a preview (one pixel per latent pixel: cheap). */
     static final int PREVIEW_EVERY = 1;
@@ -35,14 +37,17 @@ public class HttpJobs {
     public static final class Tracked {
         public final GenerationJob job;
         public final long submittedMillis = System.currentTimeMillis();
+        /** Whether this submission created the job (its id was not known before). */
+        final boolean created;
         final CompletableFuture<JobEvent> done;
         private volatile JobEvent last;
         private volatile Progress lastProgress;
         private volatile byte[] preview;
         private volatile long startedMillis;
 
-        Tracked(GenerationJob job, CompletableFuture<JobEvent> done) {
+        Tracked(GenerationJob job, boolean created, CompletableFuture<JobEvent> done) {
             this.job = job;
+            this.created = created;
             this.done = done;
         }
 
@@ -103,6 +108,7 @@ public class HttpJobs {
 
     /** Accepts (throws InvalidRequestException naming the field), enqueues on the jobs topic and starts watching. */
     public Tracked submit(GenerationJob request) throws InterruptedException {
+        boolean created = request.getJobId().isEmpty() || !submission.orchestrator().store().knows(request.getJobId());
         GenerationJob job = submission.accept(request.toBuilder().setPreviewEvery(PREVIEW_EVERY).build());
         submission.enqueue(job);
         Tracked[] holder = new Tracked[1];
@@ -116,7 +122,7 @@ public class HttpJobs {
             }
             holder[0].onEvent(e);
         });
-        Tracked t = new Tracked(job.toBuilder().clearInitImage().build(), done); // remembered without its megabytes
+        Tracked t = new Tracked(job.toBuilder().clearInitImage().build(), created, done); // remembered without its megabytes
         synchronized (early) {
             early.forEach(t::onEvent);
             holder[0] = t;
@@ -130,8 +136,27 @@ public class HttpJobs {
         return t;
     }
 
-    /** The final event with the images, or empty when it did not come within {@link #WAIT}. */
-    public Optional<JobEvent> awaitFinal(Tracked t) throws InterruptedException {
+    /**
+     * The final event with the images, or empty when it did not come within {@link #WAIT}. Should the client hang up
+     * first, the job is cancelled if this request created it ({@code diffusion.api.cancel-on-disconnect}).
+     */
+    public Optional<JobEvent> awaitFinal(Tracked t, HttpServerResponse response) throws InterruptedException {
+        if (t.created && submission.orchestrator().config().api().cancelOnDisconnect()) {
+            response.closeHandler(closed -> {
+                if (!t.finished()) {
+                    CompletableFuture.runAsync(() -> { // off the event loop: cancelling writes to Kafka and waits
+                        try {
+                            LOG.infof("job %s: the HTTP client hung up before the answer; cancelling it", t.id());
+                            submission.cancel(t.id());
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        } catch (RuntimeException e) {
+                            LOG.warnf("job %s: cancelling after the client hung up failed: %s", t.id(), e.toString());
+                        }
+                    });
+                }
+            });
+        }
         return submission.awaitFinal(t.done, WAIT);
     }
 

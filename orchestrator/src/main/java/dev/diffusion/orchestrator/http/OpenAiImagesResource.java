@@ -9,6 +9,7 @@ import dev.diffusion.proto.v1.GeneratedImage;
 import dev.diffusion.proto.v1.GenerationJob;
 import dev.diffusion.proto.v1.JobEvent;
 import dev.diffusion.proto.v1.JobStatus;
+import io.vertx.core.http.HttpServerRequest;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.GET;
@@ -55,7 +56,8 @@ public class OpenAiImagesResource {
 
     @POST
     @Path("/images/generations")
-    public Response generations(String text, @Context UriInfo uri) throws InterruptedException {
+    public Response generations(String text, @Context UriInfo uri, @Context HttpServerRequest request)
+            throws InterruptedException {
         JsonNode body;
         try {
             body = JSON.readTree(text == null ? "" : text);
@@ -65,13 +67,14 @@ public class OpenAiImagesResource {
         if (body == null || !body.isObject()) {
             return OpenAiErrors.invalid(null, "the request body must be a JSON object");
         }
-        return run(body, null, false, uri);
+        return run(body, null, false, uri, request);
     }
 
     @POST
     @Path("/images/edits")
     @Consumes(MediaType.MULTIPART_FORM_DATA)
-    public Response edits(MultipartFormDataInput form, @Context UriInfo uri) throws Exception {
+    public Response edits(MultipartFormDataInput form, @Context UriInfo uri, @Context HttpServerRequest request)
+            throws Exception {
         ObjectNode body = JSON.createObjectNode();
         ObjectNode sd = JSON.createObjectNode();
         byte[] image = null;
@@ -110,10 +113,11 @@ public class OpenAiImagesResource {
         if (!sd.isEmpty()) {
             body.set("sd", sd);
         }
-        return run(body, image, true, uri);
+        return run(body, image, true, uri, request);
     }
 
-    private Response run(JsonNode body, byte[] initImage, boolean edit, UriInfo uri) throws InterruptedException {
+    private Response run(JsonNode body, byte[] initImage, boolean edit, UriInfo uri, HttpServerRequest request)
+            throws InterruptedException {
         String responseFormat;
         HttpJobs.Tracked t;
         try {
@@ -133,7 +137,7 @@ public class OpenAiImagesResource {
         } catch (InvalidRequestException e) {
             return OpenAiErrors.invalid(param(e.field()), e.getMessage());
         }
-        Optional<JobEvent> end = jobs.awaitFinal(t);
+        Optional<JobEvent> end = jobs.awaitFinal(t, request.response());
         if (end.isEmpty()) {
             return noRetry(OpenAiErrors.error(504, "job " + t.id() + " did not finish within " + HttpJobs.WAIT.toMinutes()
                     + " minutes; it goes on", null, "timeout"));
@@ -266,6 +270,10 @@ public class OpenAiImagesResource {
             b.setCommaPaddingBacktrack(sd.int32("comma_padding_backtrack", 0));
             b.setPadCondUncond(sd.bool("pad_cond_uncond", false));
             b.setRng(sd.string("rng", ""));
+            if (sd.has("strength") && initImage == null) {
+                throw new InvalidRequestException("sd.strength", "sd.strength is for /v1/images/edits (img2img): a"
+                        + " generation starts from pure noise");
+            }
             if (sd.has("strength")) {
                 b.setStrength((float) sd.number("strength", 0.75));
             }
