@@ -313,6 +313,10 @@ class HttpApiIT {
                 "sd", "{\"steps\": 0.5}"), dev.diffusion.core.image.Png.encodeRgb(64, 64, new byte[64 * 64 * 3], java.util.Map.of()));
         assertEquals(400, longPrompt.statusCode(), longPrompt.body());
         assertEquals("sd.steps", json(longPrompt).get("error").get("param").asText());
+        HttpResponse<String> listSeed = postForm("/v1/images/edits", java.util.Map.of("prompt", "x", "sd[seed][]", "1"),
+                dev.diffusion.core.image.Png.encodeRgb(64, 64, new byte[64 * 64 * 3], java.util.Map.of()));
+        assertEquals(400, listSeed.statusCode(), listSeed.body());
+        assertEquals("sd.seed", json(listSeed).get("error").get("param").asText(), listSeed.body());
         HttpResponse<String> notJson = post("/v1/images/generations", "{\"prompt\":", true);
         assertEquals(400, notJson.statusCode());
         assertTrue(json(notJson).get("error").get("message").asText().startsWith("the request body is not JSON"), notJson.body());

@@ -94,7 +94,15 @@ public class OpenAiImagesResource {
                         return OpenAiErrors.invalid("sd", "sd must be a JSON object: " + bad.getMessage());
                     }
                 } else if (name.startsWith("sd[") && name.endsWith("]") && !v.isFileItem()) {
-                    sd.put(name.substring(3, name.length() - 1), v.getValue()); // the openai client's form encoding of an object
+                    // the openai client's form encoding of an object: sd[key]; sd[key][] or sd[key][sub] would be a
+                    // list or an object, which no setting of ours is
+                    String key = name.substring(3, name.length() - 1);
+                    int nested = key.indexOf(']');
+                    if (nested >= 0) {
+                        String field = "sd." + key.substring(0, nested);
+                        return OpenAiErrors.invalid(field, field + " must be a single value, got the form field '" + name + "'");
+                    }
+                    sd.put(key, v.getValue());
                 } else if (name.equals("mask")) {
                     return OpenAiErrors.invalid("mask", "mask is not supported: edits here are img2img of the whole image (no inpainting)");
                 } else if (!v.isFileItem()) {
