@@ -565,7 +565,7 @@ final class Suite {
             return def;
         }
         try {
-            return Integer.parseInt(v.trim());
+            return dev.diffusion.core.cli.PlainNumbers.parseInt(v);
         } catch (NumberFormatException e) {
             throw new UsageException("$" + name + " must be a whole number, got '" + v + "'");
         }

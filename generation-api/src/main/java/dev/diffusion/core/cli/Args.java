@@ -70,7 +70,7 @@ public final class Args {
         }
         int n;
         try {
-            n = Integer.parseInt(v.trim());
+            n = PlainNumbers.parseInt(v);
         } catch (NumberFormatException e) {
             throw new UsageException(flag + " must be a whole number, got '" + v + "'");
         }
@@ -86,7 +86,7 @@ public final class Args {
             return def;
         }
         try {
-            return Long.parseLong(v.trim());
+            return PlainNumbers.parseLong(v);
         } catch (NumberFormatException e) {
             throw new UsageException(flag + " must be a whole number, got '" + v + "'");
         }
@@ -99,7 +99,7 @@ public final class Args {
         }
         double d;
         try {
-            d = Double.parseDouble(v.trim());
+            d = PlainNumbers.parseDouble(v);
         } catch (NumberFormatException e) {
             throw new UsageException(flag + " must be a number, got '" + v + "'");
         }
@@ -116,7 +116,7 @@ public final class Args {
             return def;
         }
         try {
-            return Double.parseDouble(v.trim());
+            return PlainNumbers.parseDouble(v);
         } catch (NumberFormatException e) {
             throw new UsageException(flag + " must be a number, got '" + v + "'");
         }

@@ -42,7 +42,7 @@ public record LoraRef(String name, double weight) {
             String w = m.group(2);
             double weight;
             try {
-                weight = w == null || w.isBlank() ? 1.0 : Double.parseDouble(w.trim());
+                weight = w == null || w.isBlank() ? 1.0 : dev.diffusion.core.cli.PlainNumbers.parseDouble(w);
             } catch (NumberFormatException e) {
                 throw new InvalidRequestException("prompt", "prompt: LoRA tag " + m.group() + " has weight '" + w
                         + "', not a number");

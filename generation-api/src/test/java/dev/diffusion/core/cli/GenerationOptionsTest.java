@@ -35,6 +35,18 @@ class GenerationOptionsTest {
                 "--prompt", "x", "--batch-count", "65");
         refused("--cfg-scale must be between 0.0 and " + GenerationRequest.MAX_CFG + ", got 31", "--prompt", "x", "--cfg-scale", "31");
         refused("--scheduler must be discrete or karras, got 'cosine'", "--prompt", "x", "--scheduler", "cosine");
+        // numbers as typed: Java's parsers alone would take a float suffix, NaN, hex and digits of other scripts
+        refused("--cfg-scale must be a number, got '7f'", "--prompt", "x", "--cfg-scale", "7f");
+        refused("--cfg-scale must be a number, got 'NaN'", "--prompt", "x", "--cfg-scale", "NaN");
+        refused("--cfg-scale must be a number, got '0x1p2'", "--prompt", "x", "--cfg-scale", "0x1p2");
+        refused("--steps must be a whole number, got '\u0663\u0660'", "--prompt", "x", "--steps", "\u0663\u0660");
+        refused("--seed must be a whole number, got '12L'", "--prompt", "x", "--seed", "12L");
+        assertEquals(7.5, GenerationOptions.parse(new String[] {"--prompt", "x", "--cfg-scale", " 7.5 "}).request().cfgScale());
+        assertEquals(2.0, GenerationOptions.parse(new String[] {"--prompt", "x", "--cfg-scale", ".2e1"}).request().cfgScale());
+        assertEquals(30, GenerationOptions.parse(new String[] {"--prompt", "x", "--steps", "+30"}).request().steps());
+        assertEquals("prompt: LoRA tag <lora:a:0.5f> has weight '0.5f', not a number", assertThrows(
+                dev.diffusion.core.pipeline.InvalidRequestException.class,
+                () -> dev.diffusion.core.pipeline.LoraRef.extract("x <lora:a:0.5f>")).getMessage());
         refused("--strength needs --init-image", "--prompt", "x", "--strength", "0.5");
         refused("--out must name a .png file, got 'out.jpg'", "--prompt", "x", "--out", "out.jpg");
         refused("unexpected argument 'cat' (values follow their flag, e.g. --prompt \"a cat\")", "--prompt", "x", "cat");
