@@ -452,7 +452,7 @@ class HttpApiIT {
         HttpResponse<String> noImage = post("/sdapi/v1/img2img", "{\"prompt\": \"x\", \"init_images\": [\"!!!\"]}", true);
         assertEquals(422, noImage.statusCode(), noImage.body());
         assertEquals("[\"body\",\"init_images\"]", json(noImage).get("detail").get(0).get("loc").toString(), noImage.body());
-        HttpResponse<String> sampler = post("/sdapi/v1/txt2img", "{\"prompt\": \"x\", \"sampler_name\": \"LMS\"}", true);
+        HttpResponse<String> sampler = post("/sdapi/v1/txt2img", "{\"prompt\": \"x\", \"sampler_name\": \"UniPC\"}", true);
         assertEquals("[\"body\",\"sampler_name\"]", json(sampler).get("detail").get(0).get("loc").toString(), sampler.body());
         HttpResponse<String> override = post("/sdapi/v1/txt2img",
                 "{\"prompt\": \"x\", \"override_settings\": {\"sd_model_checkpoint\": \"v1-5\"}}", true);
@@ -467,7 +467,7 @@ class HttpApiIT {
     void a1111Lists() throws Exception {
         List<String> samplers = new ArrayList<>();
         json(get("/sdapi/v1/samplers")).forEach(s -> samplers.add(s.get("name").asText()));
-        assertEquals(List.of("Euler", "Euler a", "DPM++ 2M", "DDIM", "DDPM"), samplers);
+        assertEquals(List.of("Euler", "Euler a", "DPM++ 2M", "DDIM", "DDPM", "LMS", "Heun", "DPM2", "LCM", "iPNDM"), samplers);
         assertEquals("Karras", json(get("/sdapi/v1/schedulers")).get(1).get("label").asText());
         assertEquals("tiny-random", json(get("/sdapi/v1/sd-models")).get(0).get("model_name").asText());
         JsonNode options = json(get("/sdapi/v1/options"));

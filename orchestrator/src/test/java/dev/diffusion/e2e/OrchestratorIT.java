@@ -272,9 +272,10 @@ class OrchestratorIT {
                 + "\"seed\":7,\"sampler\":\"DPM++ 2M Karras\"}").getBytes(StandardCharsets.UTF_8), true);
         GenerationJob json = GenerationJob.newBuilder().setJobId(jsonId).setPrompt("a blue square").setWidth(72).setHeight(88)
                 .setSteps(3).setSeed(7).setSampler("DPM++ 2M Karras").build();
-        // gRPC Generate: unguided (cfg 1 runs the conditional prediction only), a negative prompt, two images
+        // gRPC Generate: unguided (cfg 1 runs the conditional prediction only), a negative prompt, two images; DPM2,
+        // two U-Net calls per step (the second at a timestep between the schedule's), one PROGRESS per step
         GenerationJob viaGrpc = job("grpc", "a green triangle").setNegativePrompt("blurry").setCfgScale(1f).setSeed(3)
-                .setBatchCount(2).build();
+                .setBatchCount(2).setSampler("DPM2").build();
         List<JobEvent> streamed = new ArrayList<>();
         Iterator<JobEvent> it = api.withDeadlineAfter(120, TimeUnit.SECONDS)
                 .generate(GenerateRequest.newBuilder().setJob(viaGrpc).build());

@@ -118,13 +118,19 @@ public final class GuidedSampling {
         float[] uncondBatchContext = guided && !paired ? repeat(batch, uncondContext) : null;
         LatentShape pairShape = new LatentShape(2 * batch, shape.channels(), shape.height(), shape.width(), shape.layout());
         int total = loop.schedule().steps();
+        // a two-stage sampler's step is two evaluations: the step reported is its first one's, timed over both
+        double stepSigma = 0;
+        float stepT = 0;
+        float[] stepX = null;
+        long stepNanos = 0;
         while (!loop.done(state)) {
             if (!observer.proceed(state)) {
                 return null;
             }
             long s0 = System.nanoTime();
             double sigma = loop.sigma(state);
-            float[] xIn = state.x().clone();
+            boolean firstOfStep = Double.isNaN(state.stageSigma());
+            float[] xIn = firstOfStep ? state.x().clone() : null;
             float[] in = loop.modelInput(state);
             float t = (float) loop.timestep(state);
             float[] uncond = null;
@@ -146,8 +152,18 @@ public final class GuidedSampling {
                 cond = unet.predict(in, shape, filled(batch, t), batchContext);
                 out = cond;
             }
+            int before = state.stepIndex();
             float[] denoised = loop.advance(state, out);
-            observer.onStep(new Step(state.stepIndex(), total, sigma, t, xIn, uncond, cond, denoised, System.nanoTime() - s0));
+            if (firstOfStep) {
+                stepSigma = sigma;
+                stepT = t;
+                stepX = xIn;
+                stepNanos = 0;
+            }
+            stepNanos += System.nanoTime() - s0;
+            if (state.stepIndex() > before) {
+                observer.onStep(new Step(state.stepIndex(), total, stepSigma, stepT, stepX, uncond, cond, denoised, stepNanos));
+            }
         }
         if (!observer.proceed(state)) {
             return null;

@@ -21,6 +21,11 @@ public interface Sampler {
             case DPMPP_2M -> new DpmPp2mSampler();
             case DDIM -> new DdimSampler(eta);
             case DDPM -> new DdpmSampler();
+            case LMS -> new LmsSampler();
+            case HEUN -> new HeunSampler();
+            case DPM2 -> new Dpm2Sampler();
+            case LCM -> new LcmSampler();
+            case IPNDM -> new IpndmSampler();
         };
     }
 

@@ -17,6 +17,13 @@ public final class SamplerState {
     private int stepIndex;
     private float[] previousDenoised;
     private double previousSigma = Double.NaN;
+    /** Multistep samplers' earlier slopes (LMS, iPNDM), newest first, with their sigmas. */
+    private final java.util.ArrayList<float[]> slopes = new java.util.ArrayList<>();
+    private final java.util.ArrayList<Double> slopeSigmas = new java.util.ArrayList<>();
+    /** A two-stage sampler's step between its evaluations: the second evaluation's sigma (NaN: none pending). */
+    private double stageSigma = Double.NaN;
+    private float[] stageStart;
+    private float[] stageSlope;
 
     private SamplerState(LatentShape shape, NoiseGenerator[] noise) {
         this.shape = shape;
@@ -91,6 +98,60 @@ public final class SamplerState {
             System.arraycopy(denoised, 0, previousDenoised, 0, denoised.length);
         }
         previousSigma = sigma;
+    }
+
+    /** How many earlier slopes are remembered. */
+    public int slopeCount() {
+        return slopes.size();
+    }
+
+    /** The {@code k}-th most recent earlier slope (0 = the previous step's). */
+    public float[] slope(int k) {
+        return slopes.get(k);
+    }
+
+    /** The sigma of {@link #slope(int)}. */
+    public double slopeSigma(int k) {
+        return slopeSigmas.get(k);
+    }
+
+    /** Kept by multistep samplers: this step's slope (not copied) and sigma, the newest of at most {@code keep}. */
+    public void rememberSlope(float[] slope, double sigma, int keep) {
+        slopes.add(0, slope);
+        slopeSigmas.add(0, sigma);
+        while (slopes.size() > keep) {
+            slopes.remove(slopes.size() - 1);
+            slopeSigmas.remove(slopeSigmas.size() - 1);
+        }
+    }
+
+    /** Kept by a {@link TwoStageSampler} between its evaluations: the latent the step started from, a slope. */
+    public void holdStage(float[] start, float[] slope) {
+        stageStart = start;
+        stageSlope = slope;
+    }
+
+    public float[] stageStart() {
+        return stageStart;
+    }
+
+    public float[] stageSlope() {
+        return stageSlope;
+    }
+
+    /** The sigma of the pending second evaluation of a two-stage step, or NaN when none is pending. */
+    public double stageSigma() {
+        return stageSigma;
+    }
+
+    void beginStage(double sigma) {
+        stageSigma = sigma;
+    }
+
+    void endStage() {
+        stageSigma = Double.NaN;
+        stageStart = null;
+        stageSlope = null;
     }
 
     /** A plain immutable copy: arrays copied, noise streams as (kind, seed, position) per image. */

@@ -10,23 +10,30 @@ public final class SamplingLoop {
     private final Sampler sampler;
     private final SigmaSchedule schedule;
     private final PredictionType predictionType;
+    /** Turns a sigma off the schedule (a two-stage sampler's intermediate point) into a U-Net timestep; may be null. */
+    private final NoiseSchedule table;
 
     public SamplingLoop(Sampler sampler, SigmaSchedule schedule, PredictionType predictionType) {
+        this(sampler, schedule, predictionType, null);
+    }
+
+    public SamplingLoop(Sampler sampler, SigmaSchedule schedule, PredictionType predictionType, NoiseSchedule table) {
         this.sampler = sampler;
         this.schedule = schedule;
         this.predictionType = predictionType;
+        this.table = table;
     }
 
     /** Sampler and schedule for a sampler and step count, from the model's scheduler config. */
     public static SamplingLoop of(SamplerSpec spec, int steps, SchedulerConfig config) {
         NoiseSchedule table = NoiseSchedule.of(config);
         return new SamplingLoop(Sampler.create(spec.kind()), SigmaSchedule.forSampler(spec, config, table, steps),
-                config.predictionType());
+                config.predictionType(), table);
     }
 
     /** The same loop entered at step {@code first} of its schedule (img2img: the steps that strength leaves). */
     public SamplingLoop fromStep(int first) {
-        return new SamplingLoop(sampler, schedule.fromStep(first), predictionType);
+        return new SamplingLoop(sampler, schedule.fromStep(first), predictionType, table);
     }
 
     public Sampler sampler() {
@@ -76,18 +83,36 @@ public final class SamplingLoop {
         return state.stepIndex() >= schedule.steps();
     }
 
-    /** The U-Net timestep of the state's next step. */
+    /**
+     * The U-Net timestep of the state's next model evaluation: its step's, or for the second evaluation of a
+     * {@link TwoStageSampler}'s step the timestep of that evaluation's sigma (the next step's when it is on the
+     * schedule, else k-diffusion's log-sigma interpolation of the training table).
+     */
     public double timestep(SamplerState state) {
-        return schedule.timestep(checkNotDone(state));
+        int i = checkNotDone(state);
+        double stage = state.stageSigma();
+        if (Double.isNaN(stage)) {
+            return schedule.timestep(i);
+        }
+        if (stage == schedule.sigma(i + 1)) {
+            return schedule.timestep(i + 1);
+        }
+        if (table == null) {
+            throw new IllegalStateException(sampler.name() + " needs the noise table to time sigma " + stage);
+        }
+        return table.sigmaToT(stage);
     }
 
+    /** The sigma of the state's next model evaluation (see {@link #timestep}). */
     public double sigma(SamplerState state) {
-        return schedule.sigma(checkNotDone(state));
+        int i = checkNotDone(state);
+        double stage = state.stageSigma();
+        return Double.isNaN(stage) ? schedule.sigma(i) : stage;
     }
 
-    /** The U-Net input for the next step: x * c_in, a new array. */
+    /** The U-Net input for the next model evaluation: x * c_in, a new array. */
     public float[] modelInput(SamplerState state) {
-        double cIn = PredictionType.cIn(schedule.sigma(checkNotDone(state)));
+        double cIn = PredictionType.cIn(sigma(state));
         float[] x = state.x();
         float[] in = new float[x.length];
         for (int i = 0; i < x.length; i++) {
@@ -96,12 +121,31 @@ public final class SamplingLoop {
         return in;
     }
 
-    /** Applies one step given the (guided) model output for {@link #modelInput}; returns the denoised estimate. */
+    /**
+     * Takes the (guided) model output for {@link #modelInput} and moves the sampler on: one step, or for a
+     * {@link TwoStageSampler} one of its two evaluations (the state's step index advances when the step is done).
+     * Returns the denoised estimate of this evaluation.
+     */
     public float[] advance(SamplerState state, float[] modelOutput) {
         int i = checkNotDone(state);
         double sigma = schedule.sigma(i);
-        float[] denoised = predictionType.denoised(state.x(), modelOutput, sigma);
-        sampler.step(state.x(), denoised, sigma, schedule.sigma(i + 1), state);
+        double sigmaNext = schedule.sigma(i + 1);
+        double stage = state.stageSigma();
+        float[] denoised = predictionType.denoised(state.x(), modelOutput, Double.isNaN(stage) ? sigma : stage);
+        if (sampler instanceof TwoStageSampler two) {
+            if (Double.isNaN(stage)) {
+                double next = two.firstStage(state.x(), denoised, sigma, sigmaNext, state);
+                if (!Double.isNaN(next)) {
+                    state.beginStage(next);
+                    return denoised;
+                }
+            } else {
+                two.secondStage(state.x(), denoised, sigma, stage, sigmaNext, state);
+                state.endStage();
+            }
+        } else {
+            sampler.step(state.x(), denoised, sigma, sigmaNext, state);
+        }
         state.advanceStep();
         return denoised;
     }

@@ -124,6 +124,11 @@ public record SigmaSchedule(double[] sigmas, double[] timesteps, double initNois
      * spacing for DDIM (ending at alpha_bar = 1 or alpha_bar_0 per set_alpha_to_one) and DDPM (ending at 0).
      */
     public static SigmaSchedule forSampler(SamplerSpec spec, SchedulerConfig config, NoiseSchedule table, int steps) {
+        if (spec.kind() == SamplerKind.DPM2) {
+            // A1111 and ComfyUI drop DPM2's next-to-last sigma (its step there would be tiny): the schedule of one
+            // step more, without it
+            return withoutNextToLast(forSampler(new SamplerSpec(SamplerKind.EULER, spec.karras()), config, table, steps + 1));
+        }
         if (spec.karras()) {
             return karras(table, steps);
         }
@@ -131,13 +136,21 @@ public record SigmaSchedule(double[] sigmas, double[] timesteps, double initNois
             // A cosine schedule's last beta is clipped to 0.999, so sigma at t = 999 is ~2e4: an epsilon model's
             // error is amplified that much on the first step. A1111 / sd.cpp have no cosine models to match, so
             // these follow diffusers instead and start at the config's spacing ("leading": t = 951 for 20 steps).
-            case EULER, EULER_ANCESTRAL, DPMPP_2M -> config.betaSchedule() == BetaSchedule.SQUAREDCOS_CAP_V2
+            case EULER, EULER_ANCESTRAL, DPMPP_2M, LMS, HEUN, DPM2, LCM, IPNDM -> config.betaSchedule() == BetaSchedule.SQUAREDCOS_CAP_V2
                     ? spaced(table, steps, config.timestepSpacing(), config.stepsOffset(), 0.0)
                     : discrete(table, steps);
             case DDIM -> spaced(table, steps, config.timestepSpacing(), config.stepsOffset(),
                     config.setAlphaToOne() ? 0.0 : table.sigma(0));
             case DDPM -> spaced(table, steps, config.timestepSpacing(), config.stepsOffset(), 0.0);
         };
+    }
+
+    /** This schedule without the sigma (and timestep) before the last: one step fewer. */
+    static SigmaSchedule withoutNextToLast(SigmaSchedule s) {
+        int n = s.sigmas().length;
+        double[] sigmas = Arrays.copyOf(s.sigmas(), n - 1);
+        sigmas[n - 2] = s.sigmas()[n - 1];
+        return new SigmaSchedule(sigmas, Arrays.copyOf(s.timesteps(), n - 2), s.initNoiseSigma());
     }
 
     private static void checkSteps(int steps) {

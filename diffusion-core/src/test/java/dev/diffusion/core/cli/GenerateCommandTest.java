@@ -68,9 +68,9 @@ class GenerateCommandTest {
         refused("--model: /nonexistent/model does not exist", "generate", "--prompt", "x", "--model", "/nonexistent/model");
         refused("--attention-slice-mb must be between 0 and 1048576, got -1", "generate", "--prompt", "x",
                 "--attention-slice-mb", "-1");
-        CliOutcome o = run("generate", "--prompt", "x", "--sampler", "heun");
+        CliOutcome o = run("generate", "--prompt", "x", "--sampler", "UniPC");
         assertEquals(2, o.code());
-        assertTrue(o.err().startsWith("sd: --sampler: unknown sampler 'heun'; accepted: [Euler, Euler a, DPM++ 2M"), o.err());
+        assertTrue(o.err().startsWith("sd: --sampler: unknown sampler 'UniPC'; accepted: [Euler, Euler a, DPM++ 2M"), o.err());
         assertFalse(o.err().contains("Exception"), o.err());
     }
 

@@ -283,8 +283,8 @@ class TinyPipelineTest {
         assertMessage("scheduler must be 'discrete', 'karras' or 'automatic', got 'exponential'",
                 new GenerationRequest("x", "", 64, 64, 4, "euler", "exponential", 7, 1, 1, 1, RngKind.PHILOX));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> new GenerationRequest("x", "", 64, 64, 4, "heun", null, 7, 1, 1, 1, RngKind.PHILOX).validate());
-        assertTrue(e.getMessage().startsWith("unknown sampler 'heun'"), e.getMessage());
+                () -> new GenerationRequest("x", "", 64, 64, 4, "UniPC", null, 7, 1, 1, 1, RngKind.PHILOX).validate());
+        assertTrue(e.getMessage().startsWith("unknown sampler 'UniPC'"), e.getMessage());
     }
 
     private static void assertMessage(String expected, GenerationRequest r) {

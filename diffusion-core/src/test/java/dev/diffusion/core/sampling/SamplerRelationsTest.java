@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** Relations between samplers that hold exactly, and hand-computed single steps. */
@@ -58,6 +60,132 @@ class SamplerRelationsTest {
         new EulerAncestralSampler().step(x, new float[] {0.5f}, 2.0, 1.0, state);
         float z = new PhiloxGenerator(3).randn(1)[0];
         assertEquals(2 + 0.75 * (0.5 - 2) + Math.sqrt(0.75) * z, x[0], 1e-6);
+    }
+
+    /** One step from sigma 2 to 1 of x = 1 with the ideal denoiser of unit-variance data, D(x, s) = x / (1 + s^2). */
+    private static float[] secondOrderStep(Sampler sampler, List<Double> evaluatedSigmas, List<Double> timesteps) {
+        SigmaSchedule schedule = new SigmaSchedule(new double[] {2, 1, 0}, new double[] {700, 500}, 2);
+        SamplingLoop loop = new SamplingLoop(sampler, schedule, PredictionType.EPSILON, NoiseSchedule.sd15());
+        SamplerState state = SamplerState.create(RngKind.PHILOX, 0, LatentShape.nchw(1, 1, 1, 1));
+        state.setX(new float[] {1f});
+        while (state.stepIndex() == 0) {
+            double sigma = loop.sigma(state);
+            evaluatedSigmas.add(sigma);
+            timesteps.add(loop.timestep(state));
+            double x = state.x()[0];
+            double d = x / (1 + sigma * sigma);
+            loop.advance(state, new float[] {(float) ((x - d) / sigma)}); // epsilon = (x - D) / sigma
+        }
+        return state.x();
+    }
+
+    @Test
+    void heunStepByHand() {
+        List<Double> sigmas = new ArrayList<>();
+        List<Double> ts = new ArrayList<>();
+        float[] x = secondOrderStep(new HeunSampler(), sigmas, ts);
+        // d = (1 - 0.2)/2 = 0.4; x2 = 1 - 0.4 = 0.6 at sigma 1: D = 0.3, d2 = 0.3; x = 1 + (0.4 + 0.3)/2 (1 - 2)
+        assertEquals(0.65, x[0], 1e-6);
+        assertEquals(List.of(2.0, 1.0), sigmas);
+        assertEquals(List.of(700.0, 500.0), ts, "the second evaluation is at the next step's timestep");
+    }
+
+    @Test
+    void dpm2StepByHand() {
+        List<Double> sigmas = new ArrayList<>();
+        List<Double> ts = new ArrayList<>();
+        float[] x = secondOrderStep(new Dpm2Sampler(), sigmas, ts);
+        // sigma_mid = sqrt(2 * 1) = 1.41421; x2 = 1 + 0.4 (1.41421 - 2) = 0.765685; D(x2) = x2 / 3;
+        // d2 = (x2 - x2/3) / 1.41421 = 0.360948; x = 1 + d2 (1 - 2) = 0.639052
+        assertEquals(0.639052, x[0], 1e-6);
+        assertEquals(2, sigmas.size());
+        assertEquals(Math.sqrt(2), sigmas.get(1), 1e-12);
+        assertEquals(NoiseSchedule.sd15().sigmaToT(Math.sqrt(2)), ts.get(1), 1e-9,
+                "off the schedule: the training table's log-sigma interpolation");
+    }
+
+    @Test
+    void secondOrderStepsToSigmaZeroAreOneEulerStep() {
+        for (Sampler sampler : new Sampler[] {new HeunSampler(), new Dpm2Sampler()}) {
+            SigmaSchedule schedule = new SigmaSchedule(new double[] {2, 0}, new double[] {700}, 2);
+            SamplingLoop loop = new SamplingLoop(sampler, schedule, PredictionType.EPSILON, NoiseSchedule.sd15());
+            SamplerState state = SamplerState.create(RngKind.PHILOX, 0, LatentShape.nchw(1, 1, 1, 2));
+            state.setX(new float[] {2f, -1f});
+            loop.advance(state, new float[] {0.75f, -0.75f}); // D = x - 2 eps = (0.5, 0.5)
+            assertEquals(1, state.stepIndex(), sampler.name());
+            assertArrayEquals(new float[] {0.5f, 0.5f}, state.x(), 1e-6f, sampler.name() + ": Euler lands on D");
+        }
+    }
+
+    @Test
+    void lmsCoefficientsIntegrateTheLagrangeBasisByHand() {
+        // history sigmas 2 (now) and 3 (before), step to 1: c0 = int_2^1 (t - 3)/(2 - 3) dt = -1.5,
+        // c1 = int_2^1 (t - 2)/(3 - 2) dt = 0.5; they sum to the step, -1
+        double[] nodes = {2, 3};
+        assertEquals(-1.5, LmsSampler.coefficient(nodes, 0, 2, 1), 1e-12);
+        assertEquals(0.5, LmsSampler.coefficient(nodes, 1, 2, 1), 1e-12);
+        // order 1 is Euler's step; any order's coefficients sum to the step (a constant slope is exact)
+        assertEquals(-1.0, LmsSampler.coefficient(new double[] {2}, 0, 2, 1), 1e-12);
+        double[] four = {1.2, 2.5, 4.1, 7.3};
+        double sum = 0;
+        for (int j = 0; j < 4; j++) {
+            sum += LmsSampler.coefficient(four, j, 1.2, 0.6);
+        }
+        assertEquals(0.6 - 1.2, sum, 1e-12);
+        // a cubic through the nodes integrates exactly: f(t) = t^3 on [1.2, 0.6] is (0.6^4 - 1.2^4)/4
+        double cubic = 0;
+        for (int j = 0; j < 4; j++) {
+            cubic += LmsSampler.coefficient(four, j, 1.2, 0.6) * Math.pow(four[j], 3);
+        }
+        assertEquals((Math.pow(0.6, 4) - Math.pow(1.2, 4)) / 4, cubic, 1e-12);
+    }
+
+    @Test
+    void ipndmUsesAdamsBashforthOnTheSlopesByHand() {
+        IpndmSampler sampler = new IpndmSampler();
+        SamplerState state = SamplerState.create(RngKind.PHILOX, 0, LatentShape.nchw(1, 1, 1, 1));
+        float[] x = {3f};
+        sampler.step(x, new float[] {1f}, 4, 2, state); // d = 0.5, order 1: 3 + 0.5 (2 - 4) = 2
+        assertEquals(2f, x[0], 1e-6f);
+        sampler.step(x, new float[] {1.2f}, 2, 1, state); // d = 0.4, order 2: 2 + (3 * 0.4 - 0.5)/2 (1 - 2) = 1.65
+        assertEquals(1.65f, x[0], 1e-6f);
+    }
+
+    @Test
+    void twoStageStepsAreReportedOnceEachAfterTheirSecondEvaluation() {
+        SamplingLoop loop = SamplingLoop.of(SamplerSpec.parse("Heun"), 5, SchedulerConfig.sd15());
+        SamplerState state = loop.start(RngKind.PHILOX, 1, LatentShape.nchw(1, 4, 2, 2));
+        List<Double> evaluated = new ArrayList<>();
+        List<Integer> reported = new ArrayList<>();
+        List<Double> reportedT = new ArrayList<>();
+        Loops.run(loop, (in, t) -> {
+            evaluated.add(t);
+            return new float[in.length];
+        }, state, new GuidedSampling.Observer() {
+            @Override
+            public void onStep(GuidedSampling.Step step) {
+                reported.add(step.number());
+                reportedT.add(step.timestep());
+            }
+        });
+        double[] t = loop.schedule().timesteps();
+        // 2 x 5 - 1 evaluations: each step at its own and the next timestep, the last (to sigma 0) once
+        assertEquals(List.of(t[0], t[1], t[1], t[2], t[2], t[3], t[3], t[4], t[4]), evaluated);
+        assertEquals(List.of(1, 2, 3, 4, 5), reported);
+        assertEquals(List.of(t[0], t[1], t[2], t[3], t[4]), reportedT, "a step is reported with its first evaluation's timestep");
+    }
+
+    @Test
+    void dpm2DropsTheNextToLastSigmaAsA1111AndComfyUi() {
+        SchedulerConfig sd = SchedulerConfig.sd15();
+        NoiseSchedule table = NoiseSchedule.of(sd);
+        SigmaSchedule dpm2 = SigmaSchedule.forSampler(SamplerSpec.parse("DPM2"), sd, table, 4);
+        double[] five = SigmaSchedule.discrete(table, 5).sigmas(); // t = 999, 749.25, 499.5, 249.75, 0, then sigma 0
+        assertEquals(4, dpm2.steps());
+        assertArrayEquals(new double[] {five[0], five[1], five[2], five[3], 0}, dpm2.sigmas(), 0);
+        assertArrayEquals(java.util.Arrays.copyOf(SigmaSchedule.discrete(table, 5).timesteps(), 4), dpm2.timesteps(), 0);
+        SigmaSchedule heun = SigmaSchedule.forSampler(SamplerSpec.parse("Heun"), sd, table, 4);
+        assertArrayEquals(SigmaSchedule.discrete(table, 4).sigmas(), heun.sigmas(), 0);
     }
 
     @Test

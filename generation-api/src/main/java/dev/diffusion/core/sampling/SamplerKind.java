@@ -6,7 +6,12 @@ public enum SamplerKind {
     EULER_ANCESTRAL("euler_ancestral"),
     DPMPP_2M("dpmpp_2m"),
     DDIM("ddim"),
-    DDPM("ddpm");
+    DDPM("ddpm"),
+    LMS("lms"),
+    HEUN("heun"),
+    DPM2("dpm_2"),
+    LCM("lcm"),
+    IPNDM("ipndm");
 
     private final String canonicalName;
 
@@ -18,10 +23,15 @@ public enum SamplerKind {
         return canonicalName;
     }
 
+    /** Model evaluations of a step (Heun and DPM2: two, but one on the last step, to sigma 0). */
+    public int evaluationsPerStep() {
+        return this == HEUN || this == DPM2 ? 2 : 1;
+    }
+
     /** Whether the sampler draws fresh noise on each step (so results depend on the noise stream). */
     public boolean stochastic(double eta) {
         return switch (this) {
-            case EULER_ANCESTRAL, DDPM -> true;
+            case EULER_ANCESTRAL, DDPM, LCM -> true;
             case DDIM -> eta > 0;
             default -> false;
         };

@@ -8,9 +8,10 @@ import java.util.Map;
 
 /**
  * A sampler as a user names it, resolved to one canonical kind plus whether Karras sigmas were asked
- * for. Accepts A1111 names ("Euler", "Euler a", "DPM++ 2M", "DPM++ 2M Karras", "DDIM", "DDPM"), diffusers
- * scheduler class names (EulerDiscreteScheduler, ...) and ComfyUI names (euler, euler_ancestral,
- * dpmpp_2m, ddim, ddpm), case-insensitively; a trailing " Karras" / "_karras" selects Karras sigmas.
+ * for. Accepts A1111 names ("Euler", "Euler a", "DPM++ 2M", "DPM++ 2M Karras", "DDIM", "DDPM", "LMS", "Heun",
+ * "DPM2", "LCM"), diffusers scheduler class names (EulerDiscreteScheduler, LMSDiscreteScheduler, ...) and ComfyUI
+ * names (euler, euler_ancestral, dpmpp_2m, ddim, ddpm, lms, heun, dpm_2, lcm, ipndm), case-insensitively; a trailing
+ * " Karras" / "_karras" selects Karras sigmas.
  */
 public record SamplerSpec(SamplerKind kind, boolean karras) {
 
@@ -23,6 +24,11 @@ public record SamplerSpec(SamplerKind kind, boolean karras) {
         alias(SamplerKind.DPMPP_2M, "dpmpp_2m", "dpm++ 2m", "dpmsolvermultistepscheduler", "k_dpmpp_2m");
         alias(SamplerKind.DDIM, "ddim", "ddimscheduler");
         alias(SamplerKind.DDPM, "ddpm", "ddpmscheduler");
+        alias(SamplerKind.LMS, "lms", "lmsdiscretescheduler", "k_lms");
+        alias(SamplerKind.HEUN, "heun", "heundiscretescheduler", "k_heun");
+        alias(SamplerKind.DPM2, "dpm_2", "dpm2", "kdpm2discretescheduler", "k_dpm_2");
+        alias(SamplerKind.LCM, "lcm");
+        alias(SamplerKind.IPNDM, "ipndm");
     }
 
     private static void alias(SamplerKind kind, String... names) {
@@ -69,6 +75,11 @@ public record SamplerSpec(SamplerKind kind, boolean karras) {
             case DPMPP_2M -> "DPM++ 2M";
             case DDIM -> "DDIM";
             case DDPM -> "DDPM";
+            case LMS -> "LMS";
+            case HEUN -> "Heun";
+            case DPM2 -> "DPM2";
+            case LCM -> "LCM";
+            case IPNDM -> "iPNDM";
         };
         return karras ? base + " Karras" : base;
     }
@@ -80,11 +91,19 @@ public record SamplerSpec(SamplerKind kind, boolean karras) {
         out.add("DPM++ 2M");
         out.add("DDIM");
         out.add("DDPM");
+        out.add("LMS");
+        out.add("Heun");
+        out.add("DPM2");
+        out.add("LCM");
+        out.add("iPNDM");
         out.add("EulerDiscreteScheduler");
         out.add("EulerAncestralDiscreteScheduler");
         out.add("DPMSolverMultistepScheduler");
         out.add("DDIMScheduler");
         out.add("DDPMScheduler");
+        out.add("LMSDiscreteScheduler");
+        out.add("HeunDiscreteScheduler");
+        out.add("KDPM2DiscreteScheduler");
         for (SamplerKind k : SamplerKind.values()) {
             out.add(k.canonicalName());
         }

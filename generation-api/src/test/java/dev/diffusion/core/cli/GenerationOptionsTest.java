@@ -52,8 +52,8 @@ class GenerationOptionsTest {
         refused("unexpected argument 'cat' (values follow their flag, e.g. --prompt \"a cat\")", "--prompt", "x", "cat");
         // the options of generate's own JVM are not the request's: ./sd submit says so before it gets here
         refused("unknown option --model (see ./sd help)", "--prompt", "x", "--model", "demo");
-        UsageException sampler = assertThrows(UsageException.class, () -> GenerationOptions.parse(new String[] {"--prompt", "x", "--sampler", "heun"}));
-        assertTrue(sampler.getMessage().startsWith("--sampler: unknown sampler 'heun'; accepted: [Euler, Euler a, DPM++ 2M"),
+        UsageException sampler = assertThrows(UsageException.class, () -> GenerationOptions.parse(new String[] {"--prompt", "x", "--sampler", "UniPC"}));
+        assertTrue(sampler.getMessage().startsWith("--sampler: unknown sampler 'UniPC'; accepted: [Euler, Euler a, DPM++ 2M"),
                 sampler.getMessage());
         UsageException rng = assertThrows(UsageException.class, () -> GenerationOptions.parse(new String[] {"--prompt", "x", "--rng", "mt"}));
         assertTrue(rng.getMessage().startsWith("--rng: unknown RNG 'mt'"), rng.getMessage());
