@@ -467,7 +467,8 @@ class HttpApiIT {
     void a1111Lists() throws Exception {
         List<String> samplers = new ArrayList<>();
         json(get("/sdapi/v1/samplers")).forEach(s -> samplers.add(s.get("name").asText()));
-        assertEquals(List.of("Euler", "Euler a", "DPM++ 2M", "DDIM", "DDPM", "LMS", "Heun", "DPM2", "LCM", "iPNDM"), samplers);
+        assertEquals(List.of("Euler", "Euler a", "DPM++ 2M", "DDIM", "DDPM", "LMS", "Heun", "DPM2", "LCM", "iPNDM", "DPM2 a",
+                "DPM++ 2S a"), samplers);
         assertEquals("Karras", json(get("/sdapi/v1/schedulers")).get(1).get("label").asText());
         assertEquals("tiny-random", json(get("/sdapi/v1/sd-models")).get(0).get("model_name").asText());
         JsonNode options = json(get("/sdapi/v1/options"));

@@ -36,8 +36,9 @@ public final class GenerateCommand {
                                       native size: 512 for SD 1.x, 64 for the demo model)
               --steps N               1..150 (default 20)
               --sampler NAME          euler, euler_ancestral ("Euler a"), dpmpp_2m ("DPM++ 2M"), ddim, ddpm, lms,
-                                      heun, dpm_2 ("DPM2"), lcm, ipndm (heun and dpm_2 run the U-Net twice per
-                                      step); A1111/diffusers/ComfyUI names accepted; "... Karras" picks Karras sigmas
+                                      heun, dpm_2 ("DPM2"), dpm_2_ancestral ("DPM2 a"), dpmpp_2s_ancestral
+                                      ("DPM++ 2S a"), lcm, ipndm (heun and the dpm_2/2s ones run the U-Net twice
+                                      per step); A1111/diffusers/ComfyUI names; "... Karras" picks Karras sigmas
               --scheduler NAME        discrete | karras (default: what the sampler name says, else discrete)
               --cfg-scale X           0..30 (default 7)
               --seed N                image i uses seed+i; -1 picks a random seed (default 42)

@@ -24,14 +24,24 @@ public final class EulerAncestralSampler implements Sampler {
         return "euler_ancestral";
     }
 
-    @Override
-    public void step(float[] x, float[] denoised, double sigma, double sigmaNext, SamplerState state) {
+    /**
+     * k-diffusion's get_ancestral_step: {sigma_down, sigma_up}, the deterministic target and the fresh noise's scale
+     * of an ancestral step from {@code sigma} to {@code sigmaNext}, sigma_down^2 + sigma_up^2 = sigma_next^2.
+     */
+    static double[] ancestral(double sigma, double sigmaNext, double eta) {
         double sigmaUp = 0;
         if (sigmaNext > 0 && eta > 0) {
             sigmaUp = Math.min(sigmaNext,
                     eta * Math.sqrt(sigmaNext * sigmaNext * (sigma * sigma - sigmaNext * sigmaNext) / (sigma * sigma)));
         }
-        double sigmaDown = Math.sqrt(sigmaNext * sigmaNext - sigmaUp * sigmaUp);
+        return new double[] {Math.sqrt(sigmaNext * sigmaNext - sigmaUp * sigmaUp), sigmaUp};
+    }
+
+    @Override
+    public void step(float[] x, float[] denoised, double sigma, double sigmaNext, SamplerState state) {
+        double[] split = ancestral(sigma, sigmaNext, eta);
+        double sigmaDown = split[0];
+        double sigmaUp = split[1];
         double dt = sigmaDown - sigma;
         for (int i = 0; i < x.length; i++) {
             float d = (float) ((x[i] - denoised[i]) / sigma);

@@ -119,12 +119,12 @@ public record SigmaSchedule(double[] sigmas, double[] timesteps, double initNois
 
     /**
      * The schedule a sampler runs on by default: Karras sigmas when the spec asks for them; otherwise
-     * "discrete" for the k-diffusion samplers (Euler, Euler a, DPM++ 2M; the config's spacing for cosine
+     * "discrete" for the k-diffusion samplers (all but DDIM and DDPM; the config's spacing for cosine
      * schedules, see below), and the config's diffusers
      * spacing for DDIM (ending at alpha_bar = 1 or alpha_bar_0 per set_alpha_to_one) and DDPM (ending at 0).
      */
     public static SigmaSchedule forSampler(SamplerSpec spec, SchedulerConfig config, NoiseSchedule table, int steps) {
-        if (spec.kind() == SamplerKind.DPM2) {
+        if (spec.kind() == SamplerKind.DPM2 || spec.kind() == SamplerKind.DPM2_ANCESTRAL) {
             // A1111 and ComfyUI drop DPM2's next-to-last sigma (its step there would be tiny): the schedule of one
             // step more, without it
             return withoutNextToLast(forSampler(new SamplerSpec(SamplerKind.EULER, spec.karras()), config, table, steps + 1));
@@ -136,12 +136,12 @@ public record SigmaSchedule(double[] sigmas, double[] timesteps, double initNois
             // A cosine schedule's last beta is clipped to 0.999, so sigma at t = 999 is ~2e4: an epsilon model's
             // error is amplified that much on the first step. A1111 / sd.cpp have no cosine models to match, so
             // these follow diffusers instead and start at the config's spacing ("leading": t = 951 for 20 steps).
-            case EULER, EULER_ANCESTRAL, DPMPP_2M, LMS, HEUN, DPM2, LCM, IPNDM -> config.betaSchedule() == BetaSchedule.SQUAREDCOS_CAP_V2
-                    ? spaced(table, steps, config.timestepSpacing(), config.stepsOffset(), 0.0)
-                    : discrete(table, steps);
             case DDIM -> spaced(table, steps, config.timestepSpacing(), config.stepsOffset(),
                     config.setAlphaToOne() ? 0.0 : table.sigma(0));
             case DDPM -> spaced(table, steps, config.timestepSpacing(), config.stepsOffset(), 0.0);
+            default -> config.betaSchedule() == BetaSchedule.SQUAREDCOS_CAP_V2 // the k-diffusion samplers
+                    ? spaced(table, steps, config.timestepSpacing(), config.stepsOffset(), 0.0)
+                    : discrete(table, steps);
         };
     }
 

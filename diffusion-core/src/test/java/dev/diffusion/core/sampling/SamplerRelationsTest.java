@@ -105,8 +105,27 @@ class SamplerRelationsTest {
     }
 
     @Test
+    void ancestralSecondOrderStepsByHand() {
+        // sigma 2 -> 1 splits into sigma_down 0.5 and sigma_up sqrt(0.75) (as Euler a); both evaluate at
+        // sigma 1 = the log-midpoint of 2 and 0.5, from x2 = 0.6 where D = 0.3; then noise z * sigma_up
+        double z = new PhiloxGenerator(0).randn(1)[0];
+        List<Double> sigmas = new ArrayList<>();
+        // DPM2 a: d = 0.4, x2 = 1 + 0.4 (1 - 2) = 0.6, d2 = 0.3, x = 1 + 0.3 (0.5 - 2) = 0.55
+        float[] dpm2a = secondOrderStep(new Dpm2AncestralSampler(), sigmas, new ArrayList<>());
+        assertEquals(0.55 + Math.sqrt(0.75) * z, dpm2a[0], 1e-6);
+        assertEquals(List.of(2.0, 1.0), sigmas);
+        // DPM++ 2S a: h = log 4, x2 = (1/2) 1 - expm1(-h/2) 0.2 = 0.6; x = (0.5/2) 1 - expm1(-h) 0.3 = 0.475
+        sigmas.clear();
+        float[] dpmpp2sa = secondOrderStep(new DpmPp2sAncestralSampler(), sigmas, new ArrayList<>());
+        assertEquals(0.475 + Math.sqrt(0.75) * z, dpmpp2sa[0], 1e-6);
+        assertEquals(2, sigmas.size());
+        assertEquals(1.0, sigmas.get(1), 1e-12);
+    }
+
+    @Test
     void secondOrderStepsToSigmaZeroAreOneEulerStep() {
-        for (Sampler sampler : new Sampler[] {new HeunSampler(), new Dpm2Sampler()}) {
+        for (Sampler sampler : new Sampler[] {new HeunSampler(), new Dpm2Sampler(), new Dpm2AncestralSampler(),
+                new DpmPp2sAncestralSampler()}) {
             SigmaSchedule schedule = new SigmaSchedule(new double[] {2, 0}, new double[] {700}, 2);
             SamplingLoop loop = new SamplingLoop(sampler, schedule, PredictionType.EPSILON, NoiseSchedule.sd15());
             SamplerState state = SamplerState.create(RngKind.PHILOX, 0, LatentShape.nchw(1, 1, 1, 2));
@@ -180,6 +199,7 @@ class SamplerRelationsTest {
         SchedulerConfig sd = SchedulerConfig.sd15();
         NoiseSchedule table = NoiseSchedule.of(sd);
         SigmaSchedule dpm2 = SigmaSchedule.forSampler(SamplerSpec.parse("DPM2"), sd, table, 4);
+        assertEquals(dpm2, SigmaSchedule.forSampler(SamplerSpec.parse("DPM2 a"), sd, table, 4));
         double[] five = SigmaSchedule.discrete(table, 5).sigmas(); // t = 999, 749.25, 499.5, 249.75, 0, then sigma 0
         assertEquals(4, dpm2.steps());
         assertArrayEquals(new double[] {five[0], five[1], five[2], five[3], 0}, dpm2.sigmas(), 0);

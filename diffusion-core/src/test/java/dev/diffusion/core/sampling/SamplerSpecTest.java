@@ -28,6 +28,10 @@ class SamplerSpecTest {
         expect("DPM2", SamplerKind.DPM2, false);
         expect("DPM2 Karras", SamplerKind.DPM2, true);
         expect("LCM", SamplerKind.LCM, false);
+        expect("DPM2 a", SamplerKind.DPM2_ANCESTRAL, false);
+        expect("DPM2 a Karras", SamplerKind.DPM2_ANCESTRAL, true);
+        expect("DPM++ 2S a", SamplerKind.DPMPP_2S_ANCESTRAL, false);
+        expect("DPM++ 2S a Karras", SamplerKind.DPMPP_2S_ANCESTRAL, true);
     }
 
     @Test
@@ -56,6 +60,9 @@ class SamplerSpecTest {
         expect("dpm_2_karras", SamplerKind.DPM2, true);
         expect("lcm", SamplerKind.LCM, false);
         expect("ipndm", SamplerKind.IPNDM, false);
+        expect("dpm_2_ancestral", SamplerKind.DPM2_ANCESTRAL, false);
+        expect("dpmpp_2s_ancestral", SamplerKind.DPMPP_2S_ANCESTRAL, false);
+        expect("dpm++2s_a", SamplerKind.DPMPP_2S_ANCESTRAL, false);
         expect("  dpm++   2m   KARRAS ", SamplerKind.DPMPP_2M, true);
         expect("EULER A", SamplerKind.EULER_ANCESTRAL, false);
         expect("Euler Karras", SamplerKind.EULER, true);

@@ -11,7 +11,9 @@ public enum SamplerKind {
     HEUN("heun"),
     DPM2("dpm_2"),
     LCM("lcm"),
-    IPNDM("ipndm");
+    IPNDM("ipndm"),
+    DPM2_ANCESTRAL("dpm_2_ancestral"),
+    DPMPP_2S_ANCESTRAL("dpmpp_2s_ancestral");
 
     private final String canonicalName;
 
@@ -23,15 +25,18 @@ public enum SamplerKind {
         return canonicalName;
     }
 
-    /** Model evaluations of a step (Heun and DPM2: two, but one on the last step, to sigma 0). */
+    /** Model evaluations of a step (the second-order ones: two, but one on the last step, to sigma 0). */
     public int evaluationsPerStep() {
-        return this == HEUN || this == DPM2 ? 2 : 1;
+        return switch (this) {
+            case HEUN, DPM2, DPM2_ANCESTRAL, DPMPP_2S_ANCESTRAL -> 2;
+            default -> 1;
+        };
     }
 
     /** Whether the sampler draws fresh noise on each step (so results depend on the noise stream). */
     public boolean stochastic(double eta) {
         return switch (this) {
-            case EULER_ANCESTRAL, DDPM, LCM -> true;
+            case EULER_ANCESTRAL, DDPM, LCM, DPM2_ANCESTRAL, DPMPP_2S_ANCESTRAL -> true;
             case DDIM -> eta > 0;
             default -> false;
         };

@@ -9,8 +9,9 @@ import java.util.Map;
 /**
  * A sampler as a user names it, resolved to one canonical kind plus whether Karras sigmas were asked
  * for. Accepts A1111 names ("Euler", "Euler a", "DPM++ 2M", "DPM++ 2M Karras", "DDIM", "DDPM", "LMS", "Heun",
- * "DPM2", "LCM"), diffusers scheduler class names (EulerDiscreteScheduler, LMSDiscreteScheduler, ...) and ComfyUI
- * names (euler, euler_ancestral, dpmpp_2m, ddim, ddpm, lms, heun, dpm_2, lcm, ipndm), case-insensitively; a trailing
+ * "DPM2", "DPM2 a", "DPM++ 2S a", "LCM"), diffusers scheduler class names (EulerDiscreteScheduler,
+ * LMSDiscreteScheduler, ...) and ComfyUI names (euler, euler_ancestral, dpmpp_2m, ddim, ddpm, lms, heun, dpm_2,
+ * dpm_2_ancestral, dpmpp_2s_ancestral, lcm, ipndm), case-insensitively; a trailing
  * " Karras" / "_karras" selects Karras sigmas.
  */
 public record SamplerSpec(SamplerKind kind, boolean karras) {
@@ -29,6 +30,8 @@ public record SamplerSpec(SamplerKind kind, boolean karras) {
         alias(SamplerKind.DPM2, "dpm_2", "dpm2", "kdpm2discretescheduler", "k_dpm_2");
         alias(SamplerKind.LCM, "lcm");
         alias(SamplerKind.IPNDM, "ipndm");
+        alias(SamplerKind.DPM2_ANCESTRAL, "dpm_2_ancestral", "dpm2 a", "kdpm2ancestraldiscretescheduler", "k_dpm_2_a");
+        alias(SamplerKind.DPMPP_2S_ANCESTRAL, "dpmpp_2s_ancestral", "dpm++ 2s a", "dpm++2s_a", "k_dpmpp_2s_a");
     }
 
     private static void alias(SamplerKind kind, String... names) {
@@ -80,6 +83,8 @@ public record SamplerSpec(SamplerKind kind, boolean karras) {
             case DPM2 -> "DPM2";
             case LCM -> "LCM";
             case IPNDM -> "iPNDM";
+            case DPM2_ANCESTRAL -> "DPM2 a";
+            case DPMPP_2S_ANCESTRAL -> "DPM++ 2S a";
         };
         return karras ? base + " Karras" : base;
     }
@@ -96,6 +101,8 @@ public record SamplerSpec(SamplerKind kind, boolean karras) {
         out.add("DPM2");
         out.add("LCM");
         out.add("iPNDM");
+        out.add("DPM2 a");
+        out.add("DPM++ 2S a");
         out.add("EulerDiscreteScheduler");
         out.add("EulerAncestralDiscreteScheduler");
         out.add("DPMSolverMultistepScheduler");
@@ -104,6 +111,7 @@ public record SamplerSpec(SamplerKind kind, boolean karras) {
         out.add("LMSDiscreteScheduler");
         out.add("HeunDiscreteScheduler");
         out.add("KDPM2DiscreteScheduler");
+        out.add("KDPM2AncestralDiscreteScheduler");
         for (SamplerKind k : SamplerKind.values()) {
             out.add(k.canonicalName());
         }
