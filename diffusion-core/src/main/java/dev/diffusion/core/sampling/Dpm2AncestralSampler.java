@@ -15,17 +15,12 @@ public final class Dpm2AncestralSampler implements TwoStageSampler {
     public double firstStage(float[] x, float[] denoised, double sigma, double sigmaNext, SamplerState state) {
         double sigmaDown = EulerAncestralSampler.ancestral(sigma, sigmaNext, 1.0)[0];
         if (sigmaDown == 0) {
-            for (int i = 0; i < x.length; i++) {
-                x[i] = (float) (x[i] + (x[i] - denoised[i]) / sigma * (sigmaDown - sigma));
-            }
+            TwoStageSampler.eulerMove(x, denoised, sigma, sigmaDown);
             return Double.NaN;
         }
         double sigmaMid = Math.exp(0.5 * (Math.log(sigma) + Math.log(sigmaDown)));
-        float[] start = x.clone();
-        for (int i = 0; i < x.length; i++) {
-            x[i] = (float) (x[i] + (x[i] - denoised[i]) / sigma * (sigmaMid - sigma));
-        }
-        state.holdStage(start, null);
+        state.holdStage(x.clone(), null);
+        TwoStageSampler.eulerMove(x, denoised, sigma, sigmaMid);
         return sigmaMid;
     }
 

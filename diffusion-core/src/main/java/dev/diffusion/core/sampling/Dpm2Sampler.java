@@ -15,19 +15,12 @@ public final class Dpm2Sampler implements TwoStageSampler {
     @Override
     public double firstStage(float[] x, float[] denoised, double sigma, double sigmaNext, SamplerState state) {
         if (sigmaNext == 0) {
-            double dt = sigmaNext - sigma;
-            for (int i = 0; i < x.length; i++) {
-                x[i] = (float) (x[i] + (x[i] - denoised[i]) / sigma * dt);
-            }
+            TwoStageSampler.eulerMove(x, denoised, sigma, sigmaNext);
             return Double.NaN;
         }
         double sigmaMid = Math.exp(0.5 * (Math.log(sigma) + Math.log(sigmaNext)));
-        double dt1 = sigmaMid - sigma;
-        float[] start = x.clone();
-        for (int i = 0; i < x.length; i++) {
-            x[i] = (float) (x[i] + (x[i] - denoised[i]) / sigma * dt1);
-        }
-        state.holdStage(start, null);
+        state.holdStage(x.clone(), null);
+        TwoStageSampler.eulerMove(x, denoised, sigma, sigmaMid);
         return sigmaMid;
     }
 

@@ -13,13 +13,11 @@ public final class HeunSampler implements TwoStageSampler {
 
     @Override
     public double firstStage(float[] x, float[] denoised, double sigma, double sigmaNext, SamplerState state) {
-        double dt = sigmaNext - sigma;
         if (sigmaNext == 0) {
-            for (int i = 0; i < x.length; i++) {
-                x[i] = (float) (x[i] + (x[i] - denoised[i]) / sigma * dt);
-            }
+            TwoStageSampler.eulerMove(x, denoised, sigma, sigmaNext);
             return Double.NaN;
         }
+        double dt = sigmaNext - sigma;
         float[] start = x.clone();
         float[] d = new float[x.length];
         for (int i = 0; i < x.length; i++) {

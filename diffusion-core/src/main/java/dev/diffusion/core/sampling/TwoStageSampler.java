@@ -20,6 +20,14 @@ public interface TwoStageSampler extends Sampler {
     /** Finishes the step from the second evaluation ({@code denoised} at {@code stageSigma}), {@code x} in place. */
     void secondStage(float[] x, float[] denoised, double sigma, double stageSigma, double sigmaNext, SamplerState state);
 
+    /** An Euler move in place with the slope at {@code sigma}: x += (x - denoised) / sigma * (to - sigma). */
+    static void eulerMove(float[] x, float[] denoised, double sigma, double to) {
+        double dt = to - sigma;
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) (x[i] + (x[i] - denoised[i]) / sigma * dt);
+        }
+    }
+
     /** Not called: the loop calls the two stages. */
     @Override
     default void step(float[] x, float[] denoised, double sigma, double sigmaNext, SamplerState state) {
