@@ -26,7 +26,7 @@ public interface Sampler {
             case DPM2 -> new Dpm2Sampler();
             case LCM -> new LcmSampler();
             case IPNDM -> new IpndmSampler();
-            case DPM2_ANCESTRAL -> new Dpm2AncestralSampler();
+            case DPM2_ANCESTRAL -> new Dpm2Sampler(true);
             case DPMPP_2S_ANCESTRAL -> new DpmPp2sAncestralSampler();
         };
     }

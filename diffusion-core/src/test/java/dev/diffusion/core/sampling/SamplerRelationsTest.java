@@ -111,7 +111,7 @@ class SamplerRelationsTest {
         double z = new PhiloxGenerator(0).randn(1)[0];
         List<Double> sigmas = new ArrayList<>();
         // DPM2 a: d = 0.4, x2 = 1 + 0.4 (1 - 2) = 0.6, d2 = 0.3, x = 1 + 0.3 (0.5 - 2) = 0.55
-        float[] dpm2a = secondOrderStep(new Dpm2AncestralSampler(), sigmas, new ArrayList<>());
+        float[] dpm2a = secondOrderStep(new Dpm2Sampler(true), sigmas, new ArrayList<>());
         assertEquals(0.55 + Math.sqrt(0.75) * z, dpm2a[0], 1e-6);
         assertEquals(List.of(2.0, 1.0), sigmas);
         // DPM++ 2S a: h = log 4, x2 = (1/2) 1 - expm1(-h/2) 0.2 = 0.6; x = (0.5/2) 1 - expm1(-h) 0.3 = 0.475
@@ -124,7 +124,7 @@ class SamplerRelationsTest {
 
     @Test
     void secondOrderStepsToSigmaZeroAreOneEulerStep() {
-        for (Sampler sampler : new Sampler[] {new HeunSampler(), new Dpm2Sampler(), new Dpm2AncestralSampler(),
+        for (Sampler sampler : new Sampler[] {new HeunSampler(), new Dpm2Sampler(), new Dpm2Sampler(true),
                 new DpmPp2sAncestralSampler()}) {
             SigmaSchedule schedule = new SigmaSchedule(new double[] {2, 0}, new double[] {700}, 2);
             SamplingLoop loop = new SamplingLoop(sampler, schedule, PredictionType.EPSILON, NoiseSchedule.sd15());
