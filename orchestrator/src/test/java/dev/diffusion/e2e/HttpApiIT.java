@@ -333,6 +333,12 @@ class HttpApiIT {
         assertEquals(405, get.statusCode(), get.body());
         assertEquals("method_not_allowed", json(get).get("error").get("code").asText(), get.body());
         assertEquals("/v1/images/generations does not take GET", json(get).get("error").get("message").asText());
+        HttpResponse<String> textGeneration = send("POST", "/v1/images/generations", "text/plain", "{\"prompt\": \"x\"}");
+        assertEquals(415, textGeneration.statusCode(), textGeneration.body());
+        assertEquals("unsupported_media_type", json(textGeneration).get("error").get("code").asText(), textGeneration.body());
+        HttpResponse<String> zeroSize = post("/v1/images/generations", "{\"prompt\": \"x\", \"size\": \"0x0\"}", true);
+        assertEquals(400, zeroSize.statusCode(), zeroSize.body());
+        assertEquals("size", json(zeroSize).get("error").get("param").asText(), zeroSize.body());
         HttpResponse<String> jsonEdit = send("POST", "/v1/images/edits", "application/json", "{\"prompt\": \"x\"}");
         assertEquals(415, jsonEdit.statusCode(), jsonEdit.body());
         assertEquals("unsupported_media_type", json(jsonEdit).get("error").get("code").asText(), jsonEdit.body());

@@ -1,6 +1,7 @@
 package dev.diffusion.orchestrator.http;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.pipeline.InvalidRequestException;
 import java.util.Base64;
 
@@ -116,10 +117,17 @@ final class JsonFields {
 
     /** "WxH" (OpenAI's size) to {width, height}. */
     static int[] size(String field, String text) {
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d{1,5})x(\\d{1,5})").matcher(text.trim());
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("([1-9][0-9]{0,4})x([1-9][0-9]{0,4})").matcher(text);
         if (!m.matches()) {
             throw new InvalidRequestException(field, field + " must be WIDTHxHEIGHT in pixels (e.g. 512x512), got '" + text + "'");
         }
-        return new int[] {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))};
+        int[] wh = {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))};
+        for (int side : wh) { // checked here: a 0 would reach the job as proto3's "not set", the native size
+            if (side < GenerationRequest.MIN_SIZE || side > GenerationRequest.MAX_SIZE || side % 8 != 0) {
+                throw new InvalidRequestException(field, field + ": width and height must each be a multiple of 8 between "
+                        + GenerationRequest.MIN_SIZE + " and " + GenerationRequest.MAX_SIZE + ", got '" + text + "'");
+            }
+        }
+        return wh;
     }
 }

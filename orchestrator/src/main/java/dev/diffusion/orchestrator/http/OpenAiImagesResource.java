@@ -58,6 +58,11 @@ public class OpenAiImagesResource {
     @Path("/images/generations")
     public Response generations(String text, @Context UriInfo uri, @Context HttpServerRequest request)
             throws InterruptedException {
+        String type = request.getHeader("Content-Type");
+        if (type != null && !type.isBlank() && !isJson(type)) {
+            return OpenAiErrors.error(415, "/v1/images/generations takes a JSON body (Content-Type: application/json), got "
+                    + type, null, "unsupported_media_type");
+        }
         JsonNode body;
         try {
             body = JSON.readTree(text == null ? "" : text);
@@ -122,6 +127,12 @@ public class OpenAiImagesResource {
             body.set("sd", sd);
         }
         return run(body, image, true, uri, request);
+    }
+
+    /** application/json or a +json type, any parameters. */
+    static boolean isJson(String contentType) {
+        String base = contentType.split(";", 2)[0].trim().toLowerCase(java.util.Locale.ROOT);
+        return base.equals("application/json") || (base.startsWith("application/") && base.endsWith("+json"));
     }
 
     private Response run(JsonNode body, byte[] initImage, boolean edit, UriInfo uri, HttpServerRequest request)

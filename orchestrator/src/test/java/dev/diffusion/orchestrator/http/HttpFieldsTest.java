@@ -3,6 +3,7 @@ package dev.diffusion.orchestrator.http;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -75,6 +76,18 @@ class HttpFieldsTest {
         assertEquals(20, f.int32("absent", 20));
         assertArrayEquals(new int[] {512, 768}, JsonFields.size("size", "512x768"));
         assertEquals("size", assertThrows(InvalidRequestException.class, () -> JsonFields.size("size", "512")).field());
+        assertArrayEquals(new int[] {72, 2048}, JsonFields.size("size", "72x2048"));
+        // a 0 side would reach the job as proto3's "not set" (the native size): refused here, as are other spellings
+        for (String bad : new String[] {"0x0", "0x64", "64x0", " 64x64", "00064x64", "64X64", "+64x64", "65x64", "56x64",
+                "64x2056"}) {
+            assertEquals("size", assertThrows(InvalidRequestException.class, () -> JsonFields.size("size", bad)).field(), bad);
+        }
+        assertTrue(OpenAiImagesResource.isJson("application/json; charset=utf-8"));
+        assertTrue(OpenAiImagesResource.isJson("Application/JSON"));
+        assertTrue(OpenAiImagesResource.isJson("application/merge-patch+json"));
+        assertFalse(OpenAiImagesResource.isJson("text/plain"));
+        assertFalse(OpenAiImagesResource.isJson("application/x-www-form-urlencoded"));
+        assertFalse(OpenAiImagesResource.isJson("multipart/form-data; boundary=x"));
         assertArrayEquals(new byte[] {1, 2, 3}, JsonFields.base64("image", "data:image/png;base64,AQID"));
         // text that decodes to no bytes is no image (the MIME decoder skips what is not base64)
         for (String nothing : new String[] {"", "   ", "!!!", "data:image/png;base64,", "data:image/png;base64,@@@"}) {
