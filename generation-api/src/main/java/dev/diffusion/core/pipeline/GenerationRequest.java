@@ -184,7 +184,8 @@ public record GenerationRequest(
         return this;
     }
 
-    private static void checkSize(String field, int v) {
+    /** An image side: a multiple of 8 from {@link #MIN_SIZE} to {@link #MAX_SIZE}, refused naming {@code field}. */
+    public static void checkSize(String field, int v) {
         if (v < MIN_SIZE || v > MAX_SIZE || v % 8 != 0) {
             throw new InvalidRequestException(field, field + " must be a multiple of 8 between " + MIN_SIZE + " and " + MAX_SIZE
                     + ", got " + v);

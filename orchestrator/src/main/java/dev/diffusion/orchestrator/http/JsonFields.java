@@ -123,10 +123,7 @@ final class JsonFields {
         }
         int[] wh = {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))};
         for (int side : wh) { // checked here: a 0 would reach the job as proto3's "not set", the native size
-            if (side < GenerationRequest.MIN_SIZE || side > GenerationRequest.MAX_SIZE || side % 8 != 0) {
-                throw new InvalidRequestException(field, field + ": width and height must each be a multiple of 8 between "
-                        + GenerationRequest.MIN_SIZE + " and " + GenerationRequest.MAX_SIZE + ", got '" + text + "'");
-            }
+            GenerationRequest.checkSize(field, side);
         }
         return wh;
     }
