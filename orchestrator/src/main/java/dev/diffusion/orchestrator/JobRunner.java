@@ -172,8 +172,8 @@ public final class JobRunner {
             // not retried: the service refused this job's input (INVALID_ARGUMENT, ...), naming its own field
             String description = e.getStatus().getDescription() == null ? "" : e.getStatus().getDescription();
             LOG.warnf("job %s failed: %s", id, e.getStatus());
-            return Optional.of(failed(id, Jobs.fieldOf(description), "model service refused the job: "
-                    + e.getStatus().getCode() + (description.isEmpty() ? "" : ": " + description), e.getStatus().getCode().name()));
+            return Optional.of(failed(id, Jobs.fieldOf(description), Jobs.refusalMessage(description),
+                    e.getStatus().getCode().name()));
         } catch (RuntimeException e) {
             LOG.errorf(e, "job %s failed", id);
             return Optional.of(failed(id, "", e.toString(), "INTERNAL"));

@@ -199,6 +199,25 @@ public final class Jobs {
     }
 
     /**
+     * A model service's INVALID_ARGUMENT as the job's submitter should read it: a message about the services'
+     * prompts list ("prompts[1]: ...") is about the job's {@code prompt} (or, for [0], its {@code negative_prompt})
+     * and says so; a message that already names one of the job's fields is passed on as it is; any other keeps the
+     * service's words behind "model service refused the job".
+     */
+    static String refusalMessage(String description) {
+        String message = description == null ? "" : description;
+        java.util.regex.Matcher prompts = java.util.regex.Pattern.compile("^prompts\\[(\\d+)]:? ?").matcher(message);
+        if (prompts.find()) {
+            return (prompts.group(1).equals("0") ? "negative_prompt" : "prompt") + ": " + message.substring(prompts.end());
+        }
+        String first = message.split("[ :\\[]", 2)[0];
+        if (REQUEST_FIELDS.contains(first)) {
+            return message;
+        }
+        return "model service refused the job" + (message.isEmpty() ? "" : ": " + message);
+    }
+
+    /**
      * Refuses, naming {@code width}, a job whose U-Net calls (a CFG pair) need more memory for attention than the U-Net
      * service allows ({@code diffusion.unet.max-attention-mb}, in its Info): the service would refuse every call.
      */

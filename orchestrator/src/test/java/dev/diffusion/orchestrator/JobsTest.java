@@ -183,6 +183,19 @@ class JobsTest {
     }
 
     @Test
+    void serviceRefusalsReadInTheJobsTerms() {
+        assertEquals("prompt: prompt is 300 tokens; the limit is 225",
+                Jobs.refusalMessage("prompts[1]: prompt is 300 tokens; the limit is 225"));
+        assertEquals("negative_prompt: 20001 characters; the limit is 20000",
+                Jobs.refusalMessage("prompts[0]: 20001 characters; the limit is 20000"));
+        assertEquals("clip_skip: must be 1 to 12 (0 means 1), got 13",
+                Jobs.refusalMessage("clip_skip: must be 1 to 12 (0 means 1), got 13"));
+        assertEquals("model service refused the job: latents: height and width must be at most 256, got 300x8",
+                Jobs.refusalMessage("latents: height and width must be at most 256, got 300x8"));
+        assertEquals("model service refused the job", Jobs.refusalMessage(""));
+    }
+
+    @Test
     void jsonJobsUseTheProto3JsonMapping() throws Exception {
         RecordHeaders headers = new RecordHeaders();
         headers.add(Codec.CONTENT_TYPE, "application/json".getBytes(StandardCharsets.UTF_8));
