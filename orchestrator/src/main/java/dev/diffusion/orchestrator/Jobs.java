@@ -40,10 +40,10 @@ public final class Jobs {
         }
         int[] imageSize = pngSize(b.getInitImage().toByteArray());
         if (b.getWidth() == 0) {
-            b.setWidth(imageSize != null ? imageSize[0] : side);
+            b.setWidth(imageSize != null ? GenerationRequest.imageSide(imageSize[0]) : side);
         }
         if (b.getHeight() == 0) {
-            b.setHeight(imageSize != null ? imageSize[1] : side);
+            b.setHeight(imageSize != null ? GenerationRequest.imageSide(imageSize[1]) : side);
         }
         if (b.getSteps() == 0) {
             b.setSteps(20);

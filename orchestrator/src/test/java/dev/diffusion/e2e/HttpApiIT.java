@@ -400,6 +400,17 @@ class HttpApiIT {
         assertArrayEquals(viaGrpc(job("a yellow circle").setSeed(3).setSteps(8).setSampler("DPM++ 2M").setScheduler("karras")
                 .setStrength(0.5f).setCfgScale(5.5f).setInitImage(ByteString.copyFrom(init)).build()).get(0),
                 b64(json(r).get("images").get(0)));
+        // another width and height: the init image is resized to them ("Just resize", Pillow's Lanczos), so the image
+        // equals a job given the resized image itself
+        r = post("/sdapi/v1/img2img", body("prompt", "a yellow circle", "seed", 3, "steps", 4, "width", 96, "height", 64,
+                "init_images", List.of(Base64.getEncoder().encodeToString(init))), true);
+        assertEquals(200, r.statusCode(), r.body());
+        byte[] resized = dev.diffusion.core.image.Png.encodeRgb(96, 64, dev.diffusion.core.image.LanczosResize.resize(
+                dev.diffusion.core.image.Png.decode(init), 96, 64).rgb(), Map.of());
+        byte[] got = b64(json(r).get("images").get(0));
+        assertEquals(96, dev.diffusion.core.image.Png.decode(got).width());
+        assertArrayEquals(viaGrpc(job("a yellow circle").setWidth(96).setHeight(64).setSeed(3).setSteps(4).setSampler("Euler").setCfgScale(7)
+                .setStrength(0.75f).setInitImage(ByteString.copyFrom(resized)).build()).get(0), got);
     }
 
     @Test

@@ -60,6 +60,32 @@ class JobsTest {
     }
 
     @Test
+    void anInitImageGivesTheDefaultSizeAndIsResizedToTheJobs() {
+        byte[] rgb = new byte[70 * 99 * 3];
+        for (int i = 0; i < rgb.length; i++) {
+            rgb[i] = (byte) (i % 251);
+        }
+        dev.diffusion.core.image.Png.Image image = new dev.diffusion.core.image.Png.Image(70, 99, rgb, java.util.Map.of());
+        com.google.protobuf.ByteString png = com.google.protobuf.ByteString.copyFrom(
+                dev.diffusion.core.image.Png.encodeRgb(70, 99, rgb, java.util.Map.of()));
+        // no size: the image's, down to a multiple of 8 (64x96), the image resized to it
+        GenerationJob job = Jobs.withDefaults(GenerationJob.newBuilder().setPrompt("x").setInitImage(png).build(), "j");
+        assertEquals(64, job.getWidth());
+        assertEquals(96, job.getHeight());
+        GenerationRequest r = Jobs.toRequest(job, TINY, 100);
+        assertEquals(64, r.initImage().width());
+        org.junit.jupiter.api.Assertions.assertArrayEquals(
+                dev.diffusion.core.image.LanczosResize.resize(image, 64, 96).rgb(), r.initImage().rgb());
+        // a size of its own: resized to it (A1111's "Just resize")
+        r = Jobs.toRequest(Jobs.withDefaults(GenerationJob.newBuilder().setPrompt("x").setInitImage(png).setWidth(128)
+                .setHeight(64).build(), "j"), TINY, 100);
+        assertEquals(128, r.initImage().width());
+        assertEquals(64, r.initImage().height());
+        org.junit.jupiter.api.Assertions.assertArrayEquals(
+                dev.diffusion.core.image.LanczosResize.resize(image, 128, 64).rgb(), r.initImage().rgb());
+    }
+
+    @Test
     void promptOptionsReachTheRequestAndMalformedWeightsNameTheirField() {
         GenerationRequest plain = Jobs.toRequest(Jobs.withDefaults(GenerationJob.newBuilder().setPrompt("x").build(), "j"),
                 TINY, 100);

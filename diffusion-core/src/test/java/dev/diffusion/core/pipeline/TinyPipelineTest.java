@@ -179,13 +179,21 @@ class TinyPipelineTest {
     }
 
     @Test
-    void img2imgSizeMismatchAndBadStrengthAreRefusedNamingTheField() {
-        Png.Image init = new Png.Image(64, 128, new byte[64 * 128 * 3], java.util.Map.of());
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> tiny.generate(request("x").withInitImage(init, 0.5), ProgressListener.NONE));
-        assertTrue(e.getMessage().startsWith("init_image is 64x128"), e.getMessage());
+    void img2imgOfAnotherSizeIsResizedAndBadStrengthIsRefusedNamingTheField() {
+        byte[] tall = new byte[64 * 128 * 3];
+        for (int i = 0; i < tall.length; i++) {
+            tall[i] = (byte) (i / 3 / 64 * 2); // a vertical ramp: rows 0..127 → 0..254
+        }
+        Png.Image init = new Png.Image(64, 128, tall, java.util.Map.of());
+        GenerationRequest r = request("x").withInitImage(init, 0.5);
+        // A1111's "Just resize": the image is resized to the job's 64x64, as Pillow's Lanczos does (LanczosResizeTest)
+        assertEquals(64, r.initImage().width());
+        assertEquals(64, r.initImage().height());
+        assertArrayEquals(dev.diffusion.core.image.LanczosResize.resize(init, 64, 64).rgb(), r.initImage().rgb());
+        List<GeneratedImage> fromTall = tiny.generate(r, ProgressListener.NONE);
+        assertEquals(1, fromTall.size());
         Png.Image ok = new Png.Image(64, 64, new byte[64 * 64 * 3], java.util.Map.of());
-        e = assertThrows(IllegalArgumentException.class,
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> tiny.generate(request("x").withInitImage(ok, 1.5), ProgressListener.NONE));
         assertTrue(e.getMessage().startsWith("strength must be"), e.getMessage());
     }

@@ -64,12 +64,9 @@ public record GenerationOptions(GenerationRequest request, Path out, boolean wid
         } else if (a.has("--strength")) {
             throw new UsageException("--strength needs --init-image");
         }
-        int width = size(a, "--width", init == null ? DEFAULT_SIDE : init.width());
-        int height = size(a, "--height", init == null ? DEFAULT_SIDE : init.height());
-        if (init != null && (init.width() != width || init.height() != height)) {
-            throw new UsageException("--init-image is " + init.width() + "x" + init.height() + " but --width/--height ask for "
-                    + width + "x" + height + "; resize the image or drop --width/--height");
-        }
+        // img2img: the image's size (down to a multiple of 8) unless given; an image of another size is resized to it
+        int width = size(a, "--width", init == null ? DEFAULT_SIDE : GenerationRequest.imageSide(init.width()), init);
+        int height = size(a, "--height", init == null ? DEFAULT_SIDE : GenerationRequest.imageSide(init.height()), init);
         double strength = a.decimal("--strength", 0.75, 0, 1);
         if (init != null && strength <= 0) {
             throw new UsageException("--strength must be greater than 0 and at most 1, got " + strength);
@@ -119,7 +116,11 @@ public record GenerationOptions(GenerationRequest request, Path out, boolean wid
         return new GenerationOptions(request, outFile, a.has("--width"), a.has("--height"));
     }
 
-    private static int size(Args a, String flag, int def) {
+    private static int size(Args a, String flag, int def, Png.Image init) {
+        if (!a.has(flag) && (def < GenerationRequest.MIN_SIZE || def > GenerationRequest.MAX_SIZE)) {
+            throw new UsageException(flag + " must be between " + GenerationRequest.MIN_SIZE + " and " + GenerationRequest.MAX_SIZE
+                    + ": the --init-image is " + init.width() + "x" + init.height() + "; give --width and --height to resize it");
+        }
         int v = a.integer(flag, def, GenerationRequest.MIN_SIZE, GenerationRequest.MAX_SIZE);
         if (v % 8 != 0) {
             throw new UsageException(flag + " must be a multiple of 8, got " + v);

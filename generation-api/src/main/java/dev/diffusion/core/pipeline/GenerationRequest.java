@@ -1,5 +1,6 @@
 package dev.diffusion.core.pipeline;
 
+import dev.diffusion.core.image.LanczosResize;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.sampling.RngKind;
 import dev.diffusion.core.sampling.SamplerSpec;
@@ -13,7 +14,7 @@ import dev.diffusion.core.sampling.SamplerSpec;
  *                  ("DPM++ 2M Karras" means karras)
  * @param seed      image i of the batch uses seed + i
  * @param clipSkip  1 = last CLIP layer, 2 = penultimate (A1111's numbering)
- * @param initImage img2img: the image to start from (its size must equal width × height), or null
+ * @param initImage img2img: the image to start from, resized to width × height if it has another size, or null
  * @param strength  img2img: how much of the schedule to run, (0, 1]; 1 = from pure noise
  * @param commaBacktrack A1111's {@code comma_padding_backtrack}: when a 75-token chunk fills up and its last comma is
  *                  at most this many tokens back, the words after that comma start the next chunk; 0 (ours, and
@@ -48,10 +49,18 @@ public record GenerationRequest(
     public static final int MAX_PROMPT_CHARS = 10_000;
     /** A1111's slider for {@code comma_padding_backtrack} ends at 74: a chunk holds 75 tokens. */
     public static final int MAX_COMMA_BACKTRACK = 74;
+    /** The largest side of an img2img image (it is resized to width × height; 8192 is 192 MiB of RGB). */
+    public static final int MAX_INIT_IMAGE_SIDE = 8192;
 
     public GenerationRequest {
         negativePrompt = negativePrompt == null ? "" : negativePrompt;
         rng = rng == null ? RngKind.PHILOX : rng;
+        // an init image of another size is resized to width × height (sizes out of limits are left for validate())
+        if (initImage != null && (initImage.width() != width || initImage.height() != height)
+                && initImage.width() <= MAX_INIT_IMAGE_SIDE && initImage.height() <= MAX_INIT_IMAGE_SIDE
+                && width >= MIN_SIZE && width <= MAX_SIZE && height >= MIN_SIZE && height <= MAX_SIZE) {
+            initImage = LanczosResize.resize(initImage, width, height);
+        }
     }
 
     /** Without the prompt options (comma backtracking off, no padding). */
@@ -69,10 +78,23 @@ public record GenerationRequest(
                 null, 1.0);
     }
 
-    /** Image to image from {@code image} at {@code denoisingStrength}. */
+    /**
+     * Image to image from {@code image} at {@code denoisingStrength}. An image of another size than width × height is
+     * resized to it (by every constructor) as A1111's img2img "Just resize" does (Pillow's Lanczos,
+     * {@link LanczosResize}), so set the size first; a side over {@link #MAX_INIT_IMAGE_SIDE} is refused by
+     * {@link #validate()}.
+     */
     public GenerationRequest withInitImage(Png.Image image, double denoisingStrength) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, scheduler, cfgScale, seed,
                 batchCount, clipSkip, rng, image, denoisingStrength, commaBacktrack, padCondUncond);
+    }
+
+    /**
+     * An img2img job's default side from its image's: the same, down to a multiple of 8 (as diffusers' image processor
+     * rounds it); the image is then resized to it.
+     */
+    public static int imageSide(int side) {
+        return side - side % 8;
     }
 
     /** Steps actually run: all for text to image; floor(steps × strength), at least 1, for img2img (A1111 and diffusers agree). */
@@ -176,7 +198,11 @@ public record GenerationRequest(
             if (!(strength > 0 && strength <= 1)) {
                 throw new InvalidRequestException("strength", "strength must be greater than 0 and at most 1, got " + strength);
             }
-            if (initImage.width() != width || initImage.height() != height) {
+            if (initImage.width() > MAX_INIT_IMAGE_SIDE || initImage.height() > MAX_INIT_IMAGE_SIDE) {
+                throw new InvalidRequestException("init_image", "init_image is " + initImage.width() + "x" + initImage.height()
+                        + "; the limit is " + MAX_INIT_IMAGE_SIDE + " pixels a side");
+            }
+            if (initImage.width() != width || initImage.height() != height) { // a size changed after withInitImage
                 throw new InvalidRequestException("init_image", "init_image is " + initImage.width() + "x" + initImage.height()
                         + " but width x height is " + width + "x" + height + "; they must be equal");
             }

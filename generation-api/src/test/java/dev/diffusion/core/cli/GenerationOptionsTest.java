@@ -1,11 +1,13 @@
 package dev.diffusion.core.cli;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.diffusion.core.image.LanczosResize;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.sampling.RngKind;
@@ -99,14 +101,31 @@ class GenerationOptionsTest {
     @Test
     void initImageSetsTheSizeAndStrength(@TempDir Path dir) throws Exception {
         Path init = dir.resolve("init.png");
-        Files.write(init, Png.encodeRgb(64, 48, new byte[64 * 48 * 3], Map.of()));
+        byte[] rgb = new byte[85 * 70 * 3];
+        for (int i = 0; i < rgb.length; i++) {
+            rgb[i] = (byte) (i * 7);
+        }
+        Png.Image image = new Png.Image(85, 70, rgb, Map.of());
+        Files.write(init, Png.encodeRgb(85, 70, rgb, Map.of()));
+        // the image's size down to a multiple of 8 (diffusers' rounding), the image resized to it (A1111's "Just resize")
         GenerationOptions o = GenerationOptions.parse(new String[] {"--prompt", "x", "--init-image", init.toString()});
-        assertEquals(64, o.request().width());
-        assertEquals(48, o.request().height());
+        assertEquals(80, o.request().width());
+        assertEquals(64, o.request().height());
+        assertArrayEquals(LanczosResize.resize(image, 80, 64).rgb(), o.request().initImage().rgb());
         assertEquals(0.75, o.request().strength());
         assertEquals(15, o.request().stepsToRun());
-        refused("--init-image is 64x48 but --width/--height ask for 64x64; resize the image or drop --width/--height",
-                "--prompt", "x", "--init-image", init.toString(), "--height", "64");
+        // a size given: the image is resized to it
+        GenerationRequest tall = GenerationOptions.parse(new String[] {"--prompt", "x", "--init-image", init.toString(),
+                "--height", "128"}).request();
+        assertEquals(80, tall.width());
+        assertEquals(128, tall.height());
+        assertArrayEquals(LanczosResize.resize(image, 80, 128).rgb(), tall.initImage().rgb());
+        Path small = dir.resolve("small.png");
+        Files.write(small, Png.encodeRgb(100, 40, new byte[100 * 40 * 3], Map.of()));
+        refused("--height must be between 64 and 2048: the --init-image is 100x40; give --width and --height to resize it",
+                "--prompt", "x", "--init-image", small.toString());
+        assertEquals(64, GenerationOptions.parse(new String[] {"--prompt", "x", "--init-image", small.toString(), "--height",
+                "64"}).request().height());
         refused("--strength must be greater than 0 and at most 1, got 0.0", "--prompt", "x", "--init-image", init.toString(),
                 "--strength", "0");
         assertNull(GenerationOptions.parse(new String[] {"--prompt", "x"}).request().initImage());

@@ -351,12 +351,13 @@ public class A1111Resource {
             denoising = in.number("denoising_strength", DEFAULT_DENOISING);
             b.setStrength((float) denoising);
             if (in.int32("resize_mode", 0) != 0) {
-                throw new InvalidRequestException("resize_mode", "resize_mode must be 0: the init image is not resized here");
+                throw new InvalidRequestException("resize_mode", "resize_mode must be 0 (\"Just resize\"): crop and fill are"
+                        + " not done here");
             }
             if (in.bool("include_init_images", false)) {
                 throw new InvalidRequestException("include_init_images", "include_init_images is not supported");
             }
-            // no resizing here: an init image is used at its own size unless width and height are given
+            // without width and height, the init image's size (down to a multiple of 8); else it is resized to them
             if (!in.has("width") && !in.has("height")) {
                 width = 0;
                 height = 0;
