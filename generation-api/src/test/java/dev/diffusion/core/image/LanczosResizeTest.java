@@ -14,7 +14,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Against Pillow 9.4 ({@code Image.resize((w, h), resample=Image.LANCZOS)}, what A1111's img2img "Just resize" calls):
  * the PNGs in {@code pil-lanczos/} are Pillow's resizes of the 37×29 pattern below, written by a Python script from
- * the same formula (growing, shrinking, mixed, one axis only). Every pixel must be equal.
+ * the same formula ({@code pil-lanczos/make_reference.py}: growing, shrinking, mixed, one axis only). Every pixel
+ * must be equal.
  */
 class LanczosResizeTest {
     static final int W = 37;
