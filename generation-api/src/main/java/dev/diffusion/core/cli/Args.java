@@ -20,6 +20,12 @@ public final class Args {
         for (int i = 0; i < argv.length; i++) {
             String a = argv[i];
             if (!a.startsWith("--")) {
+                if (a.length() > 1 && a.charAt(0) == '-' && Character.isLetter(a.charAt(1))) { // -q, -prompt: not ours
+                    String name = a.split("=", 2)[0];
+                    throw new UsageException("unknown option " + name + (switches.contains("-" + name)
+                            || valueFlags.contains("-" + name) ? ": did you mean -" + name + "?"
+                            : " (options are long, starting with --; see ./sd help)"));
+                }
                 positional.add(a);
                 continue;
             }

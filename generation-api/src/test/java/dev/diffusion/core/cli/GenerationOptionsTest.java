@@ -54,6 +54,11 @@ class GenerationOptionsTest {
         refused("unexpected argument 'cat' (values follow their flag, e.g. --prompt \"a cat\")", "--prompt", "x", "cat");
         // the options of generate's own JVM are not the request's: ./sd submit says so before it gets here
         refused("unknown option --model (see ./sd help)", "--prompt", "x", "--model", "demo");
+        // short or single-dash options are not ours: said so, not taken for a stray value
+        refused("unknown option -q (options are long, starting with --; see ./sd help)", "--prompt", "x", "-q");
+        refused("unknown option -steps: did you mean --steps?", "--prompt", "x", "-steps=4");
+        // a negative number is a value, not an option
+        refused("--seed must be 0 or more (or -1 for a random seed), got -5", "--prompt", "x", "--seed", "-5");
         UsageException sampler = assertThrows(UsageException.class, () -> GenerationOptions.parse(new String[] {"--prompt", "x", "--sampler", "UniPC"}));
         assertTrue(sampler.getMessage().startsWith("--sampler: unknown sampler 'UniPC'; accepted: [Euler, Euler a, DPM++ 2M"),
                 sampler.getMessage());
