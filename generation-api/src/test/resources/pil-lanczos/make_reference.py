@@ -16,3 +16,37 @@ out = sys.argv[1]
 for w, h in [(64, 48), (16, 24), (40, 8), (8, 64), (37, 16), (72, 29), (13, 11)]:
     im.resize((w, h), resample=Image.LANCZOS).save(f"{out}/{w}x{h}.png")
 print(Image.__version__ if hasattr(Image, "__version__") else "ok")
+
+# A1111's img2img resize_mode 1 ("Crop and resize") and 2 ("Resize and fill"), as modules/images.py does them with Pillow
+# (its fill bands call resize without a filter: Pillow's default, bicubic)
+def crop_and_resize(im, width, height):
+    ratio, src_ratio = width / height, im.width / im.height
+    src_w = width if ratio > src_ratio else im.width * height // im.height
+    src_h = height if ratio <= src_ratio else im.height * width // im.width
+    res = Image.new("RGB", (width, height))
+    res.paste(im.resize((src_w, src_h), resample=Image.LANCZOS), box=(width // 2 - src_w // 2, height // 2 - src_h // 2))
+    return res
+
+def resize_and_fill(im, width, height):
+    ratio, src_ratio = width / height, im.width / im.height
+    src_w = width if ratio < src_ratio else im.width * height // im.height
+    src_h = height if ratio >= src_ratio else im.height * width // im.width
+    resized = im.resize((src_w, src_h), resample=Image.LANCZOS)
+    res = Image.new("RGB", (width, height))
+    res.paste(resized, box=(width // 2 - src_w // 2, height // 2 - src_h // 2))
+    if ratio < src_ratio:
+        fill = height // 2 - src_h // 2
+        if fill > 0:
+            res.paste(resized.resize((width, fill), box=(0, 0, width, 0)), box=(0, 0))
+            res.paste(resized.resize((width, fill), box=(0, resized.height, width, resized.height)), box=(0, fill + src_h))
+    elif ratio > src_ratio:
+        fill = width // 2 - src_w // 2
+        if fill > 0:
+            res.paste(resized.resize((fill, height), box=(0, 0, 0, height)), box=(0, 0))
+            res.paste(resized.resize((fill, height), box=(resized.width, 0, resized.width, height)), box=(fill + src_w, 0))
+    return res
+
+for w, h in [(64, 32), (24, 64), (74, 58), (40, 40)]:
+    crop_and_resize(im, w, h).save(f"{out}/crop-{w}x{h}.png")
+for w, h in [(64, 32), (24, 64), (33, 64), (74, 58), (40, 40)]:
+    resize_and_fill(im, w, h).save(f"{out}/fill-{w}x{h}.png")

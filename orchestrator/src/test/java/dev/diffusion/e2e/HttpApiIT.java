@@ -411,6 +411,19 @@ class HttpApiIT {
         assertEquals(96, dev.diffusion.core.image.Png.decode(got).width());
         assertArrayEquals(viaGrpc(job("a yellow circle").setWidth(96).setHeight(64).setSeed(3).setSteps(4).setSampler("Euler").setCfgScale(7)
                 .setStrength(0.75f).setInitImage(ByteString.copyFrom(resized)).build()).get(0), got);
+        // resize_mode 1 (Crop and resize): the same with A1111's crop (LanczosResizeTest checks it against Pillow)
+        r = post("/sdapi/v1/img2img", body("prompt", "a yellow circle", "seed", 3, "steps", 4, "width", 96, "height", 64,
+                "resize_mode", 1, "init_images", List.of(Base64.getEncoder().encodeToString(init))), true);
+        assertEquals(200, r.statusCode(), r.body());
+        byte[] cropped = dev.diffusion.core.image.Png.encodeRgb(96, 64, dev.diffusion.core.image.LanczosResize.cropAndResize(
+                dev.diffusion.core.image.Png.decode(init), 96, 64).rgb(), Map.of());
+        assertArrayEquals(viaGrpc(job("a yellow circle").setWidth(96).setHeight(64).setSeed(3).setSteps(4).setSampler("Euler")
+                .setCfgScale(7).setStrength(0.75f).setInitImage(ByteString.copyFrom(cropped)).build()).get(0),
+                b64(json(r).get("images").get(0)));
+        HttpResponse<String> latent = post("/sdapi/v1/img2img", body("prompt", "x", "width", 96, "height", 64, "resize_mode", 3,
+                "init_images", List.of(Base64.getEncoder().encodeToString(init))), true);
+        assertEquals(422, latent.statusCode(), latent.body());
+        assertEquals("[\"body\",\"resize_mode\"]", json(latent).get("detail").get(0).get("loc").toString(), latent.body());
     }
 
     @Test

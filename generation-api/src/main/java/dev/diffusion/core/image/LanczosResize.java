@@ -17,17 +17,30 @@ public final class LanczosResize {
 
     /** {@code image} at {@code width} × {@code height}; the image itself when it already has that size. */
     public static Png.Image resize(Png.Image image, int width, int height) {
-        if (width < 1 || height < 1) {
-            throw new IllegalArgumentException("size must be at least 1x1, got " + width + "x" + height);
-        }
         if (image.width() == width && image.height() == height) {
             return image;
+        }
+        return resize(image, width, height, 0, 0, image.width(), image.height());
+    }
+
+    /**
+     * The region (x0, y0)–(x1, y1) of {@code image} (Pillow's {@code box}; a side of zero length is the filter centred
+     * on that edge, which A1111's "Resize and fill" uses to stretch the border rows) at {@code width} × {@code height}.
+     */
+    static Png.Image resize(Png.Image image, int width, int height, int x0, int y0, int x1, int y1) {
+        return resize(image, width, height, x0, y0, x1, y1, false);
+    }
+
+    /** As above, with Pillow's bicubic filter (a = -0.5, its default for {@code resize}) where {@code bicubic}. */
+    static Png.Image resize(Png.Image image, int width, int height, int x0, int y0, int x1, int y1, boolean bicubic) {
+        if (width < 1 || height < 1) {
+            throw new IllegalArgumentException("size must be at least 1x1, got " + width + "x" + height);
         }
         byte[] rgb = image.rgb();
         int w = image.width();
         int h = image.height();
-        if (width != w) {
-            Weights x = new Weights(w, width);
+        if (width != w || x0 != 0 || x1 != width) { // as Pillow: a pass only where it changes something
+            Weights x = new Weights(w, x0, x1, width, bicubic);
             byte[] out = new byte[width * h * 3];
             for (int y = 0; y < h; y++) {
                 for (int xx = 0; xx < width; xx++) {
@@ -43,8 +56,8 @@ public final class LanczosResize {
             rgb = out;
             w = width;
         }
-        if (height != h) {
-            Weights y = new Weights(h, height);
+        if (height != h || y0 != 0 || y1 != height) {
+            Weights y = new Weights(h, y0, y1, height, bicubic);
             byte[] out = new byte[w * height * 3];
             for (int yy = 0; yy < height; yy++) {
                 for (int xx = 0; xx < w; xx++) {
@@ -62,6 +75,60 @@ public final class LanczosResize {
         return new Png.Image(width, height, rgb, Map.of());
     }
 
+    /**
+     * A1111's img2img "Crop and resize" ({@code resize_mode} 1): the image scaled, keeping its aspect ratio, until it
+     * covers width × height, and centred; what sticks out is cut off.
+     */
+    public static Png.Image cropAndResize(Png.Image image, int width, int height) {
+        boolean targetWider = (double) width / height > (double) image.width() / image.height();
+        int sw = targetWider ? width : image.width() * height / image.height();
+        int sh = targetWider ? image.height() * width / image.width() : height;
+        byte[] canvas = new byte[width * height * 3];
+        paste(canvas, width, height, resize(image, sw, sh), width / 2 - sw / 2, height / 2 - sh / 2);
+        return new Png.Image(width, height, canvas, Map.of());
+    }
+
+    /**
+     * A1111's img2img "Resize and fill" ({@code resize_mode} 2): the image scaled, keeping its aspect ratio, to fit in
+     * width × height and centred; the empty bands on two sides are its border rows (or columns) stretched across
+     * (with Pillow's default filter, bicubic, as A1111 calls it there).
+     */
+    public static Png.Image resizeAndFill(Png.Image image, int width, int height) {
+        double ratio = (double) width / height;
+        double sourceRatio = (double) image.width() / image.height();
+        int sw = ratio < sourceRatio ? width : image.width() * height / image.height();
+        int sh = ratio >= sourceRatio ? height : image.height() * width / image.width();
+        Png.Image resized = resize(image, sw, sh);
+        byte[] canvas = new byte[width * height * 3];
+        paste(canvas, width, height, resized, width / 2 - sw / 2, height / 2 - sh / 2);
+        if (ratio < sourceRatio) {
+            int band = height / 2 - sh / 2;
+            if (band > 0) {
+                paste(canvas, width, height, resize(resized, width, band, 0, 0, width, 0, true), 0, 0);
+                paste(canvas, width, height, resize(resized, width, band, 0, sh, width, sh, true), 0, band + sh);
+            }
+        } else if (ratio > sourceRatio) {
+            int band = width / 2 - sw / 2;
+            if (band > 0) {
+                paste(canvas, width, height, resize(resized, band, height, 0, 0, 0, height, true), 0, 0);
+                paste(canvas, width, height, resize(resized, band, height, sw, 0, sw, height, true), band + sw, 0);
+            }
+        }
+        return new Png.Image(width, height, canvas, Map.of());
+    }
+
+    /** {@code image} onto {@code canvas} with its top left corner at (x, y), clipped to the canvas. */
+    private static void paste(byte[] canvas, int cw, int ch, Png.Image image, int x, int y) {
+        for (int row = Math.max(0, y); row < Math.min(ch, y + image.height()); row++) {
+            int from = Math.max(0, x);
+            int to = Math.min(cw, x + image.width());
+            if (to > from) {
+                System.arraycopy(image.rgb(), ((row - y) * image.width() + from - x) * 3, canvas, (row * cw + from) * 3,
+                        (to - from) * 3);
+            }
+        }
+    }
+
     private static byte clip(long sum) {
         long v = sum >> BITS; // floor, as an arithmetic shift
         return (byte) (v < 0 ? 0 : Math.min(v, 255));
@@ -69,6 +136,15 @@ public final class LanczosResize {
 
     static double lanczos(double x) {
         return -SUPPORT <= x && x < SUPPORT ? sinc(x) * sinc(x / SUPPORT) : 0;
+    }
+
+    static double bicubic(double x) {
+        double a = -0.5;
+        double t = Math.abs(x);
+        if (t < 1) {
+            return ((a + 2) * t - (a + 3)) * t * t + 1;
+        }
+        return t < 2 ? (((t - 5) * t + 8) * t - 4) * a : 0;
     }
 
     private static double sinc(double x) {
@@ -85,15 +161,16 @@ public final class LanczosResize {
         final int[] count;
         final int[][] k;
 
-        Weights(int in, int out) {
-            double scale = (double) in / out;
+        /** {@code out} pixels from the input span [x0, x1) of an axis {@code in} pixels long. */
+        Weights(int in, int x0, int x1, int out, boolean bicubic) {
+            double scale = (double) (x1 - x0) / out;
             double filterScale = Math.max(scale, 1.0);
-            double support = SUPPORT * filterScale;
+            double support = (bicubic ? 2 : SUPPORT) * filterScale;
             first = new int[out];
             count = new int[out];
             k = new int[out][];
             for (int o = 0; o < out; o++) {
-                double center = (o + 0.5) * scale;
+                double center = x0 + (o + 0.5) * scale;
                 int lo = Math.max(0, (int) (center - support + 0.5));
                 int hi = Math.min(in, (int) (center + support + 0.5));
                 int n = Math.max(0, hi - lo);
@@ -101,7 +178,8 @@ public final class LanczosResize {
                 double total = 0;
                 double inverse = 1.0 / filterScale; // multiplied, not divided: the same bits as Pillow
                 for (int i = 0; i < n; i++) {
-                    w[i] = lanczos((i + lo - center + 0.5) * inverse);
+                    double t = (i + lo - center + 0.5) * inverse;
+                    w[i] = bicubic ? bicubic(t) : lanczos(t);
                     total += w[i];
                 }
                 k[o] = new int[n];

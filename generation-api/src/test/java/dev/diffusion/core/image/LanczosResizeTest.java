@@ -41,14 +41,35 @@ class LanczosResizeTest {
         return new Png.Image(W, H, rgb, Map.of());
     }
 
+    static Png.Image reference(String name) throws IOException {
+        try (InputStream in = LanczosResizeTest.class.getResourceAsStream("/pil-lanczos/" + name + ".png")) {
+            return Png.decode(in.readAllBytes());
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"64x48", "16x24", "40x8", "8x64", "37x16", "72x29", "13x11"})
     void equalsPillowsLanczosPixelForPixel(String size) throws IOException {
-        Png.Image expected;
-        try (InputStream in = LanczosResizeTest.class.getResourceAsStream("/pil-lanczos/" + size + ".png")) {
-            expected = Png.decode(in.readAllBytes());
-        }
-        Png.Image got = LanczosResize.resize(source(), expected.width(), expected.height());
+        assertSamePixels(size, reference(size), LanczosResize.resize(source(), reference(size).width(), reference(size).height()));
+    }
+
+    /** A1111's resize_mode 1: the target wider, taller, of the same ratio, and larger. */
+    @ParameterizedTest
+    @ValueSource(strings = {"64x32", "24x64", "74x58", "40x40"})
+    void cropAndResizeEqualsA1111s(String size) throws IOException {
+        Png.Image expected = reference("crop-" + size);
+        assertSamePixels("crop " + size, expected, LanczosResize.cropAndResize(source(), expected.width(), expected.height()));
+    }
+
+    /** A1111's resize_mode 2: bands above and below, left and right (of odd width: one column stays black), none. */
+    @ParameterizedTest
+    @ValueSource(strings = {"64x32", "24x64", "33x64", "74x58", "40x40"})
+    void resizeAndFillEqualsA1111s(String size) throws IOException {
+        Png.Image expected = reference("fill-" + size);
+        assertSamePixels("fill " + size, expected, LanczosResize.resizeAndFill(source(), expected.width(), expected.height()));
+    }
+
+    static void assertSamePixels(String size, Png.Image expected, Png.Image got) {
         assertEquals(expected.width(), got.width());
         assertEquals(expected.height(), got.height());
         int differing = 0;
@@ -78,5 +99,11 @@ class LanczosResizeTest {
         assertEquals(0.0, LanczosResize.lanczos(3), 0); // outside the window
         // sinc(0.5) sinc(1/6) = (2/pi) (sin(pi/6) / (pi/6)) = (2/pi)(3/pi)
         assertEquals(6 / (Math.PI * Math.PI), LanczosResize.lanczos(0.5), 1e-15);
+        // Keys' cubic with a = -0.5 (Pillow's bicubic): 1 at 0, 0 at 1 and 2, 9/16 at 1/2, -1/16 at 3/2
+        assertEquals(1.0, LanczosResize.bicubic(0), 0);
+        assertEquals(0.0, LanczosResize.bicubic(1), 0);
+        assertEquals(0.0, LanczosResize.bicubic(2), 0);
+        assertEquals(0.5625, LanczosResize.bicubic(-0.5), 1e-15);
+        assertEquals(-0.0625, LanczosResize.bicubic(1.5), 1e-15);
     }
 }

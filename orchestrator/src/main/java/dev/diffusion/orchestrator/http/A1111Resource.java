@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.google.protobuf.ByteString;
 import dev.diffusion.core.image.GenerationParameters;
+import dev.diffusion.core.image.LanczosResize;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.pipeline.InvalidRequestException;
@@ -350,18 +351,23 @@ public class A1111Resource {
             b.setInitImage(ByteString.copyFrom(png));
             denoising = in.number("denoising_strength", DEFAULT_DENOISING);
             b.setStrength((float) denoising);
-            if (in.int32("resize_mode", 0) != 0) {
-                throw new InvalidRequestException("resize_mode", "resize_mode must be 0 (\"Just resize\"): crop and fill are"
-                        + " not done here");
+            int resizeMode = in.int32("resize_mode", 0);
+            if (resizeMode < 0 || resizeMode > 2) {
+                throw new InvalidRequestException("resize_mode", "resize_mode must be 0 (Just resize), 1 (Crop and resize) or"
+                        + " 2 (Resize and fill), got " + resizeMode + (resizeMode == 3 ? " (latent upscale is not done here)" : ""));
             }
             if (in.bool("include_init_images", false)) {
                 throw new InvalidRequestException("include_init_images", "include_init_images is not supported");
             }
-            // without width and height, the init image's size (down to a multiple of 8); else it is resized to them
+            // without width and height, the init image's size (down to a multiple of 8); else it is resized to them:
+            // Just resize by the job itself (GenerationRequest), crop or fill here, as A1111's modules/images.py
             if (!in.has("width") && !in.has("height")) {
                 width = 0;
                 height = 0;
+            } else if (resizeMode != 0) {
+                b.setInitImage(ByteString.copyFrom(cropOrFill(png, resizeMode, width, height)));
             }
+            parameters.put("resize_mode", resizeMode);
         }
         b.setWidth(width).setHeight(height);
         parameters.put("prompt", prompt);
@@ -572,6 +578,26 @@ public class A1111Resource {
         } catch (InvalidRequestException e) {
             return unprocessable(e.field(), e.getMessage());
         }
+    }
+
+    /** A1111's resize_mode 1 (Crop and resize) or 2 (Resize and fill) of an init image to width × height, as a PNG. */
+    private static byte[] cropOrFill(byte[] png, int mode, int width, int height) {
+        if (width < GenerationRequest.MIN_SIZE || width > GenerationRequest.MAX_SIZE || height < GenerationRequest.MIN_SIZE
+                || height > GenerationRequest.MAX_SIZE) {
+            return png; // the job refuses the size, naming it
+        }
+        Png.Image image;
+        try {
+            image = Png.decode(png);
+        } catch (RuntimeException e) {
+            throw new InvalidRequestException("init_images", "init_images must hold base64 PNG images: " + e.getMessage());
+        }
+        if (image.width() == width && image.height() == height) {
+            return png;
+        }
+        Png.Image sized = mode == 1 ? LanczosResize.cropAndResize(image, width, height)
+                : LanczosResize.resizeAndFill(image, width, height);
+        return Png.encodeRgb(width, height, sized.rgb(), java.util.Map.of());
     }
 
     @POST
