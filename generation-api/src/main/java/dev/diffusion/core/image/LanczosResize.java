@@ -40,37 +40,13 @@ public final class LanczosResize {
         int w = image.width();
         int h = image.height();
         if (width != w || x0 != 0 || x1 != width) { // as Pillow: a pass only where it changes something
-            Weights x = new Weights(w, x0, x1, width, bicubic);
-            byte[] out = new byte[width * h * 3];
-            for (int y = 0; y < h; y++) {
-                for (int xx = 0; xx < width; xx++) {
-                    for (int c = 0; c < 3; c++) {
-                        long sum = 1L << (BITS - 1);
-                        for (int i = 0; i < x.count[xx]; i++) {
-                            sum += (long) (rgb[(y * w + x.first[xx] + i) * 3 + c] & 0xff) * x.k[xx][i];
-                        }
-                        out[(y * width + xx) * 3 + c] = clip(sum);
-                    }
-                }
-            }
-            rgb = out;
+            // rows: line l, pixel p at l * w + p → at l * width + p
+            rgb = pass(rgb, h, w, 1, new Weights(w, x0, x1, width, bicubic), width, 1);
             w = width;
         }
         if (height != h || y0 != 0 || y1 != height) {
-            Weights y = new Weights(h, y0, y1, height, bicubic);
-            byte[] out = new byte[w * height * 3];
-            for (int yy = 0; yy < height; yy++) {
-                for (int xx = 0; xx < w; xx++) {
-                    for (int c = 0; c < 3; c++) {
-                        long sum = 1L << (BITS - 1);
-                        for (int i = 0; i < y.count[yy]; i++) {
-                            sum += (long) (rgb[((y.first[yy] + i) * w + xx) * 3 + c] & 0xff) * y.k[yy][i];
-                        }
-                        out[(yy * w + xx) * 3 + c] = clip(sum);
-                    }
-                }
-            }
-            rgb = out;
+            // columns: line l, pixel p at p * w + l, before and after
+            rgb = pass(rgb, w, 1, w, new Weights(h, y0, y1, height, bicubic), 1, w);
         }
         return new Png.Image(width, height, rgb, Map.of());
     }
@@ -129,6 +105,28 @@ public final class LanczosResize {
         }
     }
 
+    /**
+     * One axis of the filter over {@code lines} lines: pixel p of line l is at {@code l * lineStep + p * step} in
+     * {@code in} and at {@code l * outLineStep + p * outStep} in the result (a row pass: lineStep = width,
+     * step = 1; a column pass: lineStep = 1, step = width).
+     */
+    private static byte[] pass(byte[] in, int lines, int lineStep, int step, Weights k, int outLineStep, int outStep) {
+        int outCount = k.first.length;
+        byte[] out = new byte[in.length / k.in * outCount];
+        for (int l = 0; l < lines; l++) {
+            for (int o = 0; o < outCount; o++) {
+                for (int c = 0; c < 3; c++) {
+                    long sum = 1L << (BITS - 1);
+                    for (int i = 0; i < k.count[o]; i++) {
+                        sum += (long) (in[(l * lineStep + (k.first[o] + i) * step) * 3 + c] & 0xff) * k.k[o][i];
+                    }
+                    out[(l * outLineStep + o * outStep) * 3 + c] = clip(sum);
+                }
+            }
+        }
+        return out;
+    }
+
     private static byte clip(long sum) {
         long v = sum >> BITS; // floor, as an arithmetic shift
         return (byte) (v < 0 ? 0 : Math.min(v, 255));
@@ -157,12 +155,14 @@ public final class LanczosResize {
 
     /** For each output pixel along one axis: the first input pixel it reads, how many, and their fixed-point weights. */
     private static final class Weights {
+        final int in;
         final int[] first;
         final int[] count;
         final int[][] k;
 
         /** {@code out} pixels from the input span [x0, x1) of an axis {@code in} pixels long. */
         Weights(int in, int x0, int x1, int out, boolean bicubic) {
+            this.in = in;
             double scale = (double) (x1 - x0) / out;
             double filterScale = Math.max(scale, 1.0);
             double support = (bicubic ? 2 : SUPPORT) * filterScale;
