@@ -420,6 +420,21 @@ class HttpApiIT {
         assertArrayEquals(viaGrpc(job("a yellow circle").setWidth(96).setHeight(64).setSeed(3).setSteps(4).setSampler("Euler")
                 .setCfgScale(7).setStrength(0.75f).setInitImage(ByteString.copyFrom(cropped)).build()).get(0),
                 b64(json(r).get("images").get(0)));
+        // an RGBA init image with transparent pixels: onto white first, as A1111's images.flatten (PngTest: Pillow's)
+        byte[] rgba;
+        try (java.io.InputStream in = HttpApiIT.class.getResourceAsStream("/rgba-64.png")) {
+            rgba = in.readAllBytes();
+        }
+        r = post("/sdapi/v1/img2img", body("prompt", "a yellow circle", "seed", 3, "steps", 4,
+                "init_images", List.of(Base64.getEncoder().encodeToString(rgba))), true);
+        assertEquals(200, r.statusCode(), r.body());
+        dev.diffusion.core.image.Png.Image flat = dev.diffusion.core.image.Png.decodeFlattened(rgba, 0xffffff);
+        assertArrayEquals(viaGrpc(job("a yellow circle").setSeed(3).setSteps(4).setSampler("Euler").setCfgScale(7)
+                .setStrength(0.75f).setInitImage(ByteString.copyFrom(dev.diffusion.core.image.Png.encodeRgb(64, 64, flat.rgb(),
+                        Map.of()))).build()).get(0), b64(json(r).get("images").get(0)));
+        assertFalse(java.util.Arrays.equals(viaGrpc(job("a yellow circle").setSeed(3).setSteps(4).setSampler("Euler")
+                .setCfgScale(7).setStrength(0.75f).setInitImage(ByteString.copyFrom(rgba)).build()).get(0),
+                b64(json(r).get("images").get(0))), "alpha dropped instead of flattened");
         HttpResponse<String> latent = post("/sdapi/v1/img2img", body("prompt", "x", "width", 96, "height", 64, "resize_mode", 3,
                 "init_images", List.of(Base64.getEncoder().encodeToString(init))), true);
         assertEquals(422, latent.statusCode(), latent.body());

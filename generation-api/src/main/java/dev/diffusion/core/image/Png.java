@@ -86,6 +86,46 @@ public final class Png {
      * stable-diffusion.cpp drops it; 16-bit samples keep their high byte; greyscale is spread to the three channels.
      */
     public static Image decode(byte[] png) {
+        return decode(png, null);
+    }
+
+    /**
+     * An 8-bit RGBA PNG (colour type 6, what Pillow opens as "RGBA") with some pixel not opaque, composited over the
+     * opaque colour {@code background} (0xRRGGBB) as Pillow's {@code alpha_composite} does, pixel for pixel: what
+     * A1111's img2img does to such an image ({@code images.flatten}, onto its {@code img2img_background_color},
+     * white by default). Any other PNG: {@link #decode}, its alpha (if any) dropped.
+     */
+    public static Image decodeFlattened(byte[] png, int background) {
+        byte[][] alpha = new byte[1][];
+        Image image = decode(png, alpha);
+        if (alpha[0] == null) {
+            return image;
+        }
+        byte[] a = alpha[0];
+        byte[] rgb = image.rgb();
+        int[] bg = {(background >> 16) & 0xff, (background >> 8) & 0xff, background & 0xff};
+        for (int p = 0; p < a.length; p++) {
+            int sa = a[p] & 0xff;
+            if (sa == 0) {
+                rgb[3 * p] = (byte) bg[0];
+                rgb[3 * p + 1] = (byte) bg[1];
+                rgb[3 * p + 2] = (byte) bg[2];
+                continue;
+            }
+            // Pillow's AlphaComposite.c with an opaque destination, 7 fractional bits
+            long outA255 = sa * 255L + 255L * (255 - sa);
+            long coef1 = sa * 255L * 255L * 128 / outA255;
+            long coef2 = 255L * 128 - coef1;
+            for (int c = 0; c < 3; c++) {
+                long t = (rgb[3 * p + c] & 0xff) * coef1 + bg[c] * coef2 + (0x80L << 7);
+                rgb[3 * p + c] = (byte) ((((t >> 8) + t) >> 8) >> 7);
+            }
+        }
+        return image;
+    }
+
+    /** As {@link #decode}; with {@code alphaOut} non-null, an 8-bit RGBA PNG with some pixel not opaque leaves its alpha in [0]. */
+    private static Image decode(byte[] png, byte[][] alphaOut) {
         for (int i = 0; i < SIGNATURE.length; i++) {
             if (png.length < 8 || png[i] != SIGNATURE[i]) {
                 throw new IllegalArgumentException("not a PNG file (bad signature)");
@@ -178,7 +218,22 @@ public final class Png {
         int type = colourType;
         int bits = depth;
         byte[] plte = palette;
-        unfilter(raw, height, stride, Math.max(1, bitsPerPixel / 8), (row, y) -> toRgb(row, y, w, type, bits, channels, plte, rgb));
+        byte[] alpha = alphaOut != null && colourType == 6 && depth == 8 ? new byte[width * height] : null;
+        unfilter(raw, height, stride, Math.max(1, bitsPerPixel / 8), (row, y) -> {
+            toRgb(row, y, w, type, bits, channels, plte, rgb);
+            if (alpha != null) {
+                for (int x = 0; x < w; x++) {
+                    alpha[y * w + x] = row[4 * x + 3];
+                }
+            }
+        });
+        if (alpha != null) {
+            boolean opaque = true;
+            for (byte v : alpha) {
+                opaque &= v == (byte) 0xff;
+            }
+            alphaOut[0] = opaque ? null : alpha;
+        }
         return new Image(width, height, rgb, text);
     }
 

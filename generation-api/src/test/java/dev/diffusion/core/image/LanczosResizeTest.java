@@ -13,8 +13,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Against Pillow 9.4 ({@code Image.resize((w, h), resample=Image.LANCZOS)}, what A1111's img2img "Just resize" calls):
- * the PNGs in {@code pil-lanczos/} are Pillow's resizes of the 37×29 pattern below, written by a Python script from
- * the same formula ({@code pil-lanczos/make_reference.py}: growing, shrinking, mixed, one axis only). Every pixel
+ * the PNGs in {@code pillow/} are Pillow's resizes of the 37×29 pattern below, written by a Python script from
+ * the same formula ({@code pillow/make_reference.py}: growing, shrinking, mixed, one axis only). Every pixel
  * must be equal.
  */
 class LanczosResizeTest {
@@ -42,7 +42,7 @@ class LanczosResizeTest {
     }
 
     static Png.Image reference(String name) throws IOException {
-        try (InputStream in = LanczosResizeTest.class.getResourceAsStream("/pil-lanczos/" + name + ".png")) {
+        try (InputStream in = LanczosResizeTest.class.getResourceAsStream("/pillow/" + name + ".png")) {
             return Png.decode(in.readAllBytes());
         }
     }

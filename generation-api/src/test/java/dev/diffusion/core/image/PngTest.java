@@ -181,4 +181,37 @@ class PngTest {
             }
         }
     }
+
+    /**
+     * A1111 flattens an RGBA init image onto its background colour with Pillow's alpha_composite: against Pillow 9.4
+     * ({@code pillow/make_reference.py}) for alphas 0..255 over white and over a colour, pixel for pixel; without
+     * flattening, decode drops the alpha.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"white, ffffff", "teal, 20a0c0"})
+    void rgbaFlattensOntoTheBackgroundAsPillow(String name, String colour) throws Exception {
+        byte[] rgba = resource("rgba.png");
+        Png.Image expected = Png.decode(resource("flat-" + name + ".png"));
+        Png.Image got = Png.decodeFlattened(rgba, Integer.parseInt(colour, 16));
+        assertArrayEquals(expected.rgb(), got.rgb());
+        // the last row is opaque: its colours stay; alpha 0 (pixel 0,0) is the background
+        Png.Image plain = Png.decode(rgba);
+        assertEquals(plain.rgb()[(15 * 16 + 3) * 3] & 0xff, got.rgb()[(15 * 16 + 3) * 3] & 0xff);
+        assertEquals(Integer.parseInt(colour.substring(0, 2), 16), got.rgb()[0] & 0xff);
+    }
+
+    @Test
+    void anOpaqueOrAlphaFreePngIsNotFlattened() {
+        byte[] rgb = new byte[4 * 4 * 3];
+        for (int i = 0; i < rgb.length; i++) {
+            rgb[i] = (byte) (i * 5);
+        }
+        assertArrayEquals(rgb, Png.decodeFlattened(Png.encodeRgb(4, 4, rgb, Map.of()), 0xffffff).rgb());
+    }
+
+    private static byte[] resource(String name) throws java.io.IOException {
+        try (java.io.InputStream in = PngTest.class.getResourceAsStream("/pillow/" + name)) {
+            return in.readAllBytes();
+        }
+    }
 }

@@ -347,7 +347,7 @@ public class A1111Resource {
             if (!first.isTextual()) {
                 throw new InvalidRequestException("init_images", "init_images must hold base64 PNG strings");
             }
-            byte[] png = JsonFields.base64("init_images", first.asText());
+            byte[] png = flattened(JsonFields.base64("init_images", first.asText()));
             b.setInitImage(ByteString.copyFrom(png));
             denoising = in.number("denoising_strength", DEFAULT_DENOISING);
             b.setStrength((float) denoising);
@@ -578,6 +578,23 @@ public class A1111Resource {
         } catch (InvalidRequestException e) {
             return unprocessable(e.field(), e.getMessage());
         }
+    }
+
+    /**
+     * An RGBA init image with transparent pixels composited onto white, as A1111's img2img does ({@code images.flatten}
+     * onto {@code img2img_background_color}, #ffffff), as a PNG; any other PNG as it is (the job reads it).
+     */
+    private static byte[] flattened(byte[] png) {
+        if (png.length < 26 || png[25] != 6) { // IHDR's colour type: only RGBA is flattened
+            return png;
+        }
+        Png.Image image;
+        try {
+            image = Png.decodeFlattened(png, 0xffffff);
+        } catch (RuntimeException e) {
+            throw new InvalidRequestException("init_images", "init_images must hold base64 PNG images: " + e.getMessage());
+        }
+        return Png.encodeRgb(image.width(), image.height(), image.rgb(), java.util.Map.of());
     }
 
     /** A1111's resize_mode 1 (Crop and resize) or 2 (Resize and fill) of an init image to width × height, as a PNG. */

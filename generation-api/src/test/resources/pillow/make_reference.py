@@ -50,3 +50,13 @@ for w, h in [(64, 32), (24, 64), (74, 58), (40, 40)]:
     crop_and_resize(im, w, h).save(f"{out}/crop-{w}x{h}.png")
 for w, h in [(64, 32), (24, 64), (33, 64), (74, 58), (40, 40)]:
     resize_and_fill(im, w, h).save(f"{out}/fill-{w}x{h}.png")
+
+# A1111's images.flatten of an RGBA image onto its img2img background colour (PngTest): Pillow's alpha_composite
+rgba = Image.new("RGBA", (16, 16))
+rgba.putdata([((x * 37 + y * 11) % 256, (x * 5 + y * 71) % 256, (x * y * 3) % 256, (x * 16 + y) % 256 if y < 15 else 255)
+              for y in range(16) for x in range(16)])
+rgba.save(f"{out}/rgba.png")
+for name, bg in [("white", "#ffffff"), ("teal", "#20a0c0")]:
+    background = Image.new("RGBA", rgba.size, bg)
+    background.alpha_composite(rgba)
+    background.convert("RGB").save(f"{out}/flat-{name}.png")
