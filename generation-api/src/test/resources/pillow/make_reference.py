@@ -60,3 +60,30 @@ for name, bg in [("white", "#ffffff"), ("teal", "#20a0c0")]:
     background = Image.new("RGBA", rgba.size, bg)
     background.alpha_composite(rgba)
     background.convert("RGB").save(f"{out}/flat-{name}.png")
+
+# A1111's inpainting steps with Pillow (InpaintMaskTest): create_binary_mask of an RGB and of an RGBA mask, the
+# latent mask (the pixel mask resized to the latent's size with Pillow's default filter, then rounded), and
+# apply_overlay of the init image through mask_for_overlay (the mask doubled) onto a decoded image
+from PIL import ImageOps
+colours = Image.new("RGB", (16, 16))
+colours.putdata([((x * 53 + y * 7) % 256, (x * 11 + y * 29) % 256, (x * y * 5) % 256) for y in range(16) for x in range(16)])
+colours.save(f"{out}/mask-rgb.png")
+colours.convert("L").point(lambda v: 255 if v > 128 else 0).convert("RGB").save(f"{out}/mask-rgb-binary.png")
+rgba.split()[-1].convert("L").point(lambda v: 255 if v > 128 else 0).convert("RGB").save(f"{out}/mask-rgba-binary.png")
+pixels = Image.new("L", (64, 48))
+pixels.putdata([min(255, max(0, (x - 20) * 9 + (y - 24) * 4)) for y in range(48) for x in range(64)])
+pixels.save(f"{out}/mask-pixels.png")
+latent = pixels.convert("RGB").resize((8, 6))
+latent.point(lambda v: 255 if v / 255 >= 0.5 else 0).save(f"{out}/mask-latent.png")
+init = Image.new("RGB", (64, 48))
+init.putdata([((x * 4) % 256, (y * 5) % 256, (x * y) % 256) for y in range(48) for x in range(64)])
+init.save(f"{out}/overlay-init.png")
+decoded = Image.new("RGB", (64, 48))
+decoded.putdata([((x * 7 + 100) % 256, (y * 3 + 50) % 256, (x + y * 2) % 256) for y in range(48) for x in range(64)])
+decoded.save(f"{out}/overlay-decoded.png")
+for_overlay = pixels.point(lambda v: min(255, 2 * v))
+masked = Image.new("RGBa", init.size)
+masked.paste(init.convert("RGBA").convert("RGBa"), mask=ImageOps.invert(for_overlay.convert("L")))
+result = decoded.convert("RGBA")
+result.alpha_composite(masked.convert("RGBA"))
+result.convert("RGB").save(f"{out}/overlay-result.png")

@@ -140,7 +140,7 @@ public final class JobRunner {
                     return stoppedBy[0] == Stop.ABANDON ? Optional.empty()
                             : Optional.of(cancelled(id, "cancelled by request", state.stepIndex()));
                 }
-                byte[] rgb = clients.decode(latent, lh, lw, channels, interrupt);
+                byte[] rgb = StableDiffusionPipeline.finished(request, clients.decode(latent, lh, lw, channels, interrupt));
                 GenerationParameters parameters = StableDiffusionPipeline.withPadConds(StableDiffusionPipeline.withLoraHashes(
                         StableDiffusionPipeline.parameters(request, seed, model.name()), loraHashes), padded);
                 Map<String, String> text = new LinkedHashMap<>();

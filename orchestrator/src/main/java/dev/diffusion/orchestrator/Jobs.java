@@ -1,6 +1,7 @@
 package dev.diffusion.orchestrator;
 
 import dev.diffusion.core.image.Png;
+import dev.diffusion.core.image.InpaintMask;
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.pipeline.InvalidRequestException;
 import dev.diffusion.core.pipeline.LoraRef;
@@ -146,6 +147,16 @@ public final class Jobs {
             }
             request = request.withInitImage(image, job.hasStrength() ? cfgScale(job.getStrength()) : DEFAULT_STRENGTH);
         }
+        if (!job.getMask().isEmpty()) {
+            Png.Image mask;
+            try {
+                mask = InpaintMask.binary(job.getMask().toByteArray());
+            } catch (Exception e) {
+                throw new InvalidRequestException("mask", "mask must be a PNG image: " + e.getMessage());
+            }
+            request = request.withInpaint(new GenerationRequest.Inpaint(mask,
+                    job.hasMaskBlur() ? job.getMaskBlur() : InpaintMask.DEFAULT_BLUR, job.getMaskInvert()));
+        }
         request.validate(); // InvalidRequestException naming its field
         loras(job); // names, weights and count of the job's LoRAs
         checkSyntax("prompt", job.getPrompt());
@@ -193,7 +204,7 @@ public final class Jobs {
             // the services' prompts list is [negative_prompt, prompt]
             case "prompts" -> message.startsWith("prompts[0]") ? "negative_prompt" : "prompt";
             case "loras" -> "loras";
-            case "init_image", "strength" -> first;
+            case "init_image", "strength", "mask", "mask_blur" -> first;
             default -> "";
         };
     }

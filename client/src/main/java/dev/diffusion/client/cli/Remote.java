@@ -39,8 +39,8 @@ final class Remote {
               queues a job on the suite and prints its id; --wait follows it (progress bar on stderr) and writes the
               PNG(s) (--out, default output.png; <stem>-<i>.png for a batch). Generation options as for ./sd generate:
               --prompt --negative-prompt --width --height --steps --sampler --scheduler --cfg-scale --seed --rng
-              --batch-count --clip-skip --comma-padding-backtrack --pad-cond-uncond --init-image --strength, checked
-              the same way before anything is sent
+              --batch-count --clip-skip --comma-padding-backtrack --pad-cond-uncond --init-image --strength --mask
+              --mask-blur --mask-invert, checked the same way before anything is sent
               (--no-check sends them as given and lets the orchestrator judge). --via kafka puts a GenerationJob
               record on the jobs topic (--kafka-json: as JSON) and, with --wait, follows the events topic.
             usage: ./sd watch JOB [--json] [--out FILE.png] [--quiet] [--timeout SECONDS]   follow a job to its end
@@ -232,6 +232,10 @@ final class Remote {
             b.setInitImage(ByteString.copyFrom(Files.readAllBytes(Path.of(a.string("--init-image", "")))));
             b.setStrength((float) r.strength());
         }
+        if (r.inpaint() != null) {
+            b.setMask(ByteString.copyFrom(Files.readAllBytes(Path.of(a.string("--mask", ""))))).setMaskBlur(r.inpaint().blur())
+                    .setMaskInvert(r.inpaint().invert());
+        }
         return b;
     }
 
@@ -255,6 +259,13 @@ final class Remote {
         if (a.has("--strength")) {
             b.setStrength((float) a.anyDouble("--strength", 0.75));
         }
+        if (a.has("--mask")) {
+            b.setMask(ByteString.copyFrom(Files.readAllBytes(Path.of(a.string("--mask", "")))));
+        }
+        if (a.has("--mask-blur")) {
+            b.setMaskBlur((int) a.longValue("--mask-blur", 0));
+        }
+        b.setMaskInvert(a.has("--mask-invert"));
         return b;
     }
 

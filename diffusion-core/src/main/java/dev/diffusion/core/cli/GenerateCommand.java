@@ -58,6 +58,10 @@ public final class GenerateCommand {
                                       piece; default 512 above 512x512 pixels, where whole attention needs GBs)
               --init-image FILE.png   img2img: start from this image (a non-interlaced PNG; sets the default size)
               --strength X            img2img: share of the schedule to run, (0, 1] (default 0.75)
+              --mask FILE.png         inpainting: white = repaint, black = keep (A1111's convention; an RGBA mask
+                                      with transparent pixels by its alpha); the kept part stays the init image's
+              --mask-blur N           inpainting: the mask's blur in pixels, 0 to 64 (default 4, A1111's)
+              --mask-invert           inpainting: repaint the black part instead
               --out FILE.png          output file (default output.png)
               --quiet                 no per-step progress
             """;

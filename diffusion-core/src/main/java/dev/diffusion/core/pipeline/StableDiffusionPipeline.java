@@ -3,6 +3,7 @@ package dev.diffusion.core.pipeline;
 import dev.diffusion.core.clip.ClipTextModel;
 import dev.diffusion.core.clip.PromptEncoder;
 import dev.diffusion.core.image.GenerationParameters;
+import dev.diffusion.core.image.InpaintMask;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.nn.Precision;
 import dev.diffusion.core.sampling.GuidedSampling;
@@ -201,7 +202,32 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      */
     public static SamplerState startState(GenerationRequest request, SamplingLoop loop, long seed, float[] initLatent,
                                           LatentShape shape) {
-        return initLatent == null ? loop.start(request.rng(), seed, shape) : loop.startFrom(request.rng(), seed, shape, initLatent);
+        if (initLatent == null) {
+            return loop.start(request.rng(), seed, shape);
+        }
+        SamplerState state = loop.startFrom(request.rng(), seed, shape, initLatent);
+        if (request.inpaint() != null) { // keep the init image's latent outside the mask (InpaintMask)
+            state.keepOutsideMask(initLatent, InpaintMask.latentRepaint(inpaintPixels(request), request.width(),
+                    request.height(), shape.width(), shape.height()));
+        }
+        return state;
+    }
+
+    /** An inpainting request's mask at the image's size, one byte per pixel (255 = repaint). */
+    static byte[] inpaintPixels(GenerationRequest request) {
+        GenerationRequest.Inpaint in = request.inpaint();
+        return InpaintMask.pixels(in.mask(), in.invert(), in.blur(), request.width(), request.height());
+    }
+
+    /**
+     * A decoded image (RGB8) as the request's result: for inpainting, the init image pasted back where the mask keeps
+     * it ({@link InpaintMask#overlay}); else the image itself.
+     */
+    public static byte[] finished(GenerationRequest request, byte[] rgb) {
+        if (request.inpaint() == null || request.initImage() == null) {
+            return rgb;
+        }
+        return InpaintMask.overlay(rgb, request.initImage().rgb(), inpaintPixels(request));
     }
 
     /**
@@ -264,7 +290,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             long d0 = System.nanoTime();
             float[] decoded = decode(latent, 1, lh, lw);
             listener.onStage("decode", (System.nanoTime() - d0) / 1_000_000);
-            byte[] rgb = AutoencoderKL.toRgb8(decoded);
+            byte[] rgb = finished(request, AutoencoderKL.toRgb8(decoded));
             GenerationParameters params = withPadConds(parameters(request, seed), padded);
             Map<String, String> text = new LinkedHashMap<>();
             text.put("parameters", params.format());
@@ -358,6 +384,14 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         s.put("RNG", request.rng() == RngKind.PHILOX ? "NV" : "CPU");
         if (request.initImage() != null) {
             s.put("Denoising strength", formatNumber(request.strength()));
+        }
+        if (request.inpaint() != null) { // as A1111 writes an inpainting job's
+            if (request.inpaint().blur() > 0) {
+                s.put("Mask blur", Integer.toString(request.inpaint().blur()));
+            }
+            if (request.inpaint().invert()) {
+                s.put("Mask mode", "Inpaint not masked");
+            }
         }
         return new GenerationParameters(request.prompt(), request.negativePrompt(), s);
     }

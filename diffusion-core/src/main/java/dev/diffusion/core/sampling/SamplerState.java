@@ -22,6 +22,8 @@ public final class SamplerState {
     private final java.util.ArrayList<Double> slopeSigmas = new java.util.ArrayList<>();
     /** A two-stage sampler's step between its evaluations: the second evaluation's sigma (NaN: none pending). */
     private double stageSigma = Double.NaN;
+    private float[] keptLatent;
+    private float[] repaint;
     private float[] stageStart;
     private float[] stageSlope;
 
@@ -58,6 +60,33 @@ public final class SamplerState {
 
     public LatentShape shape() {
         return shape;
+    }
+
+    /**
+     * Inpainting (A1111's way for a model without inpainting channels): from now on every denoised estimate, and the
+     * final latent, takes {@code initLatent} where {@code repaint} (one value per latent pixel, 0 or 1) is 0 (see
+     * {@link SamplingLoop#advance}). A {@link #snapshot} does not carry it.
+     */
+    public void keepOutsideMask(float[] initLatent, float[] repaint) {
+        if (shape.layout() != LatentShape.Layout.NHWC || initLatent.length != shape.size()
+                || repaint.length * shape.channels() != shape.size()) {
+            throw new IllegalArgumentException("inpainting: latent of " + initLatent.length + " and mask of " + repaint.length
+                    + " values for shape " + shape);
+        }
+        this.keptLatent = initLatent;
+        this.repaint = repaint;
+    }
+
+    /** In place: {@code latent}'s values where the mask keeps the init image's latent replaced by those. */
+    void applyMask(float[] latent) {
+        if (repaint == null) {
+            return;
+        }
+        int c = shape.channels();
+        for (int i = 0; i < latent.length; i++) {
+            float m = repaint[i / c];
+            latent[i] = keptLatent[i] * (1 - m) + latent[i] * m;
+        }
     }
 
     /** The current latent (live array, updated in place by steps). */

@@ -132,6 +132,7 @@ public final class SamplingLoop {
         double sigmaNext = schedule.sigma(i + 1);
         double stage = state.stageSigma();
         float[] denoised = predictionType.denoised(state.x(), modelOutput, Double.isNaN(stage) ? sigma : stage);
+        state.applyMask(denoised); // inpainting: A1111's CFGDenoiser blends the denoised estimate
         if (sampler instanceof TwoStageSampler two) {
             if (Double.isNaN(stage)) {
                 double next = two.firstStage(state.x(), denoised, sigma, sigmaNext, state);
@@ -161,6 +162,7 @@ public final class SamplingLoop {
         for (int i = 0; i < x.length; i++) {
             out[i] = (float) (x[i] * scale);
         }
+        state.applyMask(out); // inpainting: and the final samples
         return out;
     }
 

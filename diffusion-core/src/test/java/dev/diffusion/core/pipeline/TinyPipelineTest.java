@@ -148,6 +148,81 @@ class TinyPipelineTest {
         }
     }
 
+    /** A 64x64 mask of grey level {@code v} on the left {@code columns} columns and black elsewhere. */
+    private static Png.Image leftMask(int columns, int v) {
+        byte[] rgb = new byte[64 * 64 * 3];
+        for (int y = 0; y < 64; y++) {
+            for (int x = 0; x < columns; x++) {
+                rgb[(y * 64 + x) * 3] = rgb[(y * 64 + x) * 3 + 1] = rgb[(y * 64 + x) * 3 + 2] = (byte) v;
+            }
+        }
+        return new Png.Image(64, 64, rgb, java.util.Map.of());
+    }
+
+    @Test
+    void inpaintingRepaintsTheMaskAndKeepsTheRestOfTheInitImage() {
+        Png.Image init = Png.decode(tiny.generate(request("a cat"), ProgressListener.NONE).get(0).png());
+        GenerationRequest img2img = request("a dog").withSampling("euler", null, 6, 7.0).withInitImage(init, 0.8);
+        byte[] plain = tiny.generate(img2img, ProgressListener.NONE).get(0).rgb();
+        // all white, unblurred: the whole image is repainted, the same bits as plain img2img
+        assertArrayEquals(plain, tiny.generate(img2img.withInpaint(new GenerationRequest.Inpaint(leftMask(64, 255), 0, false)),
+                ProgressListener.NONE).get(0).rgb());
+        // all black: nothing is repainted, the init image comes back as it is
+        assertArrayEquals(init.rgb(), tiny.generate(img2img.withInpaint(new GenerationRequest.Inpaint(leftMask(0, 255), 0,
+                false)), ProgressListener.NONE).get(0).rgb());
+        // the left 32 columns, blur 4 (A1111's 21 taps: the mask reaches x = 32 + 10): the right side beyond the blur
+        // (x ≥ 44) is the init image's, the left side (x < 20) is repainted, and every denoised estimate holds the
+        // init latent in the kept latent columns (x ≥ 4 of 8)
+        GenerationRequest half = img2img.withInpaint(new GenerationRequest.Inpaint(leftMask(32, 255), 4, false));
+        List<ProgressListener.StepTrace> traces = new ArrayList<>();
+        GeneratedImage out = tiny.generate(half, new ProgressListener() {
+            @Override
+            public void onStepTrace(StepTrace t) {
+                traces.add(t);
+            }
+        }).get(0);
+        float[] z = tiny.encodeImage(init);
+        int c = tiny.latentChannels();
+        for (ProgressListener.StepTrace t : traces) {
+            for (int i = 0; i < z.length; i++) {
+                int x = (i / c) % 8;
+                if (x >= 4) {
+                    assertEquals(z[i], t.denoised()[i], 0f, "kept latent at step " + t.step());
+                }
+            }
+        }
+        int keptSame = 0;
+        int repaintedSame = 0;
+        for (int y = 0; y < 64; y++) {
+            for (int x = 0; x < 64; x++) {
+                int p = (y * 64 + x) * 3;
+                boolean same = out.rgb()[p] == init.rgb()[p] && out.rgb()[p + 1] == init.rgb()[p + 1]
+                        && out.rgb()[p + 2] == init.rgb()[p + 2];
+                if (x >= 44) {
+                    keptSame += same ? 1 : 0;
+                } else if (x < 20) {
+                    repaintedSame += same ? 1 : 0;
+                }
+            }
+        }
+        assertEquals(20 * 64, keptSame, "pixels right of the mask and its blur equal the init image's");
+        assertTrue(repaintedSame < 20 * 64 / 4, "the masked part is repainted: " + repaintedSame + " pixels unchanged");
+        // inverted: the other side is repainted
+        byte[] inverted = tiny.generate(img2img.withInpaint(new GenerationRequest.Inpaint(leftMask(32, 255), 4, true)),
+                ProgressListener.NONE).get(0).rgb();
+        for (int y = 0; y < 64; y++) {
+            for (int x = 0; x < 20; x++) {
+                assertEquals(init.rgb()[(y * 64 + x) * 3], inverted[(y * 64 + x) * 3]);
+            }
+        }
+        GenerationParameters p = GenerationParameters.parse(Png.decode(out.png()).text().get("parameters"));
+        assertEquals("4", p.settings().get("Mask blur"));
+        // a mask without an init image is refused, naming it
+        InvalidRequestException e = assertThrows(InvalidRequestException.class, () -> request("x")
+                .withInpaint(new GenerationRequest.Inpaint(leftMask(32, 255), 4, false)).validate());
+        assertEquals("mask", e.field());
+    }
+
     @Test
     void img2imgStartsFromTheEncodedImageNoisedToTheStrengthSigma() {
         GeneratedImage source = tiny.generate(request("a cat"), ProgressListener.NONE).get(0);

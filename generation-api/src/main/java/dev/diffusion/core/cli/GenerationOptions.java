@@ -1,5 +1,6 @@
 package dev.diffusion.core.cli;
 
+import dev.diffusion.core.image.InpaintMask;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.sampling.RngKind;
@@ -24,9 +25,9 @@ public record GenerationOptions(GenerationRequest request, Path out, boolean wid
     /** The flags parsed here, all taking a value. */
     public static final Set<String> FLAGS = Set.of("--prompt", "--negative-prompt", "--width", "--height", "--steps",
             "--sampler", "--scheduler", "--cfg-scale", "--seed", "--rng", "--batch-count", "--clip-skip", "--init-image",
-            "--strength", "--comma-padding-backtrack", "--out");
+            "--strength", "--comma-padding-backtrack", "--out", "--mask", "--mask-blur");
     /** The switches parsed here. */
-    public static final Set<String> SWITCHES = Set.of("--pad-cond-uncond");
+    public static final Set<String> SWITCHES = Set.of("--pad-cond-uncond", "--mask-invert");
 
     /** Sizes before the model is known (a size not given is replaced by the model's native size where it runs). */
     private static final int DEFAULT_SIDE = 512;
@@ -63,6 +64,25 @@ public record GenerationOptions(GenerationRequest request, Path out, boolean wid
             }
         } else if (a.has("--strength")) {
             throw new UsageException("--strength needs --init-image");
+        }
+        GenerationRequest.Inpaint inpaint = null;
+        if (a.has("--mask")) {
+            if (init == null) {
+                throw new UsageException("--mask needs --init-image (it marks what of that image is repainted)");
+            }
+            Path file = Path.of(a.string("--mask", null));
+            try {
+                inpaint = new GenerationRequest.Inpaint(InpaintMask.binary(Files.readAllBytes(file)),
+                        a.integer("--mask-blur", InpaintMask.DEFAULT_BLUR, 0, InpaintMask.MAX_BLUR), a.has("--mask-invert"));
+            } catch (IOException e) {
+                throw new UsageException("--mask: cannot read " + file + " (" + e.getMessage() + ")");
+            } catch (UsageException e) {
+                throw e;
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--mask: " + file + ": " + e.getMessage());
+            }
+        } else if (a.has("--mask-blur") || a.has("--mask-invert")) {
+            throw new UsageException((a.has("--mask-blur") ? "--mask-blur" : "--mask-invert") + " needs --mask");
         }
         // img2img: the image's size (down to a multiple of 8) unless given; an image of another size is resized to it
         int width = size(a, "--width", init == null ? DEFAULT_SIDE : GenerationRequest.imageSide(init.width()), init);
@@ -107,7 +127,7 @@ public record GenerationOptions(GenerationRequest request, Path out, boolean wid
         }
         GenerationRequest request = new GenerationRequest(prompt, a.string("--negative-prompt", ""), width, height, steps,
                 sampler, scheduler, cfg, seed, batchCount, clipSkip, rng, init, init == null ? 1.0 : strength, commaBacktrack,
-                a.has("--pad-cond-uncond"));
+                a.has("--pad-cond-uncond"), inpaint);
         try {
             request.samplerSpec();
         } catch (IllegalArgumentException e) {

@@ -97,8 +97,8 @@ public final class Png {
      */
     public static Image decodeFlattened(byte[] png, int background) {
         byte[][] alpha = new byte[1][];
-        Image image = decode(png, alpha);
-        if (alpha[0] == null) {
+        Image image = decodeWithAlpha(png, alpha);
+        if (alpha[0] == null || png[25] != 6) { // IHDR's colour type (decode checked it comes first): RGBA only
             return image;
         }
         byte[] a = alpha[0];
@@ -112,19 +112,36 @@ public final class Png {
                 rgb[3 * p + 2] = (byte) bg[2];
                 continue;
             }
-            // Pillow's AlphaComposite.c with an opaque destination, 7 fractional bits
-            long outA255 = sa * 255L + 255L * (255 - sa);
-            long coef1 = sa * 255L * 255L * 128 / outA255;
-            long coef2 = 255L * 128 - coef1;
             for (int c = 0; c < 3; c++) {
-                long t = (rgb[3 * p + c] & 0xff) * coef1 + bg[c] * coef2 + (0x80L << 7);
-                rgb[3 * p + c] = (byte) ((((t >> 8) + t) >> 8) >> 7);
+                rgb[3 * p + c] = (byte) composite(rgb[3 * p + c] & 0xff, sa, bg[c]);
             }
         }
         return image;
     }
 
-    /** As {@link #decode}; with {@code alphaOut} non-null, an 8-bit RGBA PNG with some pixel not opaque leaves its alpha in [0]. */
+    /**
+     * One channel of a pixel of alpha {@code alpha} over an opaque one, as Pillow's {@code alpha_composite}
+     * (AlphaComposite.c: 7 fractional bits, its rounded division by 255).
+     */
+    public static int composite(int src, int alpha, int dst) {
+        if (alpha == 0) {
+            return dst;
+        }
+        long outA255 = alpha * 255L + 255L * (255 - alpha);
+        long coef1 = alpha * 255L * 255L * 128 / outA255;
+        long coef2 = 255L * 128 - coef1;
+        long t = src * coef1 + dst * coef2 + (0x80L << 7);
+        return (int) ((((t >> 8) + t) >> 8) >> 7);
+    }
+
+    /**
+     * As {@link #decode}; an 8-bit PNG with an alpha channel (RGBA or grey + alpha) with some pixel not opaque also
+     * leaves its alpha, one byte per pixel, in {@code alphaOut[0]} (else null there).
+     */
+    public static Image decodeWithAlpha(byte[] png, byte[][] alphaOut) {
+        return decode(png, alphaOut);
+    }
+
     private static Image decode(byte[] png, byte[][] alphaOut) {
         for (int i = 0; i < SIGNATURE.length; i++) {
             if (png.length < 8 || png[i] != SIGNATURE[i]) {
@@ -218,15 +235,18 @@ public final class Png {
         int type = colourType;
         int bits = depth;
         byte[] plte = palette;
-        byte[] alpha = alphaOut != null && colourType == 6 && depth == 8 ? new byte[width * height] : null;
+        byte[] alpha = alphaOut != null && (colourType == 6 || colourType == 4) && depth == 8 ? new byte[width * height] : null;
         unfilter(raw, height, stride, Math.max(1, bitsPerPixel / 8), (row, y) -> {
             toRgb(row, y, w, type, bits, channels, plte, rgb);
             if (alpha != null) {
                 for (int x = 0; x < w; x++) {
-                    alpha[y * w + x] = row[4 * x + 3];
+                    alpha[y * w + x] = row[channels * x + channels - 1];
                 }
             }
         });
+        if (alphaOut != null) {
+            alphaOut[0] = null;
+        }
         if (alpha != null) {
             boolean opaque = true;
             for (byte v : alpha) {

@@ -1,5 +1,6 @@
 package dev.diffusion.core.pipeline;
 
+import dev.diffusion.core.image.InpaintMask;
 import dev.diffusion.core.image.LanczosResize;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.sampling.RngKind;
@@ -39,7 +40,15 @@ public record GenerationRequest(
         Png.Image initImage,
         double strength,
         int commaBacktrack,
-        boolean padCondUncond) {
+        boolean padCondUncond,
+        Inpaint inpaint) {
+
+    /**
+     * Inpainting: {@code mask} as {@link InpaintMask#binary} made it (white = repaint), any size (resized with the
+     * image); {@code blur} A1111's mask_blur in pixels, 0 to {@link InpaintMask#MAX_BLUR}; {@code invert} repaints the
+     * black part instead.
+     */
+    public record Inpaint(Png.Image mask, int blur, boolean invert) {}
 
     public static final int MIN_SIZE = 64;
     public static final int MAX_SIZE = 2048;
@@ -61,6 +70,20 @@ public record GenerationRequest(
                 && width >= MIN_SIZE && width <= MAX_SIZE && height >= MIN_SIZE && height <= MAX_SIZE) {
             initImage = LanczosResize.resize(initImage, width, height);
         }
+    }
+
+    /** Without inpainting. */
+    public GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
+                             String scheduler, double cfgScale, long seed, int batchCount, int clipSkip, RngKind rng,
+                             Png.Image initImage, double strength, int commaBacktrack, boolean padCondUncond) {
+        this(prompt, negativePrompt, width, height, steps, sampler, scheduler, cfgScale, seed, batchCount, clipSkip, rng,
+                initImage, strength, commaBacktrack, padCondUncond, null);
+    }
+
+    /** With an inpainting mask (see {@link Inpaint}); null = none. */
+    public GenerationRequest withInpaint(Inpaint mask) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, scheduler, cfgScale, seed,
+                batchCount, clipSkip, rng, initImage, strength, commaBacktrack, padCondUncond, mask);
     }
 
     /** Without the prompt options (comma backtracking off, no padding). */
@@ -86,7 +109,7 @@ public record GenerationRequest(
      */
     public GenerationRequest withInitImage(Png.Image image, double denoisingStrength) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, scheduler, cfgScale, seed,
-                batchCount, clipSkip, rng, image, denoisingStrength, commaBacktrack, padCondUncond);
+                batchCount, clipSkip, rng, image, denoisingStrength, commaBacktrack, padCondUncond, inpaint);
     }
 
     /**
@@ -109,28 +132,28 @@ public record GenerationRequest(
 
     public GenerationRequest withSize(int w, int h) {
         return new GenerationRequest(prompt, negativePrompt, w, h, steps, sampler, scheduler, cfgScale, seed, batchCount,
-                clipSkip, rng, initImage, strength, commaBacktrack, padCondUncond);
+                clipSkip, rng, initImage, strength, commaBacktrack, padCondUncond, inpaint);
     }
 
     public GenerationRequest withSampling(String samplerName, String schedulerName, int stepCount, double cfg) {
         return new GenerationRequest(prompt, negativePrompt, width, height, stepCount, samplerName, schedulerName, cfg,
-                seed, batchCount, clipSkip, rng, initImage, strength, commaBacktrack, padCondUncond);
+                seed, batchCount, clipSkip, rng, initImage, strength, commaBacktrack, padCondUncond, inpaint);
     }
 
     public GenerationRequest withSeed(long s) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, scheduler, cfgScale, s,
-                batchCount, clipSkip, rng, initImage, strength, commaBacktrack, padCondUncond);
+                batchCount, clipSkip, rng, initImage, strength, commaBacktrack, padCondUncond, inpaint);
     }
 
     public GenerationRequest withNegativePrompt(String negative) {
         return new GenerationRequest(prompt, negative, width, height, steps, sampler, scheduler, cfgScale, seed,
-                batchCount, clipSkip, rng, initImage, strength, commaBacktrack, padCondUncond);
+                batchCount, clipSkip, rng, initImage, strength, commaBacktrack, padCondUncond, inpaint);
     }
 
     /** With A1111's {@code comma_padding_backtrack} and {@code pad_cond_uncond} (see the record's parameters). */
     public GenerationRequest withPromptOptions(int backtrack, boolean pad) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, scheduler, cfgScale, seed,
-                batchCount, clipSkip, rng, initImage, strength, backtrack, pad);
+                batchCount, clipSkip, rng, initImage, strength, backtrack, pad, inpaint);
     }
 
     /** The sampler with the scheduler choice applied. */
@@ -202,10 +225,21 @@ public record GenerationRequest(
                 throw new InvalidRequestException("init_image", "init_image is " + initImage.width() + "x" + initImage.height()
                         + "; the limit is " + MAX_INIT_IMAGE_SIDE + " pixels a side");
             }
+            if (inpaint != null && (inpaint.blur() < 0 || inpaint.blur() > InpaintMask.MAX_BLUR)) {
+                throw new InvalidRequestException("mask_blur", "mask_blur must be between 0 and " + InpaintMask.MAX_BLUR
+                        + " pixels, got " + inpaint.blur());
+            }
+            if (inpaint != null && (inpaint.mask().width() > MAX_INIT_IMAGE_SIDE || inpaint.mask().height() > MAX_INIT_IMAGE_SIDE)) {
+                throw new InvalidRequestException("mask", "mask is " + inpaint.mask().width() + "x" + inpaint.mask().height()
+                        + "; the limit is " + MAX_INIT_IMAGE_SIDE + " pixels a side");
+            }
             if (initImage.width() != width || initImage.height() != height) { // a size changed after withInitImage
                 throw new InvalidRequestException("init_image", "init_image is " + initImage.width() + "x" + initImage.height()
                         + " but width x height is " + width + "x" + height + "; they must be equal");
             }
+        }
+        if (inpaint != null && initImage == null) {
+            throw new InvalidRequestException("mask", "mask is for img2img: it needs an init image");
         }
         return this;
     }

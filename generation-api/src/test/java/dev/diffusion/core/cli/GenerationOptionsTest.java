@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.diffusion.core.image.InpaintMask;
 import dev.diffusion.core.image.LanczosResize;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.pipeline.GenerationRequest;
@@ -133,6 +134,23 @@ class GenerationOptionsTest {
                 "64"}).request().height());
         refused("--strength must be greater than 0 and at most 1, got 0.0", "--prompt", "x", "--init-image", init.toString(),
                 "--strength", "0");
+        // inpainting: --mask (any PNG: made black and white as A1111 does), --mask-blur 0..64 (4), --mask-invert
+        GenerationRequest masked = GenerationOptions.parse(new String[] {"--prompt", "x", "--init-image", init.toString(),
+                "--mask", init.toString()}).request();
+        assertEquals(4, masked.inpaint().blur());
+        assertFalse(masked.inpaint().invert());
+        assertArrayEquals(InpaintMask.binary(Files.readAllBytes(init)).rgb(), masked.inpaint().mask().rgb());
+        GenerationRequest set = GenerationOptions.parse(new String[] {"--prompt", "x", "--init-image", init.toString(),
+                "--mask", init.toString(), "--mask-blur", "0", "--mask-invert"}).request();
+        assertEquals(0, set.inpaint().blur());
+        assertTrue(set.inpaint().invert());
+        assertNull(o.request().inpaint());
+        refused("--mask needs --init-image (it marks what of that image is repainted)", "--prompt", "x", "--mask", init.toString());
+        refused("--mask-blur needs --mask", "--prompt", "x", "--init-image", init.toString(), "--mask-blur", "2");
+        refused("--mask-blur must be between 0 and 64, got 65", "--prompt", "x", "--init-image", init.toString(), "--mask",
+                init.toString(), "--mask-blur", "65");
+        refused("--mask: cannot read " + dir.resolve("none.png") + " (" + dir.resolve("none.png") + ")", "--prompt", "x",
+                "--init-image", init.toString(), "--mask", dir.resolve("none.png").toString());
         assertNull(GenerationOptions.parse(new String[] {"--prompt", "x"}).request().initImage());
     }
 }
