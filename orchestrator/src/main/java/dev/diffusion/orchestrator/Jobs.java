@@ -1,7 +1,7 @@
 package dev.diffusion.orchestrator;
 
-import dev.diffusion.core.image.Png;
 import dev.diffusion.core.image.InpaintMask;
+import dev.diffusion.core.image.Png;
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.pipeline.InvalidRequestException;
 import dev.diffusion.core.pipeline.LoraRef;
@@ -74,7 +74,7 @@ public final class Jobs {
     static final double DEFAULT_STRENGTH = 0.75;
 
     /** Width and height from a PNG's IHDR chunk, or null when the bytes are not a PNG: an img2img job's default size. */
-    static int[] pngSize(byte[] png) {
+    public static int[] pngSize(byte[] png) {
         byte[] signature = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
         if (png.length < 24 || !java.util.Arrays.equals(java.util.Arrays.copyOf(png, 8), signature)) {
             return null;

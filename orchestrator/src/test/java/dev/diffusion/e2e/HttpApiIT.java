@@ -142,6 +142,12 @@ class HttpApiIT {
     /** A multipart/form-data POST of text fields and, when {@code png} is not null, an {@code image} file part. */
     HttpResponse<String> postForm(String path, java.util.Map<String, String> fields, byte[] png)
             throws IOException, InterruptedException {
+        return postForm(path, fields, png, null);
+    }
+
+    /** With a {@code mask} file part too, where not null. */
+    HttpResponse<String> postForm(String path, java.util.Map<String, String> fields, byte[] png, byte[] mask)
+            throws IOException, InterruptedException {
         String boundary = "----it" + System.nanoTime();
         java.io.ByteArrayOutputStream body = new java.io.ByteArrayOutputStream();
         for (var f : fields.entrySet()) {
@@ -152,6 +158,12 @@ class HttpApiIT {
             body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"image\"; filename=\"in.png\"\r\n"
                     + "Content-Type: image/png\r\n\r\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
             body.writeBytes(png);
+            body.writeBytes("\r\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        }
+        if (mask != null) {
+            body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"mask\"; filename=\"mask.png\"\r\n"
+                    + "Content-Type: image/png\r\n\r\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            body.writeBytes(mask);
             body.writeBytes("\r\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
         }
         body.writeBytes(("--" + boundary + "--\r\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
@@ -306,6 +318,28 @@ class HttpApiIT {
                 .get("error").get("param").asText());
         // edits: an empty image file is no image; a prompt field over 2 KB is read like any other (not a bare 413),
         // here refused for its sd.steps after being read
+        // edits with OpenAI's mask: its fully transparent pixels are repainted (the job's white), the rest kept
+        byte[] editInit = viaGrpc(job("a red circle").setSteps(2).setSeed(5).build()).get(0);
+        byte[] openAiMask;
+        try (java.io.InputStream in = HttpApiIT.class.getResourceAsStream("/rgba-64.png")) {
+            openAiMask = in.readAllBytes(); // alpha 0 in a disc around the centre, opaque elsewhere
+        }
+        HttpResponse<String> masked = postForm("/v1/images/edits", java.util.Map.of("prompt", "a blue square",
+                "response_format", "b64_json", "sd", "{\"seed\": 4, \"steps\": 4, \"mask_blur\": 0}"), editInit, openAiMask);
+        assertEquals(200, masked.statusCode(), masked.body());
+        byte[][] alpha = new byte[1][];
+        dev.diffusion.core.image.Png.decodeWithAlpha(openAiMask, alpha);
+        byte[] white = new byte[64 * 64 * 3];
+        for (int p = 0; p < 64 * 64; p++) {
+            white[3 * p] = white[3 * p + 1] = white[3 * p + 2] = alpha[0][p] == 0 ? (byte) 255 : 0;
+        }
+        assertArrayEquals(viaGrpc(job("a blue square").setSeed(4).setSteps(4).setStrength(0.75f)
+                .setInitImage(ByteString.copyFrom(editInit)).setMaskBlur(0).setMask(ByteString.copyFrom(
+                        dev.diffusion.core.image.Png.encodeRgb(64, 64, white, Map.of()))).build()).get(0),
+                b64(json(masked).get("data").get(0).get("b64_json")));
+        HttpResponse<String> opaqueMask = postForm("/v1/images/edits", java.util.Map.of("prompt", "x"), editInit, editInit);
+        assertEquals(400, opaqueMask.statusCode(), opaqueMask.body());
+        assertEquals("mask", json(opaqueMask).get("error").get("param").asText(), opaqueMask.body());
         HttpResponse<String> empty = postForm("/v1/images/edits", java.util.Map.of("prompt", "x"), new byte[0]);
         assertEquals(400, empty.statusCode(), empty.body());
         assertEquals("image", json(empty).get("error").get("param").asText());
@@ -435,6 +469,34 @@ class HttpApiIT {
         assertFalse(java.util.Arrays.equals(viaGrpc(job("a yellow circle").setSeed(3).setSteps(4).setSampler("Euler")
                 .setCfgScale(7).setStrength(0.75f).setInitImage(ByteString.copyFrom(rgba)).build()).get(0),
                 b64(json(r).get("images").get(0))), "alpha dropped instead of flattened");
+        // inpainting: A1111's mask fields become the job's; the image equals the same job over gRPC
+        byte[] maskRgb = new byte[64 * 64 * 3];
+        for (int i = 0; i < 64 * 64; i++) {
+            byte v = (i % 64) < 24 ? (byte) 255 : 0; // the left 24 columns
+            maskRgb[3 * i] = maskRgb[3 * i + 1] = maskRgb[3 * i + 2] = v;
+        }
+        byte[] maskPng = dev.diffusion.core.image.Png.encodeRgb(64, 64, maskRgb, Map.of());
+        r = post("/sdapi/v1/img2img", body("prompt", "a yellow circle", "seed", 3, "steps", 4, "mask_blur", 2,
+                "inpainting_mask_invert", 1, "inpainting_fill", 1, "inpaint_full_res", false,
+                "mask", Base64.getEncoder().encodeToString(maskPng),
+                "init_images", List.of(Base64.getEncoder().encodeToString(init))), true);
+        assertEquals(200, r.statusCode(), r.body());
+        byte[] inpainted = b64(json(r).get("images").get(0));
+        assertArrayEquals(viaGrpc(job("a yellow circle").setSeed(3).setSteps(4).setSampler("Euler").setCfgScale(7)
+                .setStrength(0.75f).setInitImage(ByteString.copyFrom(init)).setMask(ByteString.copyFrom(maskPng)).setMaskBlur(2)
+                .setMaskInvert(true).build()).get(0), inpainted);
+        // inverted: the left columns (beyond the blur) are the init image's own pixels
+        dev.diffusion.core.image.Png.Image initImage = dev.diffusion.core.image.Png.decode(init);
+        dev.diffusion.core.image.Png.Image out = dev.diffusion.core.image.Png.decode(inpainted);
+        for (int y = 0; y < 64; y++) {
+            for (int x = 0; x < 16; x++) {
+                assertEquals(initImage.rgb()[(y * 64 + x) * 3], out.rgb()[(y * 64 + x) * 3], "kept pixel " + x + "," + y);
+            }
+        }
+        HttpResponse<String> fill = post("/sdapi/v1/img2img", body("prompt", "x", "inpainting_fill", 0,
+                "mask", Base64.getEncoder().encodeToString(maskPng), "init_images", List.of(Base64.getEncoder().encodeToString(init))), true);
+        assertEquals(422, fill.statusCode(), fill.body());
+        assertEquals("[\"body\",\"inpainting_fill\"]", json(fill).get("detail").get(0).get("loc").toString(), fill.body());
         HttpResponse<String> latent = post("/sdapi/v1/img2img", body("prompt", "x", "width", 96, "height", 64, "resize_mode", 3,
                 "init_images", List.of(Base64.getEncoder().encodeToString(init))), true);
         assertEquals(422, latent.statusCode(), latent.body());

@@ -471,6 +471,28 @@ class OrchestratorIT {
         assertSameImages(grpc.toBuilder().setWidth(64).setHeight(64).build(), done);
         assertEquals("0.75", GenerationParameters.parse(done.getCompleted().getImages(0).getParameters()).settings()
                 .get("Denoising strength"));
+        // inpainting over Kafka: the pipeline's image; right of the mask (and its blur) the init image's own pixels
+        byte[] maskRgb = new byte[64 * 64 * 3];
+        for (int i = 0; i < 64 * 64; i++) {
+            byte v = (i % 64) < 32 ? (byte) 255 : 0;
+            maskRgb[3 * i] = maskRgb[3 * i + 1] = maskRgb[3 * i + 2] = v;
+        }
+        GenerationJob masked = job("i2i-mask", "a red triangle").setInitImage(init).setMask(ByteString.copyFrom(
+                Png.encodeRgb(64, 64, maskRgb, Map.of()))).setMaskBlur(3).setSteps(4).setSeed(5).build();
+        send(masked.getJobId(), masked.toByteArray(), false);
+        JobEvent inpainted = assertLifecycle(events.awaitFinal(masked.getJobId(), Duration.ofSeconds(120)), 3, 1);
+        assertSameImages(masked, inpainted);
+        Png.Image out = Png.decode(inpainted.getCompleted().getImages(0).getPng().toByteArray());
+        for (int y = 0; y < 64; y++) {
+            for (int x = 44; x < 64; x++) {
+                assertEquals(rgb[(y * 64 + x) * 3], out.rgb()[(y * 64 + x) * 3], "kept pixel " + x + "," + y);
+            }
+        }
+        assertEquals("3", GenerationParameters.parse(out.text().get("parameters")).settings().get("Mask blur"));
+        // a mask without an init image is refused up front, naming it
+        StatusRuntimeException noInit = assertThrows(StatusRuntimeException.class, () -> api.submit(masked.toBuilder()
+                .setJobId("i2i-mask-bad-" + run).clearInitImage().build()));
+        assertTrue(noInit.getStatus().getDescription().startsWith("mask is for img2img"), noInit.getStatus().getDescription());
         // a broken init image is refused up front, naming the field
         StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> api.submit(grpc.toBuilder()
                 .setJobId("i2i-bad-" + run).setInitImage(ByteString.copyFromUtf8("not a png")).build()));

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.google.protobuf.ByteString;
 import dev.diffusion.core.image.GenerationParameters;
+import dev.diffusion.core.image.InpaintMask;
 import dev.diffusion.core.image.LanczosResize;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.pipeline.GenerationRequest;
@@ -66,13 +67,12 @@ public class A1111Resource {
             "image_cfg_scale");
     /** Fields that are read for their type only (A1111 would refuse a wrong type), their value unused here. */
     private static final Set<String> NUMBERS_UNUSED = Set.of("hr_scale", "hr_second_pass_steps", "hr_resize_x", "hr_resize_y",
-            "hr_cfg", "hr_distilled_cfg", "firstphase_width", "firstphase_height", "image_cfg_scale", "mask_blur", "mask_blur_x",
-            "mask_blur_y", "inpainting_fill", "inpaint_full_res_padding", "inpainting_mask_invert");
+            "hr_cfg", "hr_distilled_cfg", "firstphase_width", "firstphase_height", "image_cfg_scale", "inpaint_full_res_padding");
     private static final Set<String> BOOLEANS_UNUSED = Set.of("override_settings_restore_afterwards", "do_not_save_samples",
-            "do_not_save_grid", "disable_extra_networks", "inpaint_full_res", "mask_round");
+            "do_not_save_grid", "disable_extra_networks");
     private static final Set<String> IMG2IMG_SUPPORTED = Set.of("init_images", "resize_mode", "include_init_images",
-            // inpainting settings: read by A1111 only with a mask, which is refused
-            "mask_blur", "mask_blur_x", "mask_blur_y", "inpainting_fill", "inpaint_full_res", "inpaint_full_res_padding",
+            // inpainting (read by inpaint() with the mask)
+            "mask", "mask_blur", "mask_blur_x", "mask_blur_y", "inpainting_fill", "inpaint_full_res", "inpaint_full_res_padding",
             "inpainting_mask_invert", "mask_round");
     /** Fields we do not do, accepted only with A1111's default value ("no effect"). */
     private static final Map<String, Set<Object>> ONLY_DEFAULT = Map.ofEntries(
@@ -83,7 +83,7 @@ public class A1111Resource {
             Map.entry("s_tmax", Set.of(0.0)), Map.entry("s_noise", Set.of(1.0)), Map.entry("script_name", Set.of("")),
             Map.entry("script_args", Set.of(List.of())), Map.entry("alwayson_scripts", Set.of(Map.of())),
             Map.entry("refiner_checkpoint", Set.of("")), Map.entry("refiner_switch_at", Set.of(0.0)),
-            Map.entry("mask", Set.of("")), Map.entry("firstpass_image", Set.of("")), Map.entry("initial_noise_multiplier", Set.of(1.0)),
+            Map.entry("firstpass_image", Set.of("")), Map.entry("initial_noise_multiplier", Set.of(1.0)),
             Map.entry("latent_mask", Set.of("")));
 
     @Inject
@@ -219,7 +219,7 @@ public class A1111Resource {
         }
         if (!refused.isEmpty()) {
             throw new InvalidRequestException(refused.get(0), "not supported here: " + String.join(", ", refused)
-                    + " (hires fix, face restoration, tiling, variation seeds, sampler noise settings, scripts, refiner and inpainting"
+                    + " (hires fix, face restoration, tiling, variation seeds, sampler noise settings, scripts, refiner and latent"
                     + " masks are not implemented; leave them at A1111's defaults)");
         }
     }
@@ -368,6 +368,7 @@ public class A1111Resource {
                 b.setInitImage(ByteString.copyFrom(cropOrFill(png, resizeMode, width, height)));
             }
             parameters.put("resize_mode", resizeMode);
+            inpaint(in, b, resizeMode, width, height, parameters);
         }
         b.setWidth(width).setHeight(height);
         parameters.put("prompt", prompt);
@@ -578,6 +579,67 @@ public class A1111Resource {
         } catch (InvalidRequestException e) {
             return unprocessable(e.field(), e.getMessage());
         }
+    }
+
+    /**
+     * img2img's inpainting fields, as A1111 reads them with a {@code mask} (a base64 PNG, white = repaint; an RGBA
+     * mask with transparent pixels by its alpha): {@code mask_blur} (or equal {@code mask_blur_x} and
+     * {@code mask_blur_y}; 4), {@code inpainting_mask_invert} (0 or 1), {@code inpainting_fill} 1 (original: the
+     * only one done here, and the default), {@code inpaint_full_res} false and {@code mask_round} true (the only
+     * ones done here). Without a mask they are read for their types only, as A1111 ignores them.
+     */
+    private static void inpaint(JsonFields in, GenerationJob.Builder b, int resizeMode, int width, int height,
+                                Map<String, Object> parameters) {
+        int blurX = in.int32("mask_blur_x", InpaintMask.DEFAULT_BLUR);
+        int blurY = in.int32("mask_blur_y", InpaintMask.DEFAULT_BLUR);
+        int blur = in.has("mask_blur") && !in.node("mask_blur").isNull() ? in.int32("mask_blur", InpaintMask.DEFAULT_BLUR) : blurX;
+        int invert = in.int32("inpainting_mask_invert", 0);
+        int fill = in.int32("inpainting_fill", 1);
+        boolean fullRes = in.bool("inpaint_full_res", false);
+        boolean round = in.bool("mask_round", true);
+        in.number("inpaint_full_res_padding", 0);
+        String mask = in.has("mask") && !in.node("mask").isNull() ? in.string("mask", "") : "";
+        if (mask.isEmpty()) {
+            return;
+        }
+        if (!in.has("mask_blur") && blurX != blurY) {
+            throw new InvalidRequestException("mask_blur_y", "mask_blur_x and mask_blur_y must be equal here (one blur for both"
+                    + " directions), got " + blurX + " and " + blurY);
+        }
+        if (invert != 0 && invert != 1) {
+            throw new InvalidRequestException("inpainting_mask_invert", "inpainting_mask_invert must be 0 (inpaint masked) or 1"
+                    + " (inpaint not masked), got " + invert);
+        }
+        if (fill != 1) {
+            throw new InvalidRequestException("inpainting_fill", "inpainting_fill must be 1 (original: the init image under the"
+                    + " mask), got " + fill + "; fill (0) and latent noise or nothing (2, 3) are not done here");
+        }
+        if (fullRes) {
+            throw new InvalidRequestException("inpaint_full_res", "inpaint_full_res must be false: the whole picture is"
+                    + " inpainted here (\"only masked\" is not done)");
+        }
+        if (!round) {
+            throw new InvalidRequestException("mask_round", "mask_round must be true: masks are made black and white here");
+        }
+        byte[] png = JsonFields.base64("mask", mask);
+        Png.Image binary;
+        try {
+            binary = InpaintMask.binary(png);
+        } catch (RuntimeException e) {
+            throw new InvalidRequestException("mask", "mask must be a base64 PNG image: " + e.getMessage());
+        }
+        if (resizeMode != 0 && width >= GenerationRequest.MIN_SIZE && width <= GenerationRequest.MAX_SIZE
+                && height >= GenerationRequest.MIN_SIZE && height <= GenerationRequest.MAX_SIZE) {
+            // cropped or filled as the image (A1111 blurs before that; here the job blurs after)
+            binary = resizeMode == 1 ? LanczosResize.cropAndResize(binary, width, height)
+                    : LanczosResize.resizeAndFill(binary, width, height);
+        }
+        b.setMask(ByteString.copyFrom(Png.encodeRgb(binary.width(), binary.height(), binary.rgb(), java.util.Map.of())))
+                .setMaskBlur(blur).setMaskInvert(invert == 1);
+        parameters.put("mask", null); // not echoed back, as init_images
+        parameters.put("mask_blur", blur);
+        parameters.put("inpainting_mask_invert", invert);
+        parameters.put("inpainting_fill", fill);
     }
 
     /**

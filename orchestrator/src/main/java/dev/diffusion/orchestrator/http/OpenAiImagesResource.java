@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.protobuf.ByteString;
+import dev.diffusion.core.image.Png;
 import dev.diffusion.core.pipeline.InvalidRequestException;
 import dev.diffusion.proto.v1.GeneratedImage;
 import dev.diffusion.proto.v1.GenerationJob;
@@ -48,7 +49,7 @@ public class OpenAiImagesResource {
             "user", "output_format", "background", "moderation", "output_compression", "sd");
     private static final Set<String> EDIT_FIELDS = Set.of("image", "mask", "input_fidelity");
     private static final Set<String> SD_FIELDS = Set.of("negative_prompt", "seed", "steps", "sampler", "scheduler",
-            "cfg_scale", "clip_skip", "rng", "strength", "comma_padding_backtrack", "pad_cond_uncond");
+            "cfg_scale", "clip_skip", "rng", "strength", "comma_padding_backtrack", "pad_cond_uncond", "mask_blur");
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @Inject
@@ -83,6 +84,7 @@ public class OpenAiImagesResource {
         ObjectNode body = JSON.createObjectNode();
         ObjectNode sd = JSON.createObjectNode();
         byte[] image = null;
+        byte[] mask = null;
         for (Map.Entry<String, Collection<FormValue>> e : form.getValues().entrySet()) {
             String name = e.getKey();
             for (FormValue v : e.getValue()) {
@@ -109,7 +111,11 @@ public class OpenAiImagesResource {
                     }
                     sd.put(key, v.getValue());
                 } else if (name.equals("mask")) {
-                    return OpenAiErrors.invalid("mask", "mask is not supported: edits here are img2img of the whole image (no inpainting)");
+                    if (mask != null) {
+                        return OpenAiErrors.invalid("mask", "one mask only");
+                    }
+                    mask = v.isFileItem() ? Files.readAllBytes(v.getFileItem().getFile()) : v.getValue().getBytes(
+                            java.nio.charset.StandardCharsets.ISO_8859_1);
                 } else if (!v.isFileItem()) {
                     body.put(name, v.getValue());
                 } else {
@@ -123,10 +129,46 @@ public class OpenAiImagesResource {
         if (image.length == 0) {
             return OpenAiErrors.invalid("image", "image is empty: a PNG file is required");
         }
+        byte[] a1111Mask = null;
+        if (mask != null) {
+            try {
+                a1111Mask = a1111Mask(image, mask);
+            } catch (InvalidRequestException bad) {
+                return OpenAiErrors.invalid(bad.field(), bad.getMessage());
+            }
+        }
         if (!sd.isEmpty()) {
             body.set("sd", sd);
         }
-        return run(body, image, true, uri, request);
+        return run(body, image, a1111Mask, true, uri, request);
+    }
+
+    /**
+     * OpenAI's mask (a PNG of the image's size whose fully transparent pixels mark what is edited) as a job's mask:
+     * white where its alpha is 0, black elsewhere.
+     */
+    static byte[] a1111Mask(byte[] image, byte[] mask) {
+        Png.Image m;
+        byte[][] alpha = new byte[1][];
+        try {
+            m = Png.decodeWithAlpha(mask, alpha);
+        } catch (RuntimeException e) {
+            throw new InvalidRequestException("mask", "mask must be a PNG file: " + e.getMessage());
+        }
+        int[] size = dev.diffusion.orchestrator.Jobs.pngSize(image);
+        if (size != null && (size[0] != m.width() || size[1] != m.height())) {
+            throw new InvalidRequestException("mask", "mask is " + m.width() + "x" + m.height() + " but the image is " + size[0]
+                    + "x" + size[1] + "; they must be the same size");
+        }
+        if (alpha[0] == null) {
+            throw new InvalidRequestException("mask", "mask has no transparent pixel: its fully transparent pixels (alpha 0)"
+                    + " mark what is edited");
+        }
+        byte[] rgb = new byte[m.width() * m.height() * 3];
+        for (int p = 0; p < alpha[0].length; p++) {
+            rgb[3 * p] = rgb[3 * p + 1] = rgb[3 * p + 2] = alpha[0][p] == 0 ? (byte) 255 : 0;
+        }
+        return Png.encodeRgb(m.width(), m.height(), rgb, Map.of());
     }
 
     /** application/json or a +json type, any parameters. */
@@ -136,6 +178,11 @@ public class OpenAiImagesResource {
     }
 
     private Response run(JsonNode body, byte[] initImage, boolean edit, UriInfo uri, HttpServerRequest request)
+            throws InterruptedException {
+        return run(body, initImage, null, edit, uri, request);
+    }
+
+    private Response run(JsonNode body, byte[] initImage, byte[] mask, boolean edit, UriInfo uri, HttpServerRequest request)
             throws InterruptedException {
         String responseFormat;
         HttpJobs.Tracked t;
@@ -152,7 +199,18 @@ public class OpenAiImagesResource {
                 throw new InvalidRequestException("response_format", "response_format must be 'url' or 'b64_json', got '"
                         + responseFormat + "'");
             }
-            t = jobs.submit(job(in, initImage));
+            GenerationJob job = job(in, initImage);
+            if (mask != null) {
+                JsonFields sd = new JsonFields(in.has("sd") ? in.node("sd") : JSON.createObjectNode(), "sd.");
+                GenerationJob.Builder masked = job.toBuilder().setMask(ByteString.copyFrom(mask));
+                if (sd.has("mask_blur")) {
+                    masked.setMaskBlur(sd.int32("mask_blur", 0));
+                }
+                job = masked.build();
+            } else if (in.has("sd") && in.node("sd").has("mask_blur")) {
+                throw new InvalidRequestException("sd.mask_blur", "sd.mask_blur is for an edit with a mask");
+            }
+            t = jobs.submit(job);
         } catch (InvalidRequestException e) {
             return OpenAiErrors.invalid(param(e.field()), e.getMessage());
         }
@@ -200,7 +258,7 @@ public class OpenAiImagesResource {
             case "init_image" -> "image";
             case "loras" -> "prompt"; // LoRAs are named by <lora:...> tags in the prompt
             case "negative_prompt", "seed", "steps", "sampler", "scheduler", "cfg_scale", "clip_skip", "rng", "strength",
-                 "comma_padding_backtrack", "pad_cond_uncond" -> "sd." + jobField;
+                 "comma_padding_backtrack", "pad_cond_uncond", "mask_blur" -> "sd." + jobField;
             case "" -> null;
             default -> jobField;
         };
