@@ -40,8 +40,10 @@ class HttpFieldsTest {
         assertEquals("init_images", assertThrows(InvalidRequestException.class,
                 () -> A1111Resource.checkFields(json("{\"init_images\": []}"), false)).field());
         assertDoesNotThrow(() -> A1111Resource.checkFields(json("{\"init_images\": [], \"mask\": null, \"mask_blur\": 4}"), true));
+        // inpainting: a mask is img2img's (read with its settings by inpaint()), not txt2img's
+        assertDoesNotThrow(() -> A1111Resource.checkFields(json("{\"mask\": \"iVBOR...\", \"inpainting_fill\": 1}"), true));
         assertEquals("mask", assertThrows(InvalidRequestException.class,
-                () -> A1111Resource.checkFields(json("{\"mask\": \"iVBOR...\"}"), true)).field());
+                () -> A1111Resource.checkFields(json("{\"mask\": \"iVBOR...\"}"), false)).field());
         // A1111 1.8's firstpass_image (default None) and webuiapi's image_cfg_scale (1.5; read for pix2pix models only)
         assertDoesNotThrow(() -> A1111Resource.checkFields(json("{\"firstpass_image\": null}"), false));
         assertDoesNotThrow(() -> A1111Resource.checkFields(json("{\"image_cfg_scale\": 1.5}"), true));
