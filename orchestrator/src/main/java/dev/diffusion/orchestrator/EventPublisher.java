@@ -21,6 +21,9 @@ import org.jboss.logging.Logger;
  * events go through the job consumer's {@link TransactionalWriter}, together with the consumed offsets.
  */
 public final class EventPublisher implements AutoCloseable {
+    /** The producer's max.request.size: a record larger than this cannot be sent whatever the topic allows. */
+    static final int MAX_REQUEST_BYTES = 16 * 1024 * 1024;
+
     private static final Logger LOG = Logger.getLogger(EventPublisher.class);
 
     private final KafkaProducer<String, byte[]> producer;
@@ -33,7 +36,7 @@ public final class EventPublisher implements AutoCloseable {
         Properties p = KafkaSettings.common(config);
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
-        p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Integer.toString(16 * 1024 * 1024));
+        p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Integer.toString(MAX_REQUEST_BYTES));
         p.put(ProducerConfig.LINGER_MS_CONFIG, "1");
         p.put(ProducerConfig.CLIENT_ID_CONFIG, "diffusion-orchestrator");
         this.producer = new KafkaProducer<>(p, new StringSerializer(), new ByteArraySerializer());

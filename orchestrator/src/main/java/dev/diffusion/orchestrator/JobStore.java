@@ -177,7 +177,8 @@ public final class JobStore implements AutoCloseable {
                 return; // runs as its re-keyed copy (JobConsumer's rule), which this store reads too
             }
             // the init image can be megabytes: Get shows the job without it
-            GenerationJob job = Jobs.withDefaults(parsed, JobConsumer.fallbackId(r), defaultSide).toBuilder().clearInitImage().build();
+            GenerationJob job = Jobs.withDefaults(parsed, JobConsumer.fallbackId(r), defaultSide).toBuilder().clearInitImage()
+                    .clearMask().build();
             synchronized (this) {
                 Entry e = jobs.computeIfAbsent(job.getJobId(), k -> new Entry());
                 if (e.job == null) {

@@ -1,6 +1,8 @@
 package dev.diffusion.orchestrator;
 
+import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.pipeline.InvalidRequestException;
+import dev.diffusion.core.sampling.SamplerSpec;
 import dev.diffusion.proto.v1.GenerationJob;
 import dev.diffusion.proto.v1.JobEvent;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -33,6 +35,7 @@ public class JobSubmission {
         if (b.getJobId().isEmpty()) {
             b.setJobId(UUID.randomUUID().toString());
         }
+        Jobs.checkJobId(b.getJobId());
         Optional<GenerationJob> known = orchestrator.store().status(b.getJobId())
                 .filter(s -> s.hasJob()).map(s -> s.getJob());
         if (known.isPresent() && (!b.hasSeed() || b.getSeed() == -1)) {
@@ -47,6 +50,7 @@ public class JobSubmission {
         GenerationJob job = Jobs.withDefaults(b.build(), b.getJobId(), orchestrator.model().nativeImageSize());
         Jobs.toRequest(job, orchestrator.model(), orchestrator.config().jobs().maxPromptChars());
         orchestrator.unetInfo().ifPresent(info -> Jobs.checkAttention(job, orchestrator.model(), info));
+        checkSize(job, orchestrator.maxJobBytes());
         if (known.isPresent() && !sameSettings(known.get(), job)) {
             throw new InvalidRequestException("job_id", "job id '" + job.getJobId() + "' is taken by a job with other settings;"
                     + " a job id names one job: send it again only with the same settings (to get that job), or use a new id");
@@ -55,15 +59,43 @@ public class JobSubmission {
     }
 
     /**
+     * Refuses a job too large for one record of the jobs topic, naming its largest image (or the job): Kafka would
+     * refuse the record.
+     */
+    static void checkSize(GenerationJob job, long maxBytes) {
+        int size = job.getSerializedSize();
+        if (size <= maxBytes) {
+            return;
+        }
+        String field = job.getInitImage().size() >= job.getMask().size() ? "init_image" : "mask";
+        int image = Math.max(job.getInitImage().size(), job.getMask().size());
+        if (image < size / 2) {
+            field = "job";
+        }
+        throw new InvalidRequestException(field, "the job is " + size + " bytes" + (field.equals("job") ? ""
+                : " with its " + field + " of " + image + " bytes") + "; one record of the jobs topic takes at most " + maxBytes
+                + " (its max.message.bytes and the producer's max.request.size): send a smaller PNG");
+    }
+
+    /**
      * Whether a job sent again under a known id asks for what the known one asked: every setting but when it was
-     * sent, how often it reports previews, and the init image (the store keeps jobs without it).
+     * sent, how often it reports previews, and the init image and mask (the store keeps jobs without them); a sampler
+     * and scheduler compare by what they resolve to ("Euler" = "euler" with "discrete" or none).
      */
     static boolean sameSettings(GenerationJob known, GenerationJob again) {
         return neutral(known).equals(neutral(again));
     }
 
     private static GenerationJob neutral(GenerationJob job) {
-        return job.toBuilder().clearSubmittedAtMillis().clearPreviewEvery().clearInitImage().build();
+        GenerationJob.Builder b = job.toBuilder().clearSubmittedAtMillis().clearPreviewEvery().clearInitImage().clearMask();
+        try {
+            SamplerSpec spec = new GenerationRequest("", "", GenerationRequest.MIN_SIZE, GenerationRequest.MIN_SIZE, 1,
+                    job.getSampler(), job.getScheduler().isEmpty() ? null : job.getScheduler(), 1, 0, 1, 1, null).samplerSpec();
+            b.setSampler(spec.kind().name()).setScheduler(spec.karras() ? "karras" : "discrete");
+        } catch (RuntimeException e) {
+            // not a sampler: compared as written
+        }
+        return b.setRng(job.getRng().toLowerCase(java.util.Locale.ROOT)).build();
     }
 
     /** Writes an accepted job to the jobs topic (unless its id is known already) and waits until the store has read it. */

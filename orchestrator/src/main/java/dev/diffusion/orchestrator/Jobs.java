@@ -83,6 +83,25 @@ public final class Jobs {
         return new int[] {b.getInt(16), b.getInt(20)};
     }
 
+    /** The longest job id taken (a UUID is 36 characters). */
+    public static final int MAX_JOB_ID_CHARS = 256;
+
+    /**
+     * Refuses, naming {@code job_id}, an id that is blank, longer than {@link #MAX_JOB_ID_CHARS} characters or holds a
+     * control character (a line break, a tab): ids are record keys, file names and URL parts.
+     */
+    public static void checkJobId(String id) {
+        if (id.isBlank()) {
+            throw new InvalidRequestException("job_id", "job_id must not be blank");
+        }
+        if (id.length() > MAX_JOB_ID_CHARS) {
+            throw new InvalidRequestException("job_id", "job_id is " + id.length() + " characters; the limit is " + MAX_JOB_ID_CHARS);
+        }
+        if (id.chars().anyMatch(Character::isISOControl)) {
+            throw new InvalidRequestException("job_id", "job_id must not hold control characters (line breaks, tabs)");
+        }
+    }
+
     /** A 32-bit seed (as A1111 shows them) that depends on the job id only. */
     public static long seedOf(String jobId) {
         return UUID.nameUUIDFromBytes(jobId.getBytes(StandardCharsets.UTF_8)).getLeastSignificantBits() & 0xFFFF_FFFFL;
@@ -138,6 +157,10 @@ public final class Jobs {
                 job.getHeight(), job.getSteps(), job.getSampler(), job.getScheduler().isEmpty() ? null : job.getScheduler(),
                 cfgScale(job.getCfgScale()), job.getSeed(), job.getBatchCount(), job.getClipSkip(), rng)
                 .withPromptOptions(job.getCommaPaddingBacktrack(), job.getPadCondUncond());
+        if (job.hasStrength() && job.getInitImage().isEmpty()) {
+            throw new InvalidRequestException("strength", "strength is for img2img: it needs init_image (a text-to-image job"
+                    + " starts from pure noise)");
+        }
         if (!job.getInitImage().isEmpty()) {
             Png.Image image;
             try {
@@ -244,7 +267,8 @@ public final class Jobs {
                     + String.format(java.util.Locale.ROOT, "%.2f GiB", need / (double) (1L << 30)) + " for attention in one U-Net call"
                     + " (a CFG pair); the U-Net service allows " + String.format(java.util.Locale.ROOT, "%.2f GiB",
                     unet.getMaxAttentionBytes() / (double) (1L << 30)) + " (diffusion.unet.max-attention-mb): ask for a smaller"
-                    + " image, or give the U-Net service sliced attention (diffusion.attention.slice-mb) or a larger budget");
+                    + " image, or give the U-Net service sliced attention (diffusion.attention.slice-mb; ./sd up --attention-slice-mb)"
+                    + " or a larger budget");
         }
     }
 

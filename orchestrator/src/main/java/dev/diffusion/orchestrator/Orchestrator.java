@@ -38,6 +38,7 @@ public class Orchestrator {
     private EventPublisher publisher;
     private JobConsumer consumer;
     private ServiceMonitor services;
+    private volatile long maxJobBytes = 1024 * 1024 - 16 * 1024;
 
     void onStart(@Observes StartupEvent ev) throws Exception {
         model = ModelSpec.open(config.model().path());
@@ -60,6 +61,8 @@ public class Orchestrator {
             throw new IllegalStateException("the job store did not read the events topic within 120 s");
         }
         long maxEventBytes = maxMessageBytes(config.topics().events()) - 16 * 1024; // key, headers, batch overhead
+        // what one job record may hold: the jobs topic's limit and the producer's (16 MiB), less the same headroom
+        maxJobBytes = Math.min(maxMessageBytes(config.topics().jobs()), EventPublisher.MAX_REQUEST_BYTES) - 16 * 1024;
         JobRunner runner = new JobRunner(clients, model, config.jobs().outputDir().map(Path::of), metrics, maxEventBytes);
         consumer = new JobConsumer(config, store, publisher, runner, model, services, metrics, transactionalId());
         consumer.start();
@@ -137,6 +140,11 @@ public class Orchestrator {
                 }
             }
         }
+    }
+
+    /** The largest job (serialized) the jobs topic takes; {@link JobSubmission} refuses larger ones naming their image. */
+    public long maxJobBytes() {
+        return maxJobBytes;
     }
 
     public JobStore store() {

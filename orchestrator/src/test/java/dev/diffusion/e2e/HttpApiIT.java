@@ -300,6 +300,56 @@ class HttpApiIT {
     }
 
     @Test
+    void a1111ListingsAndTheEditErrorsThatNoResourceWrites() throws Exception {
+        assertEquals("[]", send("GET", "/sdapi/v1/loras", null, null).body());
+        assertEquals("None", json(send("GET", "/sdapi/v1/upscalers", null, null)).get(0).get("name").asText());
+        assertEquals("{}", json(send("GET", "/sdapi/v1/embeddings", null, null)).get("loaded").toString());
+        assertEquals(200, send("POST", "/sdapi/v1/refresh-checkpoints", null, null).statusCode());
+        // a multipart body cut short: OpenAI's error object, 400, not a text page
+        HttpResponse<String> cut = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/images/edits"))
+                .header("Authorization", "Bearer " + TOKEN).header("Content-Type", "multipart/form-data; boundary=XYZ")
+                .POST(HttpRequest.BodyPublishers.ofString("--XYZ\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\nx\r\n"
+                        + "--XYZ\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\nContent-Type: image/png"
+                        + "\r\n\r\nnotpng")).build(), HttpResponse.BodyHandlers.ofString());
+        assertTrue(cut.statusCode() == 400, cut.statusCode() + " " + cut.body());
+        assertTrue(json(cut).get("error").get("message").asText().length() > 0, cut.body());
+        // a job id over 256 characters, or blank, is refused naming force_task_id
+        HttpResponse<String> longId = post("/sdapi/v1/txt2img", body("prompt", "x", "force_task_id", "i".repeat(257)), true);
+        assertEquals(422, longId.statusCode(), longId.body());
+        assertEquals("[\"body\",\"force_task_id\"]", json(longId).get("detail").get(0).get("loc").toString());
+        assertTrue(json(longId).get("detail").get(0).get("msg").asText().startsWith("force_task_id is 257 characters"),
+                longId.body());
+        // a message in the API's own name of the field
+        HttpResponse<String> batch = post("/sdapi/v1/txt2img", body("prompt", "x", "batch_size", 8, "n_iter", 100), true);
+        assertEquals(422, batch.statusCode(), batch.body());
+        assertTrue(json(batch).get("detail").get(0).get("msg").asText().startsWith("batch_size"), batch.body());
+    }
+
+    @Test
+    void imageUrlsAreSignedAndAJobIdAloneOpensNothing() throws Exception {
+        HttpResponse<String> r = post("/v1/images/generations", "{\"prompt\": \"a red square\", \"size\": \"64x64\","
+                + " \"sd\": {\"steps\": 2, \"seed\": 3}}", true);
+        assertEquals(200, r.statusCode(), r.body());
+        String url = json(r).get("data").get(0).get("url").asText();
+        assertTrue(url.contains("?sig="), url);
+        HttpResponse<byte[]> signed = http.send(HttpRequest.newBuilder(URI.create(url)).build(), HttpResponse.BodyHandlers.ofByteArray());
+        assertEquals(200, signed.statusCode());
+        String bare = url.substring(0, url.indexOf('?'));
+        HttpResponse<String> unsigned = http.send(HttpRequest.newBuilder(URI.create(bare)).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(401, unsigned.statusCode(), unsigned.body());
+        assertEquals("invalid_api_key", json(unsigned).get("error").get("code").asText());
+        HttpResponse<String> forged = http.send(HttpRequest.newBuilder(URI.create(bare + "?sig=" + "A".repeat(43))).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(401, forged.statusCode());
+        // a job whose id a client chose (gRPC here; Kafka and force_task_id alike): not without the token, yes with it
+        viaGrpc(job("a blue circle").setJobId("chosen-" + System.nanoTime()).setSteps(2).build());
+        String chosen = base + "/v1/images/files/chosen-x/0.png";
+        assertEquals(401, http.send(HttpRequest.newBuilder(URI.create(chosen)).build(), HttpResponse.BodyHandlers.ofString())
+                .statusCode());
+        assertEquals(200, send("GET", bare.substring(base.length()), null, null).statusCode());
+    }
+
+    @Test
     void openAiErrorsAreTheirErrorObject() throws Exception {
         HttpResponse<String> r = post("/v1/images/generations", "{\"prompt\": \"x\", \"n\": 11}", true);
         assertEquals(400, r.statusCode());

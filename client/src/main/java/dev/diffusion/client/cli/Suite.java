@@ -52,7 +52,7 @@ final class Suite {
     static final String HELP = """
             usage: ./sd up [--model PATH] [--tokenizer PATH] [--precision fp32|bf16] [--port-base N] [--kafka-port N]
                            [--topics PREFIX] [--timeout SECONDS] [--events-format protobuf|json] [--heap SIZE]
-                           [--lora-dir DIR] [--unet-replicas N]
+                           [--lora-dir DIR] [--unet-replicas N] [--attention-slice-mb N]
               starts Kafka (scripts/kafka.sh; a broker already answering on the port is reused and left running) and
               text-encoder (N+1), unet (N+2), vae (N+3), orchestrator (N) in the background, waits until each
               /q/health/ready is UP. --port-base defaults to $SD_PORT_BASE or 8080, --kafka-port to $KAFKA_PORT or
@@ -61,6 +61,8 @@ final class Suite {
               --lora-dir DIR: the folder the text-encoder and U-Net services find jobs' LoRAs in (<lora:name:w>, loras).
               --unet-replicas N (1..64, default 1): copies of the U-Net in its service, the cores shared between them and
               each call's batch split over them; for small models on few cores (the demo model), N x its weight memory.
+              --attention-slice-mb N (default 0 = whole): the U-Net and VAE services compute attention N MiB of scores at a
+              time, so that large images fit (SD 1.5 at 1024x1024 needs 16 GiB in one piece; 512 fits it in ~7 GiB).
               Builds the services first when their jars are missing. Logs and pids: $SD_RUN_DIR (default run/).
               Run again while the suite recorded there is partly up, it starts only what is not running (Kafka too,
               when nothing answers on its port) with the recorded settings, and leaves the rest alone; a flag that
@@ -180,7 +182,7 @@ final class Suite {
      * the repository root).
      */
     record Settings(String model, String tokenizer, String precision, int portBase, int kafkaPort, String topics,
-                    String eventsFormat, String heap, String loraDir, int unetReplicas) {
+                    String eventsFormat, String heap, String loraDir, int unetReplicas, int attentionSliceMb) {
         /** Each setting under the flag of ./sd up that sets it ("" when not set). */
         Map<String, String> byFlag() {
             Map<String, String> m = new LinkedHashMap<>();
@@ -194,6 +196,7 @@ final class Suite {
             m.put("--heap", heap == null ? "" : heap);
             m.put("--lora-dir", loraDir == null ? "" : loraDir);
             m.put("--unet-replicas", Integer.toString(unetReplicas));
+            m.put("--attention-slice-mb", Integer.toString(attentionSliceMb));
             return m;
         }
 
@@ -218,6 +221,7 @@ final class Suite {
                 p.setProperty("lora.dir", loraDir);
             }
             p.setProperty("unet.replicas", Integer.toString(unetReplicas));
+            p.setProperty("attention.slice-mb", Integer.toString(attentionSliceMb));
             p.setProperty("orchestrator", "127.0.0.1:" + portBase);
             for (Service s : SERVICES) {
                 p.setProperty("port." + s.name(), Integer.toString(portBase + s.offset()));
@@ -232,13 +236,15 @@ final class Suite {
                     Integer.parseInt(p.getProperty("port.base", p.getProperty("port.orchestrator", "8080"))),
                     Integer.parseInt(p.getProperty("kafka.port", "9092")), topics,
                     p.getProperty("events.format", "protobuf"), p.getProperty("heap"), p.getProperty("lora.dir"),
-                    Integer.parseInt(p.getProperty("unet.replicas", "1")));
+                    Integer.parseInt(p.getProperty("unet.replicas", "1")),
+                    Integer.parseInt(p.getProperty("attention.slice-mb", "0")));
         }
     }
 
     int up(String[] argv) throws Exception {
         Args a = new Args(argv, Set.of("--model", "--tokenizer", "--precision", "--port-base", "--kafka-port",
-                "--topics", "--timeout", "--heap", "--events-format", "--lora-dir", "--unet-replicas"), Set.of());
+                "--topics", "--timeout", "--heap", "--events-format", "--lora-dir", "--unet-replicas", "--attention-slice-mb"),
+                Set.of());
         if (!a.positional().isEmpty()) {
             throw new UsageException("unexpected argument '" + a.positional().get(0) + "' (see ./sd help)");
         }
@@ -282,8 +288,9 @@ final class Suite {
             loraDir = Path.of(loraDir).toAbsolutePath().normalize().toString();
         }
         int unetReplicas = a.integer("--unet-replicas", 1, 1, 64);
+        int sliceMb = a.integer("--attention-slice-mb", 0, 0, 1 << 20);
         Settings wanted = new Settings(model, tokenizer, precision, base, kafkaPort, topics, eventsFormat, heap, loraDir,
-                unetReplicas);
+                unetReplicas, sliceMb);
         // what this command asked for (a flag, or the environment variable standing in for it), flag -> how
         Map<String, String> asked = new LinkedHashMap<>();
         for (String flag : wanted.byFlag().keySet()) {
@@ -461,6 +468,9 @@ final class Suite {
                 }
                 if (s.name().equals("unet") && cfg.unetReplicas() > 1) { // scripts/run-service.sh gives it own pools
                     props.add("-Ddiffusion.unet.replicas=" + cfg.unetReplicas());
+                }
+                if (cfg.attentionSliceMb() > 0 && !s.name().equals("text-encoder")) {
+                    props.add("-Ddiffusion.attention.slice-mb=" + cfg.attentionSliceMb());
                 }
             } else {
                 String topics = cfg.topics();

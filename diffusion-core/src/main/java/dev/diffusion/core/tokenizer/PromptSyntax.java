@@ -23,6 +23,11 @@ public final class PromptSyntax {
     /** Most chunks one prompt may make (750 tokens): each adds 77 tokens to every U-Net cross-attention. */
     public static final int MAX_CHUNKS = 10;
     /** A1111's multipliers for one pair of round / square brackets. */
+    /**
+     * The largest weight a run of text may come to (A1111 has none): far beyond any useful one (0 to ~2), and small
+     * enough that the weighted prompt embedding stays finite in float32 (a weight of 1e39 made it NaN: a black image).
+     */
+    public static final double MAX_WEIGHT = 1000;
     public static final double ROUND = 1.1;
     public static final double SQUARE = 1 / 1.1;
 
@@ -105,6 +110,13 @@ public final class PromptSyntax {
         if (texts.isEmpty()) {
             texts.add("");
             weights.add(1.0);
+        }
+        for (int i = 0; i < texts.size(); i++) {
+            double w = weights.get(i);
+            if (!(Math.abs(w) <= MAX_WEIGHT)) { // NaN and infinities too: the context would not be finite
+                throw new IllegalArgumentException("the weight of '" + texts.get(i).strip() + "' comes to " + w
+                        + "; weights (nested brackets multiplied) must be between -" + (int) MAX_WEIGHT + " and " + (int) MAX_WEIGHT);
+            }
         }
         List<Segment> out = new ArrayList<>();
         for (int i = 0; i < texts.size(); i++) {

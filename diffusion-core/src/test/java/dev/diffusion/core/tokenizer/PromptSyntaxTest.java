@@ -63,6 +63,15 @@ class PromptSyntaxTest {
         parses("(x: -1 )", "x", -1.0);
         // an unopened weight stays text however malformed (A1111 never calls float() on it)
         parses("x:1.2.3)", "x:1.2.3)", 1.0);
+        // weights beyond ±1000 (a float32 embedding times 1e39 is not finite: a black image) are refused, nesting
+        // multiplied: 1.1^73 = 1,051 > 1000 > 1.1^72 = 955
+        parses("(x:1000)", "x", 1000.0);
+        e = assertThrows(IllegalArgumentException.class, () -> PromptSyntax.parse("a red (circle:99999999999999999999999999999999999999999)"));
+        assertEquals("the weight of 'circle' comes to 1.0E41; weights (nested brackets multiplied) must be between -1000 and 1000",
+                e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> PromptSyntax.parse("(x:-1001)"));
+        assertThrows(IllegalArgumentException.class, () -> PromptSyntax.parse("(".repeat(73) + "x" + ")".repeat(73)));
+        PromptSyntax.parse("(".repeat(72) + "x" + ")".repeat(72));
     }
 
     private static final ClipTokenizer BYTES = ClipTokenizer.byteLevel();

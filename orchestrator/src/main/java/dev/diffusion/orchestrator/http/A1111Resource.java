@@ -47,7 +47,7 @@ import java.util.Set;
 @Path("/sdapi/v1")
 @Produces(MediaType.APPLICATION_JSON)
 public class A1111Resource {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = JsonFields.mapper();
     static final int DEFAULT_STEPS = 50;
     static final String DEFAULT_SAMPLER = "Euler";
     static final double DEFAULT_CFG = 7.0;
@@ -112,7 +112,7 @@ public class A1111Resource {
             sendImages = in.bool("send_images", true);
             t = jobs.submit(job(in, img2img, parameters));
         } catch (InvalidRequestException e) {
-            return unprocessable(a1111Field(e.field()), e.getMessage());
+            return unprocessable(a1111Field(e.field()), HttpErrors.inTermsOf(e.getMessage(), e.field(), a1111Field(e.field())));
         }
         Optional<JobEvent> end = jobs.awaitFinal(t, request.response());
         if (end.isEmpty()) {
@@ -121,7 +121,8 @@ public class A1111Resource {
         JobEvent e = end.get();
         if (e.getType() == JobEvent.Type.FAILED) {
             return e.getFailed().getField().isEmpty() ? error(500, "JobFailed", e.getFailed().getReason())
-                    : unprocessable(a1111Field(e.getFailed().getField()), e.getFailed().getReason());
+                    : unprocessable(a1111Field(e.getFailed().getField()), HttpErrors.inTermsOf(e.getFailed().getReason(),
+                            e.getFailed().getField(), a1111Field(e.getFailed().getField())));
         }
         List<String> images = new ArrayList<>();
         List<Long> seeds = new ArrayList<>();
@@ -185,7 +186,7 @@ public class A1111Resource {
         try {
             body = JSON.readTree(text == null ? "" : text);
         } catch (Exception e) {
-            throw new InvalidRequestException("body", "the request body is not JSON: " + e.getMessage().lines().findFirst().orElse(""));
+            throw new InvalidRequestException("body", "the request body is not JSON: " + JsonFields.parseError(e));
         }
         if (body == null || !body.isObject()) {
             throw new InvalidRequestException("body", "the request body must be a JSON object");
@@ -272,6 +273,7 @@ public class A1111Resource {
         int clipSkip = 1;
         int commaBacktrack = 0;
         boolean padCondUncond = false;
+        String rng = "philox";
         if (in.has("override_settings")) {
             JsonNode o = in.node("override_settings");
             if (!o.isObject()) {
@@ -287,6 +289,13 @@ public class A1111Resource {
                     commaBacktrack = os.int32(k, 0);
                 } else if (k.equals("pad_cond_uncond")) {
                     padCondUncond = os.bool(k, false);
+                } else if (k.equals("randn_source")) {
+                    String source = os.string(k, "GPU").toUpperCase(java.util.Locale.ROOT);
+                    if (!Set.of("GPU", "NV", "CPU").contains(source)) {
+                        throw new InvalidRequestException("override_settings.randn_source", "override_settings.randn_source"
+                                + " must be GPU, NV or CPU, got '" + os.string(k, "") + "'");
+                    }
+                    rng = source.equals("CPU") ? "cpu" : "philox"; // GPU and NV: the Philox stream CUDA's torch.randn draws
                 } else if (current == null || !sameValue(o.get(k), current)) {
                     throw new InvalidRequestException("override_settings." + k, "override_settings." + k
                             + " is not supported" + (current == null ? "" : " (it is " + current + " here and cannot change)")
@@ -320,7 +329,7 @@ public class A1111Resource {
             }
         }
         b.setSteps(steps).setSampler(sampler).setScheduler(ourScheduler).setCfgScale((float) cfg).setSeed(seed)
-                .setClipSkip(clipSkip).setBatchCount(batchSize * nIter).setCommaPaddingBacktrack(commaBacktrack)
+                .setClipSkip(clipSkip).setBatchCount(batchSize * nIter).setCommaPaddingBacktrack(commaBacktrack).setRng(rng)
                 .setPadCondUncond(padCondUncond);
         if (in.has("force_task_id")) {
             b.setJobId(in.string("force_task_id", ""));
@@ -533,8 +542,50 @@ public class A1111Resource {
         return List.of(m);
     }
 
+    /**
+     * The listings A1111 clients read on connecting (webuiapi, editors' plugins), answered with what there is here:
+     * no upscaler but "None", no styles, VAEs, embeddings, hypernetworks, face restorers or scripts. LoRAs are files
+     * of the services' folder, named in prompts ({@code <lora:name:w>}); this orchestrator does not list them.
+     */
+    @GET
+    @Path("/{listing: loras|prompt-styles|sd-vae|hypernetworks|face-restorers|realesrgan-models}")
+    public List<Object> emptyListing() {
+        return List.of();
+    }
+
+    @GET
+    @Path("/upscalers")
+    public List<Map<String, Object>> upscalers() {
+        Map<String, Object> none = new LinkedHashMap<>();
+        none.put("name", "None");
+        none.put("model_name", null);
+        none.put("model_path", null);
+        none.put("model_url", null);
+        none.put("scale", 4);
+        return List.of(none);
+    }
+
+    @GET
+    @Path("/embeddings")
+    public Map<String, Object> embeddings() {
+        return Map.of("loaded", Map.of(), "skipped", Map.of());
+    }
+
+    @GET
+    @Path("/scripts")
+    public Map<String, Object> scripts() {
+        return Map.of("txt2img", List.of(), "img2img", List.of());
+    }
+
+    /** A1111's refresh endpoints: nothing to re-read here (the services load their model and LoRAs themselves). */
+    @POST
+    @Path("/{refresh: refresh-checkpoints|refresh-loras|refresh-vae|refresh-embeddings}")
+    public Response refresh() {
+        return Response.ok("null", MediaType.APPLICATION_JSON).build();
+    }
+
     /** The options a request may set in its {@code override_settings}. */
-    static final String OVERRIDABLE = "CLIP_stop_at_last_layers, comma_padding_backtrack and pad_cond_uncond";
+    static final String OVERRIDABLE = "CLIP_stop_at_last_layers, comma_padding_backtrack, pad_cond_uncond and randn_source";
 
     /** The options there are here; each holds for every job and none can change. */
     Map<String, Object> options() {
@@ -543,6 +594,7 @@ public class A1111Resource {
         o.put("CLIP_stop_at_last_layers", 1);
         o.put("comma_padding_backtrack", 0); // A1111's default is 20; ours is sd.cpp's: off
         o.put("pad_cond_uncond", false);
+        o.put("randn_source", "GPU"); // A1111's default: torch.randn on CUDA, the Philox stream ("NV" is the same here)
         o.put("samples_format", "png");
         o.put("eta_ancestral", 1.0);
         o.put("eta_ddim", 0.0);

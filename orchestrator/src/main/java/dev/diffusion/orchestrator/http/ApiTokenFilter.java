@@ -12,8 +12,9 @@ import org.jboss.resteasy.reactive.server.ServerRequestFilter;
 /**
  * The HTTP APIs honour {@code diffusion.api.token} as the gRPC API does ({@code ApiTokenInterceptor}): with it set,
  * every request must carry {@code Authorization: Bearer <token>}, else 401 in the error shape of the API asked. Not
- * guarded: the page's static files and {@code /v1/images/files/...} (an image's random UUID path is its capability, as
- * OpenAI's image URLs are signed links that need no key).
+ * guarded: the page's static files. {@code /v1/images/files/...} takes the token or the {@code sig} its URL carries
+ * (an HMAC of the path under the token, {@link #signature}), as OpenAI's image URLs are signed links that need no key:
+ * a job id alone (which a client may have chosen) opens nothing.
  */
 public class ApiTokenFilter {
     @Inject
@@ -23,13 +24,19 @@ public class ApiTokenFilter {
     public Optional<Response> check(ContainerRequestContext request) {
         Optional<String> token = orchestrator.config().api().token().filter(t -> !t.isBlank());
         String path = request.getUriInfo().getPath();
-        if (token.isEmpty() || path.startsWith("/v1/images/files/")) {
+        if (token.isEmpty()) {
             return Optional.empty();
         }
         String sent = request.getHeaderString("Authorization");
+        boolean file = path.startsWith("/v1/images/files/");
+        String sig = file ? request.getUriInfo().getQueryParameters().getFirst("sig") : null;
         String why;
-        if (sent == null || !sent.regionMatches(true, 0, "Bearer ", 0, 7)) {
-            why = "this API needs 'Authorization: Bearer <token>'";
+        if (file && sig != null && MessageDigest.isEqual(sig.getBytes(StandardCharsets.UTF_8),
+                signature(token.get(), path).getBytes(StandardCharsets.UTF_8))) {
+            return Optional.empty();
+        } else if (sent == null || !sent.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            why = file ? "an image URL needs its 'sig' (as the generation answered it) or 'Authorization: Bearer <token>'"
+                    : "this API needs 'Authorization: Bearer <token>'";
         } else if (!MessageDigest.isEqual(sent.substring(7).trim().getBytes(StandardCharsets.UTF_8),
                 token.get().getBytes(StandardCharsets.UTF_8))) {
             why = "wrong bearer token";
@@ -41,5 +48,16 @@ public class ApiTokenFilter {
         }
         return Optional.of(Response.status(401).header("WWW-Authenticate", "Bearer")
                 .entity(java.util.Map.of("detail", why)).type("application/json").build());
+    }
+
+    /** An image path's signature under the token: HMAC-SHA256, base64url without padding. */
+    static String signature(String token, String path) {
+        try {
+            javax.crypto.Mac mac = javax.crypto.Mac.getInstance("HmacSHA256");
+            mac.init(new javax.crypto.spec.SecretKeySpec(token.getBytes(StandardCharsets.UTF_8), "HmacSHA256"));
+            return java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(mac.doFinal(path.getBytes(StandardCharsets.UTF_8)));
+        } catch (java.security.GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
     }
 }

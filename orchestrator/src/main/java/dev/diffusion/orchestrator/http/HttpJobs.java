@@ -122,7 +122,7 @@ public class HttpJobs {
             }
             holder[0].onEvent(e);
         });
-        Tracked t = new Tracked(job.toBuilder().clearInitImage().build(), created, done); // remembered without its megabytes
+        Tracked t = new Tracked(job.toBuilder().clearInitImage().clearMask().build(), created, done); // without its megabytes
         synchronized (early) {
             early.forEach(t::onEvent);
             holder[0] = t;

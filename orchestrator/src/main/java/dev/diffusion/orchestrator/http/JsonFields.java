@@ -106,13 +106,31 @@ final class JsonFields {
         try {
             bytes = Base64.getMimeDecoder().decode(b64);
         } catch (IllegalArgumentException e) {
-            throw new InvalidRequestException(field, field + " must be a base64 PNG image: " + e.getMessage());
+            throw new InvalidRequestException(field, field + " must be a base64 PNG image: it is not valid base64 (a truncated or"
+                    + " altered string?)");
         }
         if (bytes.length == 0) { // the MIME decoder skips characters outside base64: "!!!" decodes to nothing
             throw new InvalidRequestException(field, field + " must be a base64 PNG image, got "
                     + (text.isBlank() ? "an empty string" : "no base64 data"));
         }
         return bytes;
+    }
+
+    /**
+     * A Jackson mapper for request bodies: strings as long as the HTTP body limit allows (a base64 image of tens of
+     * megabytes; Jackson's default stops at 20 million characters).
+     */
+    static com.fasterxml.jackson.databind.ObjectMapper mapper() {
+        return new com.fasterxml.jackson.databind.ObjectMapper(com.fasterxml.jackson.core.JsonFactory.builder()
+                .streamReadConstraints(com.fasterxml.jackson.core.StreamReadConstraints.builder()
+                        .maxStringLength(Integer.MAX_VALUE).build()).build());
+    }
+
+    /** A JSON parser's complaint without its "at [Source: ...]" location, one line. */
+    static String parseError(Exception e) {
+        String m = e instanceof com.fasterxml.jackson.core.JsonProcessingException j ? j.getOriginalMessage() : e.getMessage();
+        m = m == null ? e.getClass().getSimpleName() : m;
+        return m.lines().findFirst().orElse(m);
     }
 
     /** "WxH" (OpenAI's size) to {width, height}. */

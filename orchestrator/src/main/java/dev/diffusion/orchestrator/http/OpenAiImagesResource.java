@@ -50,7 +50,7 @@ public class OpenAiImagesResource {
     private static final Set<String> EDIT_FIELDS = Set.of("image", "mask", "input_fidelity");
     private static final Set<String> SD_FIELDS = Set.of("negative_prompt", "seed", "steps", "sampler", "scheduler",
             "cfg_scale", "clip_skip", "rng", "strength", "comma_padding_backtrack", "pad_cond_uncond", "mask_blur");
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = JsonFields.mapper();
 
     @Inject
     HttpJobs jobs;
@@ -68,7 +68,7 @@ public class OpenAiImagesResource {
         try {
             body = JSON.readTree(text == null ? "" : text);
         } catch (Exception e) {
-            return OpenAiErrors.invalid(null, "the request body is not JSON: " + e.getMessage().lines().findFirst().orElse(""));
+            return OpenAiErrors.invalid(null, "the request body is not JSON: " + JsonFields.parseError(e));
         }
         if (body == null || !body.isObject()) {
             return OpenAiErrors.invalid(null, "the request body must be a JSON object");
@@ -98,7 +98,7 @@ public class OpenAiImagesResource {
                     try {
                         JSON.readTree(v.getValue()).fields().forEachRemaining(f -> sd.set(f.getKey(), f.getValue()));
                     } catch (Exception bad) {
-                        return OpenAiErrors.invalid("sd", "sd must be a JSON object: " + bad.getMessage());
+                        return OpenAiErrors.invalid("sd", "sd must be a JSON object: " + JsonFields.parseError(bad));
                     }
                 } else if (name.startsWith("sd[") && name.endsWith("]") && !v.isFileItem()) {
                     // the openai client's form encoding of an object: sd[key]; sd[key][] or sd[key][sub] would be a
@@ -212,7 +212,7 @@ public class OpenAiImagesResource {
             }
             t = jobs.submit(job);
         } catch (InvalidRequestException e) {
-            return OpenAiErrors.invalid(param(e.field()), e.getMessage());
+            return OpenAiErrors.invalid(param(e.field()), HttpErrors.inTermsOf(e.getMessage(), e.field(), param(e.field())));
         }
         Optional<JobEvent> end = jobs.awaitFinal(t, request.response());
         if (end.isEmpty()) {
@@ -223,7 +223,8 @@ public class OpenAiImagesResource {
         if (e.getType() == JobEvent.Type.FAILED) {
             return e.getFailed().getField().isEmpty()
                     ? noRetry(OpenAiErrors.error(500, e.getFailed().getReason(), null, "job_failed"))
-                    : OpenAiErrors.invalid(param(e.getFailed().getField()), e.getFailed().getReason());
+                    : OpenAiErrors.invalid(param(e.getFailed().getField()), HttpErrors.inTermsOf(e.getFailed().getReason(),
+                            e.getFailed().getField(), param(e.getFailed().getField())));
         }
         if (e.getType() == JobEvent.Type.CANCELLED) {
             return noRetry(OpenAiErrors.error(409, "job " + t.id() + " was cancelled", null, "job_cancelled"));
@@ -235,7 +236,7 @@ public class OpenAiImagesResource {
             if (responseFormat.equals("b64_json")) {
                 d.put("b64_json", Base64.getEncoder().encodeToString(image.getPng().toByteArray()));
             } else {
-                d.put("url", uri.getBaseUriBuilder().path("v1/images/files/{id}/{index}.png").build(t.id(), image.getIndex()).toString());
+                d.put("url", fileUrl(uri, t.id(), image.getIndex()));
             }
             d.put("revised_prompt", t.job.getPrompt());
             data.add(d);
@@ -248,6 +249,16 @@ public class OpenAiImagesResource {
         out.put("sd", Map.of("job_id", t.id(), "seeds", seeds,
                 "parameters", e.getCompleted().getImagesCount() > 0 ? e.getCompleted().getImages(0).getParameters() : ""));
         return Response.ok(out).build();
+    }
+
+    /** An image's URL; with an API token set, signed ({@link ApiTokenFilter#signature}) so that it needs no key. */
+    private String fileUrl(UriInfo uri, String id, int index) {
+        jakarta.ws.rs.core.UriBuilder b = uri.getBaseUriBuilder().path("v1/images/files/{id}/{index}.png");
+        Optional<String> token = jobs.submission().orchestrator().config().api().token().filter(x -> !x.isBlank());
+        if (token.isPresent()) {
+            b.queryParam("sig", ApiTokenFilter.signature(token.get(), "/v1/images/files/" + id + "/" + index + ".png"));
+        }
+        return b.build(id, index).toString();
     }
 
     /** The request parameter a job field comes from. */
