@@ -67,19 +67,19 @@ public final class EvaluateCommand {
             }
             String v = args[++i];
             switch (flag) {
-                case "--model" -> model = Path.of(v);
-                case "--count" -> count = Integer.parseInt(v);
-                case "--seed" -> seed = Long.parseLong(v);
-                case "--steps" -> steps = Integer.parseInt(v);
+                case "--model" -> model = Flags.existing(flag, v);
+                case "--count" -> count = Flags.integer(flag, v, 1, 100_000);
+                case "--seed" -> seed = Flags.seed(flag, v);
+                case "--steps" -> steps = Flags.integer(flag, v, 1, dev.diffusion.core.pipeline.GenerationRequest.MAX_STEPS);
                 case "--sampler" -> sampler = v;
-                case "--cfg-scale" -> cfg = Double.parseDouble(v);
+                case "--cfg-scale" -> cfg = Flags.decimal(flag, v, 0, dev.diffusion.core.pipeline.GenerationRequest.MAX_CFG);
                 case "--save" -> save = Path.of(v);
-                case "--sheet" -> sheetFile = Path.of(v);
+                case "--sheet" -> sheetFile = Flags.writable(flag, v);
                 case "--analyse" -> {
-                    analyseFolder(Path.of(v));
+                    analyseFolder(Flags.existing(flag, v));
                     return;
                 }
-                case "--threads" -> System.setProperty("diffusion.threads", v);
+                case "--threads" -> System.setProperty("diffusion.threads", Integer.toString(Flags.integer(flag, v, 1, 1024)));
                 default -> throw new IllegalArgumentException("unknown option " + flag + "\n" + HELP);
             }
         }

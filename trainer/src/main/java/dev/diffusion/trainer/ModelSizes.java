@@ -154,4 +154,10 @@ final class ModelSizes {
             throw new UncheckedIOException(e);
         }
     }
+
+    /** For the train banner: the image side and the text encoder's size. */
+    @Override
+    public String toString() {
+        return imageSize + "px, text " + textLayers + "x" + textHidden;
+    }
 }

@@ -162,14 +162,18 @@ public final class ShapeAnalyser {
             sx += i % width + 0.5;
             sy += i / width + 0.5;
             if (d[i] >= 0.75 * max) {
-                int r = rgb[i * 3] & 0xff;
-                int g = rgb[i * 3 + 1] & 0xff;
-                int b = rgb[i * 3 + 2] & 0xff;
-                core[0] += r;
-                core[1] += g;
-                core[2] += b;
-                votes[nearestColour(r, g, b).ordinal()]++;
-                coreCount++;
+                coreCount += addToCore(rgb, i, core, votes);
+            }
+        }
+        if (coreCount == 0) { // the strongest pixels are in another blob: the main blob's own strongest are its core
+            double mainMax = 0;
+            for (int i = 0; i < n; i++) {
+                mainMax = label[i] == mainId ? Math.max(mainMax, d[i]) : mainMax;
+            }
+            for (int i = 0; i < n; i++) {
+                if (label[i] == mainId && d[i] >= 0.75 * mainMax) {
+                    coreCount += addToCore(rgb, i, core, votes);
+                }
             }
         }
         Scene.Colour colour = nearestColour(core[0] / coreCount, core[1] / coreCount, core[2] / coreCount);
@@ -327,6 +331,18 @@ public final class ShapeAnalyser {
             }
         }
         return bg;
+    }
+
+    /** Pixel i into the core's colour sum and its nearest colour's vote; returns 1. */
+    private static int addToCore(byte[] rgb, int i, double[] core, int[] votes) {
+        int r = rgb[i * 3] & 0xff;
+        int g = rgb[i * 3 + 1] & 0xff;
+        int b = rgb[i * 3 + 2] & 0xff;
+        core[0] += r;
+        core[1] += g;
+        core[2] += b;
+        votes[nearestColour(r, g, b).ordinal()]++;
+        return 1;
     }
 
     private static Scene.Colour nearestColour(double r, double g, double b) {

@@ -57,13 +57,10 @@ public final class TrainCommand {
             String v = args[++i];
             switch (flag) {
                 case "--out" -> out = Path.of(v);
-                case "--seed" -> seed = Long.parseLong(v);
-                case "--threads" -> System.setProperty("diffusion.threads", v);
+                case "--seed" -> seed = Flags.seed(flag, v);
+                case "--threads" -> System.setProperty("diffusion.threads", Integer.toString(Flags.integer(flag, v, 1, 1024)));
                 case "--stage" -> {
-                    stage = Integer.parseInt(v);
-                    if (stage != 1 && stage != 2) {
-                        throw new IllegalArgumentException("--stage must be 1 or 2, got " + v);
-                    }
+                    stage = Flags.integer(flag, v, 1, 2);
                 }
                 default -> {
                     stageArgs.add(flag);
@@ -104,21 +101,21 @@ public final class TrainCommand {
             String v = stageArgs.get(i + 1);
             switch (flag) {
                 case "--from" -> {
-                    vaeFrom = Path.of(v);
-                    unetFrom = Path.of(v);
+                    vaeFrom = Flags.existing(flag, v);
+                    unetFrom = vaeFrom;
                 }
-                case "--vae-steps" -> vaeSteps = Integer.parseInt(v);
-                case "--unet-steps" -> unetSteps = Integer.parseInt(v);
-                case "--dataset" -> dataset = Integer.parseInt(v);
-                case "--max-minutes" -> maxMinutes = Double.parseDouble(v);
-                case "--warmdown" -> warmdown = Double.parseDouble(v);
-                case "--snapshot-every" -> snapshotEvery = Integer.parseInt(v);
-                case "--vae-from" -> vaeFrom = Path.of(v);
-                case "--unet-from" -> unetFrom = Path.of(v);
-                case "--unet-lr" -> unetLr = Float.parseFloat(v);
-                case "--high-t-share" -> highTShare = Double.parseDouble(v);
-                case "--decoder-steps" -> decoderSteps = Integer.parseInt(v);
-                case "--decoder-noise" -> decoderNoise = Double.parseDouble(v);
+                case "--vae-steps" -> vaeSteps = Flags.integer(flag, v, 0, 10_000_000);
+                case "--unet-steps" -> unetSteps = Flags.integer(flag, v, 0, 10_000_000);
+                case "--dataset" -> dataset = Flags.integer(flag, v, 1, 10_000_000);
+                case "--max-minutes" -> maxMinutes = Flags.decimal(flag, v, 0, 1e6);
+                case "--warmdown" -> warmdown = Flags.decimal(flag, v, 0, 1);
+                case "--snapshot-every" -> snapshotEvery = Flags.integer(flag, v, 0, 10_000_000);
+                case "--vae-from" -> vaeFrom = Flags.existing(flag, v);
+                case "--unet-from" -> unetFrom = Flags.existing(flag, v);
+                case "--unet-lr" -> unetLr = (float) Flags.decimal(flag, v, 0, 1);
+                case "--high-t-share" -> highTShare = Flags.decimal(flag, v, 0, 1);
+                case "--decoder-steps" -> decoderSteps = Flags.integer(flag, v, 0, 10_000_000);
+                case "--decoder-noise" -> decoderNoise = Flags.decimal(flag, v, 0, 10);
                 case "--prediction" -> sizes = sizes.withPrediction(v);
                 default -> throw new IllegalArgumentException("unknown option " + flag + "\n" + HELP);
             }

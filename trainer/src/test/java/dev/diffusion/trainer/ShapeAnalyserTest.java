@@ -71,6 +71,26 @@ class ShapeAnalyserTest {
     }
 
     @Test
+    void theMainBlobsColourWhenTheStrongestPixelsAreInAnotherBlob() {
+        // white ground, a large yellow disc (far from white only in blue) and a small black dot (far in all three):
+        // the disc is the main blob, the dot holds the image's strongest pixels (this crashed ./sd evaluate)
+        byte[] rgb = new byte[64 * 64 * 3];
+        java.util.Arrays.fill(rgb, (byte) 255);
+        for (int y = 0; y < 64; y++) {
+            for (int x = 0; x < 64; x++) {
+                int p = (y * 64 + x) * 3;
+                if ((x - 24) * (x - 24) + (y - 32) * (y - 32) < 144) {
+                    rgb[p + 2] = 0; // yellow (255, 255, 0): 255 from white, above the 0.5 · 441 threshold, below 0.75 · 441
+                } else if (Math.abs(x - 56) <= 1 && Math.abs(y - 8) <= 1) {
+                    rgb[p] = rgb[p + 1] = rgb[p + 2] = 0;
+                }
+            }
+        }
+        ShapeAnalyser.Analysis a = ShapeAnalyser.analyse(rgb, 64, 64);
+        assertEquals(Scene.Colour.YELLOW, a.colour(), a.describe());
+    }
+
+    @Test
     void aSquareWithSlightlyRoundedCornersIsStillASquare() {
         // corner radius 1.5 px on a 20 px square: a person still says square
         ShapeAnalyser.Analysis a = analyse(drawn((x, y) -> roundedSquare(x - 32, y - 32, 10, 1.5), Scene.Colour.BLUE,

@@ -280,6 +280,9 @@ final class Suite {
             throw new UsageException("--events-format must be protobuf or json, got '" + eventsFormat + "'");
         }
         String heap = a.string("--heap", null);
+        if (heap != null && !heap.matches("[1-9][0-9]{0,6}[kKmMgG]?")) {
+            throw new UsageException("--heap must be a Java heap size such as 512m or 2g, got '" + heap + "'");
+        }
         String loraDir = a.string("--lora-dir", null);
         if (loraDir != null) {
             if (!Files.isDirectory(Path.of(loraDir))) {

@@ -8,6 +8,7 @@ import dev.diffusion.core.nn.ProcessMemory;
 import dev.diffusion.core.pipeline.GeneratedImage;
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.pipeline.ProgressListener;
+import dev.diffusion.core.pipeline.ModelNames;
 import dev.diffusion.core.pipeline.StableDiffusionPipeline;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -48,9 +49,24 @@ final class BenchCommand {
 
     int run(String[] argv) {
         Args a = new Args(argv, VALUE_FLAGS, Set.of("--end-to-end", "--profile"));
-        Path model = a.has("--model") ? Path.of(a.string("--model", null)) : null;
-        if (model != null && !Files.exists(model)) {
+        // a path, or the names generate takes: "demo" (the bundled demo model) and "tiny-random"
+        String model = a.has("--model") ? a.string("--model", null) : null;
+        if (model != null && !ModelNames.exists(model)) {
             throw new UsageException("--model: " + model + " does not exist");
+        }
+        if (ModelNames.DEMO.equals(model)) {
+            model = GenerateCommand.bundledDemoModel().toString();
+        }
+        Path outFile = a.has("--out") ? Path.of(a.string("--out", null)) : null;
+        if (outFile != null && !outFile.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".png")) {
+            throw new UsageException("--out must name a .png file, got '" + outFile + "'");
+        }
+        if (outFile != null && outFile.toAbsolutePath().getParent() != null
+                && !Files.isDirectory(outFile.toAbsolutePath().getParent())) {
+            throw new UsageException("--out: folder " + outFile.toAbsolutePath().getParent() + " does not exist");
+        }
+        if (a.has("--compare") && !Files.isRegularFile(Path.of(a.string("--compare", null)))) {
+            throw new UsageException("--compare: " + a.string("--compare", null) + " is not a file");
         }
         Path tokenizer = a.has("--tokenizer") ? Path.of(a.string("--tokenizer", null)) : null;
         Precision precision;
@@ -69,7 +85,7 @@ final class BenchCommand {
 
         long t0 = System.nanoTime();
         try (StableDiffusionPipeline p = model == null ? StableDiffusionPipeline.tinyRandom(precision)
-                : StableDiffusionPipeline.load(model, tokenizer, precision)) {
+                : StableDiffusionPipeline.load(model, tokenizer, precision)) { // "tiny-random" by name too
             double loadS = (System.nanoTime() - t0) / 1e9;
             // default: 256, or the model's native size where that is smaller (64 for the demo model)
             int size = sizeGiven != 0 ? sizeGiven : Math.min(256, p.nativeImageSize());

@@ -7,6 +7,7 @@ import dev.diffusion.core.pipeline.ModelNames;
 import dev.diffusion.core.pipeline.ModelSource;
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.pipeline.LoraRef;
+import dev.diffusion.core.pipeline.LoraVariants;
 import dev.diffusion.core.pipeline.ProgressListener;
 import dev.diffusion.core.pipeline.StableDiffusionPipeline;
 import dev.diffusion.core.tokenizer.PromptSyntax;
@@ -134,15 +135,19 @@ public final class GenerateCommand {
         List<LoraRef> loras;
         try {
             loras = LoraRef.extract(g.request().prompt()).loras();
+            LoraVariants.key(loras); // names, weights and how many, as a job's
         } catch (IllegalArgumentException e) {
-            throw new UsageException("--" + e.getMessage());
+            throw new UsageException(asFlag("--prompt", e.getMessage(), "prompt", "loras"));
         }
+        checkSyntax("--prompt", g.request().prompt());
+        checkSyntax("--negative-prompt", g.request().negativePrompt());
         if (!loras.isEmpty() && loraDir == null) {
             throw new UsageException("--prompt names LoRA " + loras.get(0).name() + " but no --lora-dir is given");
         }
+        // the size as given, or the init image's (a size left to the model, its native one, is not above 512²)
+        boolean sized = (g.widthGiven() && g.heightGiven()) || g.request().initImage() != null;
         long pixels = (long) g.request().width() * g.request().height();
-        int sliceMb = a.integer("--attention-slice-mb", g.widthGiven() && g.heightGiven() && pixels > SLICE_ABOVE_PIXELS
-                ? DEFAULT_SLICE_MB : 0, 0, 1 << 20);
+        int sliceMb = a.integer("--attention-slice-mb", sized && pixels > SLICE_ABOVE_PIXELS ? DEFAULT_SLICE_MB : 0, 0, 1 << 20);
         int replicas = a.integer("--unet-replicas", 1, 1, 64);
         if (replicas > 1 && !dev.diffusion.core.nn.TfNetwork.ownPools()) {
             throw new UsageException("--unet-replicas " + replicas + " needs " + dev.diffusion.core.nn.TfNetwork.OWN_POOLS_ENV
@@ -233,14 +238,39 @@ public final class GenerateCommand {
             try {
                 PromptSyntax.chunk(tokenizer, LoraRef.extract(r.prompt()).prompt(), r.commaBacktrack());
             } catch (IllegalArgumentException e) {
-                throw new UsageException("--" + e.getMessage());
+                throw new UsageException(asFlag("--prompt", e.getMessage(), "prompt"));
             }
             try {
-                PromptSyntax.chunk(tokenizer, r.negativePrompt(), r.commaBacktrack());
+                PromptSyntax.chunk(tokenizer, LoraRef.extract(r.negativePrompt()).prompt(), r.commaBacktrack());
             } catch (IllegalArgumentException e) {
-                throw new UsageException("--negative-" + e.getMessage());
+                throw new UsageException(asFlag("--negative-prompt", e.getMessage(), "prompt", "negative_prompt"));
             }
         }
+    }
+
+    /** A prompt's A1111 syntax (LoRA tags, weights) checked before anything loads, naming the option. */
+    private static void checkSyntax(String flag, String prompt) {
+        try {
+            PromptSyntax.parse(LoraRef.extract(prompt).prompt());
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(asFlag(flag, e.getMessage(), "prompt", "negative_prompt", "loras"));
+        }
+    }
+
+    /**
+     * A message about a job field ("prompt is 800 tokens", "loras: LoRA x has weight 11", "the weight in ...") as one
+     * about the option: the field's name, where the message starts with it, replaced by the option's.
+     */
+    static String asFlag(String flag, String message, String... fields) {
+        for (String field : fields) {
+            if (message.startsWith(field + ": ")) {
+                return flag + ": " + message.substring(field.length() + 2);
+            }
+            if (message.startsWith(field + " ")) {
+                return flag + message.substring(field.length());
+            }
+        }
+        return flag + ": " + message;
     }
 
     static Path numbered(Path out, int index) {

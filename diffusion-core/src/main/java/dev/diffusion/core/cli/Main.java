@@ -10,8 +10,17 @@ public final class Main {
         System.exit(run(argv, System.out, System.err));
     }
 
+    /** Every command of ./sd: this JVM's, the trainer's and the suite's (the script routes them). */
+    static final String COMMANDS = "generate, bench, bench-lora, bench-precision, bench-replicas, train, evaluate,"
+            + " up, down, status, submit, watch, get, cancel, bench-suite, help";
+
     public static int run(String[] argv, PrintStream out, PrintStream err) {
         if (argv.length == 0 || argv[0].equals("help") || argv[0].equals("--help") || argv[0].equals("-h")) {
+            out.println("usage: ./sd COMMAND [options]   (./sd COMMAND --help, or ./sd help COMMAND, for one command's)");
+            out.println("  commands: " + COMMANDS);
+            out.println("  in one process: generate, bench*, train, evaluate; the suite (Kafka, gRPC services, orchestrator):");
+            out.println("  up, down, status, submit, watch, get, cancel, bench-suite");
+            out.println();
             out.print(GenerateCommand.HELP);
             out.print(BenchCommand.HELP);
             out.print(LoraBenchCommand.HELP);
@@ -52,8 +61,7 @@ public final class Main {
                 case "bench-lora" -> new LoraBenchCommand(out).run(rest);
                 case "bench-precision" -> new PrecisionBenchCommand(out).run(rest);
                 case "bench-replicas" -> new ReplicasBenchCommand(out).run(rest);
-                default -> throw new UsageException("unknown command '" + argv[0]
-                        + "' (commands: generate, bench, bench-lora, bench-precision, bench-replicas, help)");
+                default -> throw new UsageException("unknown command '" + argv[0] + "' (commands: " + COMMANDS + ")");
             };
         } catch (UsageException e) {
             err.println("sd: " + e.getMessage());

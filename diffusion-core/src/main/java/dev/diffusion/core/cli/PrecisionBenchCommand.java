@@ -6,6 +6,7 @@ import dev.diffusion.core.nn.ProcessMemory;
 import dev.diffusion.core.pipeline.GeneratedImage;
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.pipeline.ProgressListener;
+import dev.diffusion.core.pipeline.ModelNames;
 import dev.diffusion.core.pipeline.StableDiffusionPipeline;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -46,8 +47,11 @@ final class PrecisionBenchCommand {
             throw new UsageException("--model is required (see ./sd bench-precision --help)");
         }
         String model = a.string("--model", null);
-        if (!model.equals("tiny-random") && !Files.exists(Path.of(model))) {
+        if (!ModelNames.exists(model)) {
             throw new UsageException("--model: " + model + " does not exist");
+        }
+        if (ModelNames.DEMO.equals(model)) {
+            model = GenerateCommand.bundledDemoModel().toString();
         }
         Path tokenizer = a.has("--tokenizer") ? Path.of(a.string("--tokenizer", null)) : null;
         int size = a.integer("--size", 256, 64, 2048);

@@ -58,7 +58,7 @@ class GenerateCommandTest {
         refused("--cfg-scale must be between 0.0 and 30.0, got -1", "generate", "--prompt", "x", "--cfg-scale", "-1");
         refused("--batch-count must be between 1 and 64, got 65", "generate", "--prompt", "x", "--batch-count", "65");
         refused("--clip-skip must be between 1 and 12, got 0", "generate", "--prompt", "x", "--clip-skip", "0");
-        refused("--scheduler must be discrete or karras, got 'cosine'", "generate", "--prompt", "x", "--scheduler", "cosine");
+        refused("--scheduler must be 'discrete', 'karras' or 'automatic', got 'cosine'", "generate", "--prompt", "x", "--scheduler", "cosine");
         refused("--out must name a .png file, got 'out.jpg'", "generate", "--prompt", "x", "--out", "out.jpg");
         refused("--seed must be 0 or more (or -1 for a random seed), got -5", "generate", "--prompt", "x", "--seed", "-5");
         refused("--seed 9223372036854775807 is too large for --batch-count 2: image i uses seed + i, and the last must be at most "

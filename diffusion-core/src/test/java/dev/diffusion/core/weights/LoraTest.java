@@ -186,6 +186,12 @@ class LoraTest {
         assertThrows(InvalidRequestException.class, () -> new LoraRef("../x", 1));
         assertThrows(InvalidRequestException.class, () -> LoraRef.extract("<lora:a:lots>"));
         assertThrows(InvalidRequestException.class, () -> LoraRef.extract("<lora:a:11>"));
+        // A1111 raises on an empty weight; its third field (the U-Net's own weight) is read only when it is the same
+        assertThrows(InvalidRequestException.class, () -> LoraRef.extract("<lora:a:>"));
+        assertEquals(List.of(new LoraRef("a", 0.5)), LoraRef.extract("<lora:a:0.5:0.5>").loras());
+        InvalidRequestException e = assertThrows(InvalidRequestException.class, () -> LoraRef.extract("x <lora:a:1:2>"));
+        assertTrue(e.getMessage().contains("another weight"), e.getMessage());
+        assertThrows(InvalidRequestException.class, () -> LoraRef.extract("<lora:a:1:unet=2>"));
     }
 
     @Test

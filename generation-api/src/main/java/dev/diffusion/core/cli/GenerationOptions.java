@@ -3,6 +3,7 @@ package dev.diffusion.core.cli;
 import dev.diffusion.core.image.InpaintMask;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.pipeline.GenerationRequest;
+import dev.diffusion.core.pipeline.InvalidRequestException;
 import dev.diffusion.core.sampling.RngKind;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -58,7 +59,7 @@ public record GenerationOptions(GenerationRequest request, Path out, boolean wid
             try {
                 init = Png.decode(Files.readAllBytes(file));
             } catch (IOException e) {
-                throw new UsageException("--init-image: cannot read " + file + " (" + e.getMessage() + ")");
+                throw new UsageException("--init-image: cannot read " + file + " (" + why(e) + ")");
             } catch (IllegalArgumentException e) {
                 throw new UsageException("--init-image: " + file + ": " + e.getMessage());
             }
@@ -75,7 +76,7 @@ public record GenerationOptions(GenerationRequest request, Path out, boolean wid
                 inpaint = new GenerationRequest.Inpaint(InpaintMask.binary(Files.readAllBytes(file)),
                         a.integer("--mask-blur", InpaintMask.DEFAULT_BLUR, 0, InpaintMask.MAX_BLUR), a.has("--mask-invert"));
             } catch (IOException e) {
-                throw new UsageException("--mask: cannot read " + file + " (" + e.getMessage() + ")");
+                throw new UsageException("--mask: cannot read " + file + " (" + why(e) + ")");
             } catch (UsageException e) {
                 throw e;
             } catch (IllegalArgumentException e) {
@@ -108,9 +109,6 @@ public record GenerationOptions(GenerationRequest request, Path out, boolean wid
         int commaBacktrack = a.integer("--comma-padding-backtrack", 0, 0, GenerationRequest.MAX_COMMA_BACKTRACK);
         String sampler = a.string("--sampler", "euler");
         String scheduler = a.string("--scheduler", null);
-        if (scheduler != null && !scheduler.equalsIgnoreCase("discrete") && !scheduler.equalsIgnoreCase("karras")) {
-            throw new UsageException("--scheduler must be discrete or karras, got '" + scheduler + "'");
-        }
         RngKind rng;
         try {
             rng = RngKind.parse(a.string("--rng", "philox"));
@@ -122,18 +120,40 @@ public record GenerationOptions(GenerationRequest request, Path out, boolean wid
             throw new UsageException("--out must name a .png file, got '" + outFile + "'");
         }
         Path parent = outFile.toAbsolutePath().getParent();
+        if (parent != null && Files.exists(parent) && !Files.isDirectory(parent)) {
+            throw new UsageException("--out: " + parent + " is a file, not a folder");
+        }
         if (parent != null && !Files.isDirectory(parent)) {
             throw new UsageException("--out: folder " + parent + " does not exist");
+        }
+        if (parent != null && !Files.isWritable(parent)) {
+            throw new UsageException("--out: folder " + parent + " is not writable");
+        }
+        if (Files.isDirectory(outFile)) {
+            throw new UsageException("--out: " + outFile + " is a folder");
         }
         GenerationRequest request = new GenerationRequest(prompt, a.string("--negative-prompt", ""), width, height, steps,
                 sampler, scheduler, cfg, seed, batchCount, clipSkip, rng, init, init == null ? 1.0 : strength, commaBacktrack,
                 a.has("--pad-cond-uncond"), inpaint);
         try {
-            request.samplerSpec();
+            request.samplerSpec(); // the scheduler as A1111's Schedule type: discrete, karras or automatic (the sampler's)
+        } catch (InvalidRequestException e) {
+            throw new UsageException(e.field().equals("scheduler") ? "--" + e.getMessage() : "--sampler: " + e.getMessage());
         } catch (IllegalArgumentException e) {
             throw new UsageException("--sampler: " + e.getMessage());
         }
         return new GenerationOptions(request, outFile, a.has("--width"), a.has("--height"));
+    }
+
+    /** Why a file could not be read, in words (Java's NoSuchFileException says only the path). */
+    static String why(IOException e) {
+        if (e instanceof java.nio.file.NoSuchFileException) {
+            return "no such file";
+        }
+        if (e instanceof java.nio.file.AccessDeniedException) {
+            return "permission denied";
+        }
+        return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
     }
 
     private static int size(Args a, String flag, int def, Png.Image init) {

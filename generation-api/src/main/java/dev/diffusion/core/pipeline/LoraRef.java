@@ -21,7 +21,7 @@ public record LoraRef(String name, double weight) {
     public static final int MAX_NAME_CHARS = 200;
 
     /** A1111's extra-network syntax restricted to lora: {@code <lora:name>} or {@code <lora:name:multiplier>}. */
-    private static final Pattern TAG = Pattern.compile("<lora:([^:>]*)(?::([^:>]*))?(?::[^>]*)?>");
+    private static final Pattern TAG = Pattern.compile("<lora:([^:>]*)(?::([^:>]*))?(?::([^>]*))?>");
 
     public LoraRef {
         check(name, weight, "loras");
@@ -42,10 +42,25 @@ public record LoraRef(String name, double weight) {
             String w = m.group(2);
             double weight;
             try {
-                weight = w == null || w.isBlank() ? 1.0 : dev.diffusion.core.cli.PlainNumbers.parseDouble(w);
+                weight = w == null ? 1.0 : dev.diffusion.core.cli.PlainNumbers.parseDouble(w.trim());
             } catch (NumberFormatException e) {
                 throw new InvalidRequestException("prompt", "prompt: LoRA tag " + m.group() + " has weight '" + w
                         + "', not a number");
+            }
+            // A1111's third field is the U-Net's own multiplier (the second the text encoder's): one weight here
+            String unet = m.group(3);
+            if (unet != null) {
+                double u;
+                try {
+                    u = dev.diffusion.core.cli.PlainNumbers.parseDouble(unet.trim());
+                } catch (NumberFormatException e) {
+                    throw new InvalidRequestException("prompt", "prompt: LoRA tag " + m.group() + " has '" + unet
+                            + "' after its weight; only <lora:name> and <lora:name:weight> are read here");
+                }
+                if (u != weight) {
+                    throw new InvalidRequestException("prompt", "prompt: LoRA tag " + m.group() + " gives the U-Net another"
+                            + " weight than the text encoder; one weight for both is applied here: <lora:" + name + ":" + w.trim() + ">");
+                }
             }
             check(name, weight, "prompt");
             tags.add(new LoraRef(name, weight));

@@ -37,7 +37,10 @@ class GenerationOptionsTest {
         refused("--batch-count must be between 1 and " + GenerationRequest.MAX_BATCH_COUNT + ", got 65",
                 "--prompt", "x", "--batch-count", "65");
         refused("--cfg-scale must be between 0.0 and " + GenerationRequest.MAX_CFG + ", got 31", "--prompt", "x", "--cfg-scale", "31");
-        refused("--scheduler must be discrete or karras, got 'cosine'", "--prompt", "x", "--scheduler", "cosine");
+        refused("--scheduler must be 'discrete', 'karras' or 'automatic', got 'cosine'", "--prompt", "x", "--scheduler", "cosine");
+        // A1111's Schedule type as our PNGs write it
+        assertEquals(GenerationOptions.parse(new String[] {"--prompt", "x"}).request().samplerSpec(),
+                GenerationOptions.parse(new String[] {"--prompt", "x", "--scheduler", "Automatic"}).request().samplerSpec());
         // numbers as typed: Java's parsers alone would take a float suffix, NaN, hex and digits of other scripts
         refused("--cfg-scale must be a number, got '7f'", "--prompt", "x", "--cfg-scale", "7f");
         refused("--cfg-scale must be a number, got 'NaN'", "--prompt", "x", "--cfg-scale", "NaN");
@@ -149,7 +152,7 @@ class GenerationOptionsTest {
         refused("--mask-blur needs --mask", "--prompt", "x", "--init-image", init.toString(), "--mask-blur", "2");
         refused("--mask-blur must be between 0 and 64, got 65", "--prompt", "x", "--init-image", init.toString(), "--mask",
                 init.toString(), "--mask-blur", "65");
-        refused("--mask: cannot read " + dir.resolve("none.png") + " (" + dir.resolve("none.png") + ")", "--prompt", "x",
+        refused("--mask: cannot read " + dir.resolve("none.png") + " (no such file)", "--prompt", "x",
                 "--init-image", init.toString(), "--mask", dir.resolve("none.png").toString());
         assertNull(GenerationOptions.parse(new String[] {"--prompt", "x"}).request().initImage());
     }
