@@ -319,6 +319,15 @@ class HttpApiIT {
         assertEquals("[\"body\",\"force_task_id\"]", json(longId).get("detail").get(0).get("loc").toString());
         assertTrue(json(longId).get("detail").get(0).get("msg").asText().startsWith("force_task_id is 257 characters"),
                 longId.body());
+        // the page's API: a wrong field is named in words, a job id given is kept
+        HttpResponse<String> wrongType = send("POST", "/api/jobs", "application/json", "{\"prompt\": \"x\", \"steps\": \"abc\"}");
+        assertEquals(400, wrongType.statusCode());
+        assertEquals("steps", json(wrongType).get("field").asText(), wrongType.body());
+        assertEquals("bogus", json(send("POST", "/api/jobs", "application/json", "{\"bogus\": 1}")).get("field").asText());
+        String pageId = "page-" + System.nanoTime();
+        HttpResponse<String> kept = send("POST", "/api/jobs", "application/json", "{\"prompt\": \"x\", \"steps\": 2,"
+                + " \"width\": 64, \"height\": 64, \"jobId\": \"" + pageId + "\"}");
+        assertEquals(pageId, json(kept).get("job_id").asText(), kept.body());
         // a message in the API's own name of the field
         HttpResponse<String> batch = post("/sdapi/v1/txt2img", body("prompt", "x", "batch_size", 8, "n_iter", 100), true);
         assertEquals(422, batch.statusCode(), batch.body());

@@ -137,7 +137,7 @@ public final class GenerateCommand {
             loras = LoraRef.extract(g.request().prompt()).loras();
             LoraVariants.key(loras); // names, weights and how many, as a job's
         } catch (IllegalArgumentException e) {
-            throw new UsageException(asFlag("--prompt", e.getMessage(), "prompt", "loras"));
+            throw new UsageException(GenerationOptions.asFlag("--prompt", e.getMessage(), "prompt", "loras"));
         }
         checkSyntax("--prompt", g.request().prompt());
         checkSyntax("--negative-prompt", g.request().negativePrompt());
@@ -238,12 +238,12 @@ public final class GenerateCommand {
             try {
                 PromptSyntax.chunk(tokenizer, LoraRef.extract(r.prompt()).prompt(), r.commaBacktrack());
             } catch (IllegalArgumentException e) {
-                throw new UsageException(asFlag("--prompt", e.getMessage(), "prompt"));
+                throw new UsageException(GenerationOptions.asFlag("--prompt", e.getMessage(), "prompt"));
             }
             try {
                 PromptSyntax.chunk(tokenizer, LoraRef.extract(r.negativePrompt()).prompt(), r.commaBacktrack());
             } catch (IllegalArgumentException e) {
-                throw new UsageException(asFlag("--negative-prompt", e.getMessage(), "prompt", "negative_prompt"));
+                throw new UsageException(GenerationOptions.asFlag("--negative-prompt", e.getMessage(), "prompt", "negative_prompt"));
             }
         }
     }
@@ -253,24 +253,8 @@ public final class GenerateCommand {
         try {
             PromptSyntax.parse(LoraRef.extract(prompt).prompt());
         } catch (IllegalArgumentException e) {
-            throw new UsageException(asFlag(flag, e.getMessage(), "prompt", "negative_prompt", "loras"));
+            throw new UsageException(GenerationOptions.asFlag(flag, e.getMessage(), "prompt", "negative_prompt", "loras"));
         }
-    }
-
-    /**
-     * A message about a job field ("prompt is 800 tokens", "loras: LoRA x has weight 11", "the weight in ...") as one
-     * about the option: the field's name, where the message starts with it, replaced by the option's.
-     */
-    static String asFlag(String flag, String message, String... fields) {
-        for (String field : fields) {
-            if (message.startsWith(field + ": ")) {
-                return flag + ": " + message.substring(field.length() + 2);
-            }
-            if (message.startsWith(field + " ")) {
-                return flag + message.substring(field.length());
-            }
-        }
-        return flag + ": " + message;
     }
 
     static Path numbered(Path out, int index) {

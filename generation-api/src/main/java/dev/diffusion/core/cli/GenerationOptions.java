@@ -4,6 +4,7 @@ import dev.diffusion.core.image.InpaintMask;
 import dev.diffusion.core.image.Png;
 import dev.diffusion.core.pipeline.GenerationRequest;
 import dev.diffusion.core.pipeline.InvalidRequestException;
+import dev.diffusion.core.pipeline.LoraRef;
 import dev.diffusion.core.sampling.RngKind;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -52,6 +53,14 @@ public record GenerationOptions(GenerationRequest request, Path out, boolean wid
         String prompt = a.string("--prompt", "");
         if (prompt.length() > GenerationRequest.MAX_PROMPT_CHARS) {
             throw new UsageException("--prompt is " + prompt.length() + " characters; the limit is " + GenerationRequest.MAX_PROMPT_CHARS);
+        }
+        String negative = a.string("--negative-prompt", "");
+        for (String[] p : new String[][] {{"--prompt", prompt}, {"--negative-prompt", negative}}) {
+            try {
+                LoraRef.extract(p[1]); // its <lora:...> tags: names, weights, how many (./sd submit checks them here too)
+            } catch (IllegalArgumentException e) {
+                throw new UsageException(asFlag(p[0], e.getMessage(), "prompt", "negative_prompt", "loras"));
+            }
         }
         Png.Image init = null;
         if (a.has("--init-image")) {
@@ -143,6 +152,22 @@ public record GenerationOptions(GenerationRequest request, Path out, boolean wid
             throw new UsageException("--sampler: " + e.getMessage());
         }
         return new GenerationOptions(request, outFile, a.has("--width"), a.has("--height"));
+    }
+
+    /**
+     * A message about a job field ("prompt is 800 tokens", "loras: LoRA x has weight 11", "the weight in ...") as one
+     * about the option: the field's name, where the message starts with it, replaced by the option's.
+     */
+    public static String asFlag(String flag, String message, String... fields) {
+        for (String field : fields) {
+            if (message.startsWith(field + ": ")) {
+                return flag + ": " + message.substring(field.length() + 2);
+            }
+            if (message.startsWith(field + " ")) {
+                return flag + message.substring(field.length());
+            }
+        }
+        return flag + ": " + message;
     }
 
     /** Why a file could not be read, in words (Java's NoSuchFileException says only the path). */

@@ -58,6 +58,10 @@ class GenerationOptionsTest {
         refused("unexpected argument 'cat' (values follow their flag, e.g. --prompt \"a cat\")", "--prompt", "x", "cat");
         // the options of generate's own JVM are not the request's: ./sd submit says so before it gets here
         refused("unknown option --model (see ./sd help)", "--prompt", "x", "--model", "demo");
+        // LoRA tags are checked here (generate and submit alike), naming the option they are in
+        refused("--prompt: LoRA tag <lora:a:> has weight '', not a number", "--prompt", "x <lora:a:>");
+        refused("--negative-prompt: LoRA tag <lora:b:lots> has weight 'lots', not a number", "--prompt", "x",
+                "--negative-prompt", "<lora:b:lots>");
         // short or single-dash options are not ours: said so, not taken for a stray value
         refused("unknown option -q (options are long, starting with --; see ./sd help)", "--prompt", "x", "-q");
         refused("unknown option -steps: did you mean --steps?", "--prompt", "x", "-steps=4");

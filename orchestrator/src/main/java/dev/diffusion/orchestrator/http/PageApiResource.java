@@ -39,15 +39,47 @@ public class PageApiResource {
         GenerationJob.Builder b = GenerationJob.newBuilder();
         try {
             JsonFormat.parser().merge(text == null ? "" : text, b);
-        } catch (InvalidProtocolBufferException e) {
-            return error(400, e.getMessage(), "");
+        } catch (InvalidProtocolBufferException | RuntimeException e) {
+            return unreadable(text);
         }
         try {
-            HttpJobs.Tracked t = jobs.submit(b.setJobId("").build()); // the id is chosen here
+            if (!b.getJobId().isEmpty()) {
+                dev.diffusion.orchestrator.Jobs.checkJobId(b.getJobId());
+            }
+            HttpJobs.Tracked t = jobs.submit(b.build()); // a job id given is kept; else one is chosen
             return Response.ok(Map.of("job_id", t.id())).build();
         } catch (InvalidRequestException e) {
             return error(400, e.getMessage(), e.field());
         }
+    }
+
+    /**
+     * A body that is not a GenerationJob in proto3 JSON: which field is wrong (each is tried alone), in words rather
+     * than the JSON reader's.
+     */
+    private static Response unreadable(String text) {
+        com.fasterxml.jackson.databind.JsonNode node;
+        try {
+            node = new com.fasterxml.jackson.databind.ObjectMapper().readTree(text == null ? "" : text);
+        } catch (Exception e) {
+            return error(400, "the body is not JSON: " + JsonFields.parseError(e), "");
+        }
+        if (node == null || !node.isObject()) {
+            return error(400, "the body must be a JSON object of a job's fields (prompt, negativePrompt, width, ...)", "");
+        }
+        for (java.util.Iterator<Map.Entry<String, com.fasterxml.jackson.databind.JsonNode>> it = node.fields(); it.hasNext(); ) {
+            Map.Entry<String, com.fasterxml.jackson.databind.JsonNode> f = it.next();
+            try {
+                JsonFormat.parser().merge("{" + com.fasterxml.jackson.databind.node.TextNode.valueOf(f.getKey()) + ": "
+                        + f.getValue() + "}", GenerationJob.newBuilder());
+            } catch (InvalidProtocolBufferException | RuntimeException e) {
+                boolean unknown = GenerationJob.getDescriptor().getFields().stream()
+                        .noneMatch(d -> d.getJsonName().equals(f.getKey()) || d.getName().equals(f.getKey()));
+                return error(400, unknown ? f.getKey() + " is not a field of a job" : f.getKey() + " has the wrong type for a"
+                        + " job's " + f.getKey() + ": " + f.getValue(), f.getKey());
+            }
+        }
+        return error(400, "the body is not a job", "");
     }
 
     @GET
