@@ -184,6 +184,11 @@ public final class Jobs {
         loras(job); // names, weights and count of the job's LoRAs
         checkSyntax("prompt", job.getPrompt());
         checkSyntax("negative_prompt", job.getNegativePrompt());
+        if (model.tokenizer().isPresent()) { // the token limit, as the text encoder will count (where it can be read here)
+            checkTokens("prompt", LoraRef.extract(job.getPrompt()).prompt(), model.tokenizer().get(), request.commaBacktrack());
+            checkTokens("negative_prompt", LoraRef.extract(job.getNegativePrompt()).prompt(), model.tokenizer().get(),
+                    request.commaBacktrack());
+        }
         if (request.clipSkip() > model.textEncoderLayers()) {
             throw new InvalidRequestException("clip_skip", "clip_skip must be 1 to " + model.textEncoderLayers()
                     + " (the text encoder's layers), got " + request.clipSkip());
@@ -198,6 +203,17 @@ public final class Jobs {
                     + request.height());
         }
         return request;
+    }
+
+    private static void checkTokens(String field, String prompt, dev.diffusion.core.tokenizer.ClipTokenizer tokenizer,
+                                    int backtrack) {
+        try {
+            PromptSyntax.chunk(tokenizer, prompt, backtrack);
+        } catch (IllegalArgumentException e) {
+            String m = e.getMessage();
+            throw new InvalidRequestException(field, m.startsWith("prompt ") ? field + m.substring("prompt".length())
+                    : field + ": " + m);
+        }
     }
 
     /** A prompt's A1111 syntax (a bad LoRA tag, a malformed weight), refused naming the field before the job starts. */

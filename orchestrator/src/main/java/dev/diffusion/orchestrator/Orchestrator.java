@@ -41,7 +41,7 @@ public class Orchestrator {
     private volatile long maxJobBytes = 1024 * 1024 - 16 * 1024;
 
     void onStart(@Observes StartupEvent ev) throws Exception {
-        model = ModelSpec.open(config.model().path());
+        model = ModelSpec.open(config.model().path(), config.model().tokenizer().map(java.nio.file.Path::of).orElse(null));
         LOG.infof("model %s: latent %d channels, /%d, sides multiple of %d px", model.name(), model.latentChannels(),
                 model.vaeDownscale(), model.pixelMultiple());
         if (config.topics().create()) {

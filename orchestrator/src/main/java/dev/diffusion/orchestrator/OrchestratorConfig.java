@@ -47,6 +47,9 @@ public interface OrchestratorConfig {
          *  The orchestrator reads only its configuration (scheduler, latent shape, the name for the PNG metadata). */
         @WithDefault("demo")
         String path();
+
+        /** The tokenizer the text-encoder service is given, if any (a single-file model has none of its own). */
+        Optional<String> tokenizer();
     }
 
     interface Kafka {

@@ -60,6 +60,24 @@ class JobsTest {
     }
 
     @Test
+    void promptsOverTheTokenLimitAreRefusedBeforeTheJobRuns() {
+        // tiny-random's byte-level tokens: "word, " is 5 tokens, 800 of them far over 10 chunks of 75
+        InvalidRequestException e = invalid(GenerationJob.newBuilder().setPrompt("word, ".repeat(160)), 100_000);
+        assertEquals("prompt", e.field());
+        assertTrue(e.getMessage().startsWith("prompt is 800 tokens in 11 chunks of 75; the limit is 10 chunks (750 tokens)"),
+                e.getMessage());
+        e = invalid(GenerationJob.newBuilder().setPrompt("x").setNegativePrompt("word, ".repeat(160)), 100_000);
+        assertEquals("negative_prompt", e.field());
+        assertTrue(e.getMessage().startsWith("negative_prompt is 800 tokens"), e.getMessage());
+        // a model whose tokenizer is not readable here: the text encoder refuses it when the job runs
+        ModelSpec noTokenizer = new ModelSpec(TINY.name(), TINY.schedulerConfig(), TINY.latentChannels(), TINY.vaeDownscale(),
+                TINY.hiddenSize(), TINY.nativeImageSize(), TINY.textEncoderLayers(), TINY.scalingFactor(), TINY.shiftFactor(),
+                TINY.unet(), java.util.Optional.empty());
+        Jobs.toRequest(Jobs.withDefaults(GenerationJob.newBuilder().setPrompt("word, ".repeat(160)).build(), "j"),
+                noTokenizer, 100_000);
+    }
+
+    @Test
     void anInitImageGivesTheDefaultSizeAndIsResizedToTheJobs() {
         byte[] rgb = new byte[70 * 99 * 3];
         for (int i = 0; i < rgb.length; i++) {

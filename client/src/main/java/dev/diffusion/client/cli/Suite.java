@@ -476,6 +476,9 @@ final class Suite {
                     props.add("-Ddiffusion.attention.slice-mb=" + cfg.attentionSliceMb());
                 }
             } else {
+                if (cfg.tokenizer() != null) { // so that prompts over the token limit are refused when submitted
+                    props.add("-Ddiffusion.model.tokenizer=" + cfg.tokenizer());
+                }
                 String topics = cfg.topics();
                 props.addAll(List.of("-Ddiffusion.kafka.bootstrap-servers=127.0.0.1:" + cfg.kafkaPort(),
                         "-Ddiffusion.topics.jobs=" + topics + ".jobs", "-Ddiffusion.topics.events=" + topics + ".events",
