@@ -134,7 +134,9 @@ public final class ModelSource implements AutoCloseable {
                     + "--tokenizer with a diffusers tokenizer/ folder or CLIP's bpe_simple_vocab_16e6.txt.gz "
                     + "(or put that file beside the checkpoint)");
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot read tokenizer: " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot read the tokenizer" + (tokenizerOverride == null ? "" : " "
+                    + tokenizerOverride) + " (a diffusers tokenizer/ folder or CLIP's bpe_simple_vocab_16e6.txt.gz): "
+                    + e.getMessage(), e);
         }
     }
 

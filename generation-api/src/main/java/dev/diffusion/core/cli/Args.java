@@ -78,6 +78,9 @@ public final class Args {
         try {
             n = PlainNumbers.parseInt(v);
         } catch (NumberFormatException e) {
+            if (v.trim().matches("[-+]?[0-9]+")) { // a whole number, too large for an int
+                throw new UsageException(flag + " must be between " + min + " and " + max + ", got " + v.trim());
+            }
             throw new UsageException(flag + " must be a whole number, got '" + v + "'");
         }
         if (n < min || n > max) {
@@ -94,6 +97,10 @@ public final class Args {
         try {
             return PlainNumbers.parseLong(v);
         } catch (NumberFormatException e) {
+            if (v.trim().matches("[-+]?[0-9]+")) {
+                throw new UsageException(flag + " must be between " + Long.MIN_VALUE + " and " + Long.MAX_VALUE + ", got "
+                        + v.trim());
+            }
             throw new UsageException(flag + " must be a whole number, got '" + v + "'");
         }
     }

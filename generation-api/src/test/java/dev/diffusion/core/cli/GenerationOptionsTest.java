@@ -65,6 +65,8 @@ class GenerationOptionsTest {
         // short or single-dash options are not ours: said so, not taken for a stray value
         refused("unknown option -q (options are long, starting with --; see ./sd help)", "--prompt", "x", "-q");
         refused("unknown option -steps: did you mean --steps?", "--prompt", "x", "-steps=4");
+        // a whole number too large for the type is out of range, not "not a whole number"
+        refused("--steps must be between 1 and 150, got 99999999999999", "--prompt", "x", "--steps", "99999999999999");
         // a negative number is a value, not an option
         refused("--seed must be 0 or more (or -1 for a random seed), got -5", "--prompt", "x", "--seed", "-5");
         UsageException sampler = assertThrows(UsageException.class, () -> GenerationOptions.parse(new String[] {"--prompt", "x", "--sampler", "UniPC"}));
