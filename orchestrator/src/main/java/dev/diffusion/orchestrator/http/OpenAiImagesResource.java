@@ -129,10 +129,10 @@ public class OpenAiImagesResource {
         if (image.length == 0) {
             return OpenAiErrors.invalid("image", "image is empty: a PNG file is required");
         }
-        byte[] a1111Mask = null;
+        byte[] jobMask = null;
         if (mask != null) {
             try {
-                a1111Mask = a1111Mask(image, mask);
+                jobMask = jobMask(image, mask);
             } catch (InvalidRequestException bad) {
                 return OpenAiErrors.invalid(bad.field(), bad.getMessage());
             }
@@ -140,14 +140,14 @@ public class OpenAiImagesResource {
         if (!sd.isEmpty()) {
             body.set("sd", sd);
         }
-        return run(body, image, a1111Mask, true, uri, request);
+        return run(body, image, jobMask, true, uri, request);
     }
 
     /**
      * OpenAI's mask (a PNG of the image's size whose fully transparent pixels mark what is edited) as a job's mask:
      * white where its alpha is 0, black elsewhere.
      */
-    static byte[] a1111Mask(byte[] image, byte[] mask) {
+    static byte[] jobMask(byte[] image, byte[] mask) {
         Png.Image m;
         byte[][] alpha = new byte[1][];
         try {
