@@ -82,6 +82,13 @@ public final class KafkaJobSubmitter implements AutoCloseable {
             throw new KafkaUnreachableException("interrupted while sending to " + bootstrap, e);
         } catch (ExecutionException | TimeoutException | org.apache.kafka.common.KafkaException e) {
             Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+            if (cause instanceof org.apache.kafka.common.errors.RecordTooLargeException) {
+                // the job itself, not the broker: name its largest image as the orchestrator's APIs do
+                String field = j.getInitImage().size() >= j.getMask().size() ? "init_image" : "mask";
+                throw new IllegalArgumentException("the job is " + value.length + " bytes with its " + field + " of "
+                        + Math.max(j.getInitImage().size(), j.getMask().size()) + " bytes: more than one Kafka record takes"
+                        + " (" + cause.getMessage().replaceAll(".*larger than (\\d+).*", "$1") + " bytes); send a smaller PNG");
+            }
             throw new KafkaUnreachableException("cannot send to topic " + topic + " at " + bootstrap + ": " + cause.getMessage(), cause);
         }
         return j.getJobId();

@@ -150,6 +150,9 @@ final class Remote {
             job = checked(o.request(), a);
             outFile = o.out();
         }
+        if (wait) {
+            dev.diffusion.core.cli.GenerationOptions.checkWritable("--out", outFile); // before the job runs, not after
+        }
         if (a.has("--job-id")) {
             job.setJobId(a.string("--job-id", ""));
         }
@@ -179,6 +182,8 @@ final class Remote {
             } catch (KafkaJobSubmitter.KafkaUnreachableException e) {
                 throw new Exit.Failure(Exit.UNREACHABLE, "cannot reach Kafka at " + bootstrap + " (" + e.getMessage()
                         + ") — run ./sd up, or scripts/kafka.sh start");
+            } catch (IllegalArgumentException e) { // the job itself (too large for a record), as the orchestrator rejects one
+                throw new Exit.Failure(Exit.FAILED, "job rejected: " + e.getMessage());
             } finally {
                 if (events != null) {
                     events.close();

@@ -65,8 +65,17 @@ final class BenchCommand {
                 && !Files.isDirectory(outFile.toAbsolutePath().getParent())) {
             throw new UsageException("--out: folder " + outFile.toAbsolutePath().getParent() + " does not exist");
         }
-        if (a.has("--compare") && !Files.isRegularFile(Path.of(a.string("--compare", null)))) {
-            throw new UsageException("--compare: " + a.string("--compare", null) + " is not a file");
+        if (outFile != null) {
+            GenerationOptions.checkWritable("--out", outFile);
+        }
+        if (a.has("--compare")) {
+            Path other = Path.of(a.string("--compare", null));
+            try {
+                Png.decode(Files.readAllBytes(other));
+            } catch (java.io.IOException | IllegalArgumentException e) {
+                throw new UsageException("--compare: " + other + " is not a PNG image (" + (e instanceof java.io.IOException io
+                        ? GenerationOptions.why(io) : e.getMessage()) + ")");
+            }
         }
         Path tokenizer = a.has("--tokenizer") ? Path.of(a.string("--tokenizer", null)) : null;
         Precision precision;

@@ -153,12 +153,13 @@ public final class GenerateCommand {
             throw new UsageException("--unet-replicas " + replicas + " needs " + dev.diffusion.core.nn.TfNetwork.OWN_POOLS_ENV
                     + "=1 in the environment (./sd sets it)");
         }
-        // a batch writes <stem>-<i>.png: each must be writable before anything is computed
-        for (int i = 0; g.request().batchCount() > 1 && i < g.request().batchCount(); i++) {
-            Path file = numbered(g.out(), i);
+        // the image(s) must be writable before anything is computed; a batch writes <stem>-<i>.png
+        for (int i = 0; i < g.request().batchCount(); i++) {
+            Path file = g.request().batchCount() == 1 ? g.out() : numbered(g.out(), i);
             if (Files.isDirectory(file)) {
                 throw new UsageException("--out: image " + i + " of the batch goes to " + file + ", which is a folder");
             }
+            GenerationOptions.checkWritable("--out", file);
         }
         return new Options(model, tokenizer, g.request(), precision, threads, g.out(), a.has("--quiet"), g.widthGiven(),
                 g.heightGiven(), loraDir, sliceMb, replicas);

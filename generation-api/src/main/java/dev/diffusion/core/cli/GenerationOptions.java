@@ -170,6 +170,26 @@ public record GenerationOptions(GenerationRequest request, Path out, boolean wid
         return flag + ": " + message;
     }
 
+    /**
+     * Refuses, naming {@code flag}, a file that cannot be written (a folder without write access, /proc): a file that
+     * does not exist yet is created and removed again, so that the failure comes now rather than after the work.
+     */
+    public static void checkWritable(String flag, Path file) {
+        if (Files.exists(file)) {
+            if (!Files.isWritable(file)) {
+                throw new UsageException(flag + ": " + file + " is not writable");
+            }
+            return;
+        }
+        try {
+            Files.createFile(file);
+            Files.delete(file);
+        } catch (IOException | RuntimeException e) {
+            throw new UsageException(flag + ": cannot write " + file + " (" + (e instanceof java.nio.file.NoSuchFileException
+                    ? "its folder takes no new files" : e instanceof IOException io ? why(io) : e.getMessage()) + ")");
+        }
+    }
+
     /** Why a file could not be read, in words (Java's NoSuchFileException says only the path). */
     static String why(IOException e) {
         if (e instanceof java.nio.file.NoSuchFileException) {
