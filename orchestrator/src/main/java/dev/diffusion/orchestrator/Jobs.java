@@ -168,7 +168,19 @@ public final class Jobs {
             } catch (Exception e) {
                 throw new InvalidRequestException("init_image", "init_image must be a PNG image: " + e.getMessage());
             }
+            boolean sizeFromImage = job.getWidth() == GenerationRequest.imageSide(image.width())
+                    && job.getHeight() == GenerationRequest.imageSide(image.height());
+            if (sizeFromImage && (job.getWidth() < GenerationRequest.MIN_SIZE || job.getWidth() > GenerationRequest.MAX_SIZE
+                    || job.getHeight() < GenerationRequest.MIN_SIZE || job.getHeight() > GenerationRequest.MAX_SIZE)) {
+                throw new InvalidRequestException("init_image", "init_image is " + image.width() + "x" + image.height()
+                        + ": its size (down to a multiple of 8) is no job size (" + GenerationRequest.MIN_SIZE + " to "
+                        + GenerationRequest.MAX_SIZE + " a side); give width and height to resize it");
+            }
             request = request.withInitImage(image, job.hasStrength() ? cfgScale(job.getStrength()) : DEFAULT_STRENGTH);
+        }
+        if (job.getMask().isEmpty() && (job.hasMaskBlur() || job.getMaskInvert())) {
+            throw new InvalidRequestException(job.hasMaskBlur() ? "mask_blur" : "mask_invert", (job.hasMaskBlur()
+                    ? "mask_blur" : "mask_invert") + " is for inpainting: it needs a mask");
         }
         if (!job.getMask().isEmpty()) {
             Png.Image mask;

@@ -396,6 +396,20 @@ class HttpApiIT {
                 .setInitImage(ByteString.copyFrom(editInit)).setMaskBlur(0).setMask(ByteString.copyFrom(
                         dev.diffusion.core.image.Png.encodeRgb(64, 64, white, Map.of()))).build()).get(0),
                 b64(json(masked).get("data").get(0).get("b64_json")));
+        byte[] halfClear = new byte[64 * 64 * 4];
+        for (int p = 0; p < 64 * 64; p++) {
+            halfClear[4 * p + 3] = (byte) (p % 64 < 32 ? 100 : 255); // semi-transparent, none fully: nothing to edit
+        }
+        java.awt.image.BufferedImage semi = new java.awt.image.BufferedImage(64, 64, java.awt.image.BufferedImage.TYPE_INT_ARGB);
+        for (int p = 0; p < 64 * 64; p++) {
+            semi.setRGB(p % 64, p / 64, (halfClear[4 * p + 3] & 0xff) << 24);
+        }
+        java.io.ByteArrayOutputStream semiPng = new java.io.ByteArrayOutputStream();
+        javax.imageio.ImageIO.write(semi, "png", semiPng);
+        HttpResponse<String> semiMask = postForm("/v1/images/edits", java.util.Map.of("prompt", "x"), editInit,
+                semiPng.toByteArray());
+        assertEquals(400, semiMask.statusCode(), semiMask.body());
+        assertEquals("mask", json(semiMask).get("error").get("param").asText());
         HttpResponse<String> opaqueMask = postForm("/v1/images/edits", java.util.Map.of("prompt", "x"), editInit, editInit);
         assertEquals(400, opaqueMask.statusCode(), opaqueMask.body());
         assertEquals("mask", json(opaqueMask).get("error").get("param").asText(), opaqueMask.body());

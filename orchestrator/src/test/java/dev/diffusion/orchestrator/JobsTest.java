@@ -60,6 +60,17 @@ class JobsTest {
     }
 
     @Test
+    void aTinyInitImageAndMaskSettingsWithoutAMaskAreRefusedNamingThem() {
+        com.google.protobuf.ByteString tiny = com.google.protobuf.ByteString.copyFrom(
+                dev.diffusion.core.image.Png.encodeRgb(5, 5, new byte[75], java.util.Map.of()));
+        InvalidRequestException e = invalid(GenerationJob.newBuilder().setPrompt("x").setInitImage(tiny), 100);
+        assertEquals("init_image", e.field());
+        assertTrue(e.getMessage().startsWith("init_image is 5x5: its size"), e.getMessage());
+        assertEquals("mask_blur", invalid(GenerationJob.newBuilder().setPrompt("x").setMaskBlur(3), 100).field());
+        assertEquals("mask_invert", invalid(GenerationJob.newBuilder().setPrompt("x").setMaskInvert(true), 100).field());
+    }
+
+    @Test
     void promptsOverTheTokenLimitAreRefusedBeforeTheJobRuns() {
         // tiny-random's byte-level tokens: "word, " is 5 tokens, 800 of them far over 10 chunks of 75
         InvalidRequestException e = invalid(GenerationJob.newBuilder().setPrompt("word, ".repeat(160)), 100_000);

@@ -595,8 +595,9 @@ final class Suite {
         }
         ProcessBuilder pb = new ProcessBuilder();
         if (s.name().equals("orchestrator")) {
-            // no weights here, but the same JVM flags as scripts/run-service.sh gives the model services
-            cmd.addAll(List.of(javaBin(), "-Xmx" + (heap != null ? heap : "512m"), "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0",
+            // no weights here, but the same JVM flags (and heap) as scripts/run-service.sh gives the model services: HTTP
+            // img2img bodies (up to 64 MB of base64) and their images are decoded on its heap
+            cmd.addAll(List.of(javaBin(), "-Xmx" + (heap != null ? heap : "1g"), "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0",
                     "-Dorg.bytedeco.javacpp.maxBytes=0", "-XX:+ExitOnOutOfMemoryError"));
             cmd.addAll(props);
             cmd.addAll(List.of("-jar", s.jar(root).toString()));

@@ -72,6 +72,10 @@ public record GenerationOptions(GenerationRequest request, Path out, boolean wid
             } catch (IllegalArgumentException e) {
                 throw new UsageException("--init-image: " + file + ": " + e.getMessage());
             }
+            if (init.width() > GenerationRequest.MAX_INIT_IMAGE_SIDE || init.height() > GenerationRequest.MAX_INIT_IMAGE_SIDE) {
+                throw new UsageException("--init-image is " + init.width() + "x" + init.height() + "; the limit is "
+                        + GenerationRequest.MAX_INIT_IMAGE_SIDE + " pixels a side");
+            }
         } else if (a.has("--strength")) {
             throw new UsageException("--strength needs --init-image");
         }

@@ -57,8 +57,9 @@ public final class LanczosResize {
      */
     public static Png.Image cropAndResize(Png.Image image, int width, int height) {
         boolean targetWider = (double) width / height > (double) image.width() / image.height();
-        int sw = targetWider ? width : image.width() * height / image.height();
-        int sh = targetWider ? image.height() * width / image.width() : height;
+        int sw = targetWider ? width : (int) ((long) image.width() * height / image.height());
+        int sh = targetWider ? (int) ((long) image.height() * width / image.width()) : height;
+        checkScaled(image, sw, sh);
         byte[] canvas = new byte[width * height * 3];
         paste(canvas, width, height, resize(image, sw, sh), width / 2 - sw / 2, height / 2 - sh / 2);
         return new Png.Image(width, height, canvas, Map.of());
@@ -72,8 +73,9 @@ public final class LanczosResize {
     public static Png.Image resizeAndFill(Png.Image image, int width, int height) {
         double ratio = (double) width / height;
         double sourceRatio = (double) image.width() / image.height();
-        int sw = ratio < sourceRatio ? width : image.width() * height / image.height();
-        int sh = ratio >= sourceRatio ? height : image.height() * width / image.width();
+        int sw = ratio < sourceRatio ? width : (int) ((long) image.width() * height / image.height());
+        int sh = ratio >= sourceRatio ? height : (int) ((long) image.height() * width / image.width());
+        checkScaled(image, sw, sh);
         Png.Image resized = resize(image, sw, sh);
         byte[] canvas = new byte[width * height * 3];
         paste(canvas, width, height, resized, width / 2 - sw / 2, height / 2 - sh / 2);
@@ -91,6 +93,18 @@ public final class LanczosResize {
             }
         }
         return new Png.Image(width, height, canvas, Map.of());
+    }
+
+    /**
+     * Refuses an aspect ratio so far from the target's that the scaled copy would be empty or larger than
+     * {@link Png#MAX_DECODED_PIXELS} (a 20000×1 image cropped to 2048² would be 41 million pixels wide).
+     */
+    private static void checkScaled(Png.Image image, long sw, long sh) {
+        if (sw < 1 || sh < 1 || sw * sh > Png.MAX_DECODED_PIXELS) {
+            throw new IllegalArgumentException("the image is " + image.width() + "x" + image.height() + ": scaled to keep its"
+                    + " aspect ratio it would be " + sw + "x" + sh + " pixels (at most " + Png.MAX_DECODED_PIXELS
+                    + "); crop it closer to the target's shape first");
+        }
     }
 
     /** {@code image} onto {@code canvas} with its top left corner at (x, y), clipped to the canvas. */

@@ -77,8 +77,12 @@ public final class Png {
         }
     }
 
-    /** The largest image {@link #decode} takes: 2048² is the largest a job may ask for; this leaves room above it. */
-    static final long MAX_DECODED_PIXELS = 1L << 26;
+    /**
+     * The largest image {@link #decode} takes, 16,777,216 pixels (4096², or 8192 × 2048): 2048² is the largest a job
+     * may ask for, and an init image is resized to the job. Its RGB is 48 MiB; the raw data is inflated a row at a
+     * time, so a decode holds little more (a 512 MiB orchestrator decodes several at once).
+     */
+    public static final long MAX_DECODED_PIXELS = 1L << 24;
 
     /**
      * Reads a non-interlaced PNG of any colour type and bit depth the format allows (greyscale, RGB, palette, each
@@ -229,7 +233,7 @@ public final class Png {
         };
         int bitsPerPixel = channels * depth;
         int stride = (int) (((long) width * bitsPerPixel + 7) / 8);
-        byte[] raw = inflate(idat.toByteArray(), Math.multiplyExact(stride + 1, height));
+        RowSource raw = new RowSource(idat.toByteArray(), stride, height); // inflated a row at a time
         byte[] rgb = new byte[width * height * 3];
         int w = width;
         int type = colourType;
@@ -301,17 +305,18 @@ public final class Png {
     }
 
     /** Undoes the rows' filters ({@code bpp}: bytes per complete pixel, at least 1) and hands each row on. */
-    private static void unfilter(byte[] raw, int height, int stride, int bpp, RowSink sink) {
+    private static void unfilter(RowSource raw, int height, int stride, int bpp, RowSink sink) {
         byte[] prev = new byte[stride];
         byte[] cur = new byte[stride];
+        byte[] row = new byte[stride + 1];
         for (int y = 0; y < height; y++) {
-            int base = y * (stride + 1);
-            int filter = raw[base];
+            raw.next(row);
+            int filter = row[0];
             for (int x = 0; x < stride; x++) {
                 int a = x >= bpp ? cur[x - bpp] & 0xff : 0;
                 int b = prev[x] & 0xff;
                 int c = x >= bpp ? prev[x - bpp] & 0xff : 0;
-                int v = raw[base + 1 + x] & 0xff;
+                int v = row[1 + x] & 0xff;
                 int pred = switch (filter) {
                     case 0 -> 0;
                     case 1 -> a;
@@ -340,27 +345,44 @@ public final class Png {
         return pb <= pc ? b : c;
     }
 
-    private static byte[] inflate(byte[] z, int expected) {
-        Inflater inflater = new Inflater();
-        inflater.setInput(z);
-        byte[] out = new byte[expected];
-        try {
-            int n = 0;
-            while (n < expected && !inflater.finished()) {
-                int k = inflater.inflate(out, n, expected - n);
-                if (k == 0 && (inflater.needsInput() || inflater.needsDictionary())) {
-                    break;
+    /**
+     * The image data inflated one filtered row (filter byte + stride) at a time: a large image never holds all its
+     * raw bytes at once, only its RGB result.
+     */
+    private static final class RowSource {
+        private final Inflater inflater = new Inflater();
+        private final int height;
+        private final long expected;
+        private long read;
+
+        RowSource(byte[] z, int stride, int height) {
+            inflater.setInput(z);
+            this.height = height;
+            this.expected = (long) (stride + 1) * height;
+        }
+
+        void next(byte[] row) {
+            try {
+                int n = 0;
+                while (n < row.length && !inflater.finished()) {
+                    int k = inflater.inflate(row, n, row.length - n);
+                    if (k == 0 && (inflater.needsInput() || inflater.needsDictionary())) {
+                        break;
+                    }
+                    n += k;
                 }
-                n += k;
+                read += n;
+                if (n != row.length) {
+                    inflater.end();
+                    throw new IllegalArgumentException("PNG image data is truncated (" + read + " of " + expected + " bytes)");
+                }
+                if (read == expected) {
+                    inflater.end();
+                }
+            } catch (DataFormatException e) {
+                inflater.end();
+                throw new IllegalArgumentException("PNG image data is corrupt: " + e.getMessage(), e);
             }
-            if (n != expected) {
-                throw new IllegalArgumentException("PNG image data is truncated (" + n + " of " + expected + " bytes)");
-            }
-            return out;
-        } catch (DataFormatException e) {
-            throw new IllegalArgumentException("PNG image data is corrupt: " + e.getMessage(), e);
-        } finally {
-            inflater.end();
         }
     }
 

@@ -69,6 +69,16 @@ class LanczosResizeTest {
         assertSamePixels("fill " + size, expected, LanczosResize.resizeAndFill(source(), expected.width(), expected.height()));
     }
 
+    @Test
+    void anAspectRatioFarFromTheTargetsIsRefusedNotScaledToMillionsOfPixels() {
+        Png.Image line = new Png.Image(20000, 1, new byte[20000 * 3], Map.of());
+        // cropped to 2048²: 41 million × 2048; filled into 2048 × 64: 0 pixels high
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> LanczosResize.cropAndResize(line, 2048, 2048));
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> LanczosResize.resizeAndFill(new Png.Image(1, 20000, new byte[20000 * 3], Map.of()), 2048, 64));
+    }
+
     static void assertSamePixels(String size, Png.Image expected, Png.Image got) {
         assertEquals(expected.width(), got.width());
         assertEquals(expected.height(), got.height());

@@ -645,7 +645,9 @@ public class A1111Resource {
         int blurX = in.int32("mask_blur_x", InpaintMask.DEFAULT_BLUR);
         int blurY = in.int32("mask_blur_y", InpaintMask.DEFAULT_BLUR);
         int blur = in.has("mask_blur") && !in.node("mask_blur").isNull() ? in.int32("mask_blur", InpaintMask.DEFAULT_BLUR) : blurX;
-        int invert = in.int32("inpainting_mask_invert", 0);
+        // an int in A1111's model (0 masked, 1 not masked); pydantic takes true and false for 1 and 0 too
+        int invert = in.has("inpainting_mask_invert") && in.node("inpainting_mask_invert").isBoolean()
+                ? (in.node("inpainting_mask_invert").asBoolean() ? 1 : 0) : in.int32("inpainting_mask_invert", 0);
         int fill = in.int32("inpainting_fill", 1);
         boolean fullRes = in.bool("inpaint_full_res", false);
         boolean round = in.bool("mask_round", true);
@@ -683,8 +685,12 @@ public class A1111Resource {
         if (resizeMode != 0 && width >= GenerationRequest.MIN_SIZE && width <= GenerationRequest.MAX_SIZE
                 && height >= GenerationRequest.MIN_SIZE && height <= GenerationRequest.MAX_SIZE) {
             // cropped or filled as the image (A1111 blurs before that; here the job blurs after)
-            binary = resizeMode == 1 ? LanczosResize.cropAndResize(binary, width, height)
-                    : LanczosResize.resizeAndFill(binary, width, height);
+            try {
+                binary = resizeMode == 1 ? LanczosResize.cropAndResize(binary, width, height)
+                        : LanczosResize.resizeAndFill(binary, width, height);
+            } catch (IllegalArgumentException e) {
+                throw new InvalidRequestException("mask", "mask: " + e.getMessage());
+            }
         }
         b.setMask(ByteString.copyFrom(Png.encodeRgb(binary.width(), binary.height(), binary.rgb(), java.util.Map.of())))
                 .setMaskBlur(blur).setMaskInvert(invert == 1);
@@ -726,8 +732,12 @@ public class A1111Resource {
         if (image.width() == width && image.height() == height) {
             return png;
         }
-        Png.Image sized = mode == 1 ? LanczosResize.cropAndResize(image, width, height)
-                : LanczosResize.resizeAndFill(image, width, height);
+        Png.Image sized;
+        try {
+            sized = mode == 1 ? LanczosResize.cropAndResize(image, width, height) : LanczosResize.resizeAndFill(image, width, height);
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException("init_images", "init_images: " + e.getMessage());
+        }
         return Png.encodeRgb(width, height, sized.rgb(), java.util.Map.of());
     }
 

@@ -160,9 +160,13 @@ public class OpenAiImagesResource {
             throw new InvalidRequestException("mask", "mask is " + m.width() + "x" + m.height() + " but the image is " + size[0]
                     + "x" + size[1] + "; they must be the same size");
         }
-        if (alpha[0] == null) {
-            throw new InvalidRequestException("mask", "mask has no transparent pixel: its fully transparent pixels (alpha 0)"
-                    + " mark what is edited");
+        boolean anyClear = false;
+        for (int p = 0; alpha[0] != null && p < alpha[0].length && !anyClear; p++) {
+            anyClear = alpha[0][p] == 0;
+        }
+        if (!anyClear) {
+            throw new InvalidRequestException("mask", "mask has no fully transparent pixel (alpha 0, in an RGBA or grey +"
+                    + " alpha PNG): those mark what is edited");
         }
         byte[] rgb = new byte[m.width() * m.height() * 3];
         for (int p = 0; p < alpha[0].length; p++) {
