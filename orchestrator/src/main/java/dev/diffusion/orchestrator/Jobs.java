@@ -73,14 +73,9 @@ public final class Jobs {
     /** img2img's strength when a job with an init image gives none (A1111's and diffusers' default). */
     static final double DEFAULT_STRENGTH = 0.75;
 
-    /** Width and height from a PNG's IHDR chunk, or null when the bytes are not a PNG: an img2img job's default size. */
-    public static int[] pngSize(byte[] png) {
-        byte[] signature = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-        if (png.length < 24 || !java.util.Arrays.equals(java.util.Arrays.copyOf(png, 8), signature)) {
-            return null;
-        }
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(png);
-        return new int[] {b.getInt(16), b.getInt(20)};
+    /** Width and height of a PNG or JPEG from its header, or null when it is neither: an img2img job's default size. */
+    public static int[] pngSize(byte[] image) {
+        return Png.size(image);
     }
 
     /** The longest job id taken (a UUID is 36 characters). */
@@ -166,7 +161,7 @@ public final class Jobs {
             try {
                 image = Png.decode(job.getInitImage().toByteArray());
             } catch (Exception e) {
-                throw new InvalidRequestException("init_image", "init_image must be a PNG image: " + e.getMessage());
+                throw new InvalidRequestException("init_image", "init_image must be a PNG or JPEG image: " + e.getMessage());
             }
             boolean sizeFromImage = job.getWidth() == GenerationRequest.imageSide(image.width())
                     && job.getHeight() == GenerationRequest.imageSide(image.height());
@@ -187,7 +182,7 @@ public final class Jobs {
             try {
                 mask = InpaintMask.binary(job.getMask().toByteArray());
             } catch (Exception e) {
-                throw new InvalidRequestException("mask", "mask must be a PNG image: " + e.getMessage());
+                throw new InvalidRequestException("mask", "mask must be a PNG or JPEG image: " + e.getMessage());
             }
             request = request.withInpaint(new GenerationRequest.Inpaint(mask,
                     job.hasMaskBlur() ? job.getMaskBlur() : InpaintMask.DEFAULT_BLUR, job.getMaskInvert()));

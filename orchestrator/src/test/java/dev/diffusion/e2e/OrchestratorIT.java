@@ -497,7 +497,7 @@ class OrchestratorIT {
         StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> api.submit(grpc.toBuilder()
                 .setJobId("i2i-bad-" + run).setInitImage(ByteString.copyFromUtf8("not a png")).build()));
         assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
-        assertTrue(e.getStatus().getDescription().startsWith("init_image must be a PNG image"), e.getStatus().getDescription());
+        assertTrue(e.getStatus().getDescription().startsWith("init_image must be a PNG or JPEG image"), e.getStatus().getDescription());
     }
 
     @Test

@@ -57,7 +57,7 @@ public final class GenerateCommand {
                                       per step with 2 on 2 cores); N x the U-Net's weight memory (default 1)
               --attention-slice-mb N  sliced attention: at most N MiB of attention scores at a time (0 = in one
                                       piece; default 512 above 512x512 pixels, where whole attention needs GBs)
-              --init-image FILE.png   img2img: start from this image (a non-interlaced PNG; sets the default size)
+              --init-image FILE       img2img: start from this image (a non-interlaced PNG, or a JPEG; sets the default size)
               --strength X            img2img: share of the schedule to run, (0, 1] (default 0.75)
               --mask FILE.png         inpainting: white = repaint, black = keep (A1111's convention; an RGBA mask
                                       with transparent pixels by its alpha); the kept part stays the init image's

@@ -147,6 +147,12 @@ public final class Png {
     }
 
     private static Image decode(byte[] png, byte[][] alphaOut) {
+        if (isJpeg(png)) {
+            if (alphaOut != null) {
+                alphaOut[0] = null;
+            }
+            return decodeJpeg(png);
+        }
         for (int i = 0; i < SIGNATURE.length; i++) {
             if (png.length < 8 || png[i] != SIGNATURE[i]) {
                 throw new IllegalArgumentException("not a PNG file (bad signature)");
@@ -343,6 +349,82 @@ public final class Png {
             return a;
         }
         return pb <= pc ? b : c;
+    }
+
+    /** A JPEG file's start-of-image marker and the first marker after it. */
+    static boolean isJpeg(byte[] b) {
+        return b.length > 3 && (b[0] & 0xff) == 0xFF && (b[1] & 0xff) == 0xD8 && (b[2] & 0xff) == 0xFF;
+    }
+
+    /**
+     * A JPEG (as OpenAI's edits and A1111's img2img take photos) through the JDK's decoder, as 8-bit RGB; its size is
+     * read first and held to {@link #MAX_DECODED_PIXELS}. The JDK's inverse DCT may round a level away from
+     * libjpeg's (Pillow's), so a JPEG's pixels can differ from A1111's by that; PNGs are exact.
+     */
+    private static Image decodeJpeg(byte[] jpeg) {
+        try (javax.imageio.stream.ImageInputStream in = javax.imageio.ImageIO.createImageInputStream(
+                new java.io.ByteArrayInputStream(jpeg))) {
+            java.util.Iterator<javax.imageio.ImageReader> readers = javax.imageio.ImageIO.getImageReaders(in);
+            if (!readers.hasNext()) {
+                throw new IllegalArgumentException("not a PNG or JPEG file");
+            }
+            javax.imageio.ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, true, true);
+                int w = reader.getWidth(0);
+                int h = reader.getHeight(0);
+                if ((long) w * h > MAX_DECODED_PIXELS) {
+                    throw new IllegalArgumentException("JPEG is " + w + "x" + h + " pixels; at most " + MAX_DECODED_PIXELS
+                            + " pixels are read");
+                }
+                java.awt.image.BufferedImage img = reader.read(0);
+                byte[] rgb = new byte[w * h * 3];
+                int[] row = new int[w];
+                for (int y = 0; y < h; y++) {
+                    img.getRGB(0, y, w, 1, row, 0, w);
+                    for (int x = 0; x < w; x++) {
+                        rgb[(y * w + x) * 3] = (byte) (row[x] >> 16);
+                        rgb[(y * w + x) * 3 + 1] = (byte) (row[x] >> 8);
+                        rgb[(y * w + x) * 3 + 2] = (byte) row[x];
+                    }
+                }
+                return new Image(w, h, rgb, Map.of());
+            } finally {
+                reader.dispose();
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            if (e instanceof IllegalArgumentException iae && iae.getMessage() != null && iae.getMessage().startsWith("JPEG is")) {
+                throw iae;
+            }
+            throw new IllegalArgumentException("not a readable JPEG file: " + e.getMessage(), e);
+        }
+    }
+
+    /** Width and height from a PNG's IHDR chunk or a JPEG's header, or null when the bytes are neither. */
+    public static int[] size(byte[] image) {
+        if (isJpeg(image)) {
+            try (javax.imageio.stream.ImageInputStream in = javax.imageio.ImageIO.createImageInputStream(
+                    new java.io.ByteArrayInputStream(image))) {
+                java.util.Iterator<javax.imageio.ImageReader> readers = javax.imageio.ImageIO.getImageReaders(in);
+                if (!readers.hasNext()) {
+                    return null;
+                }
+                javax.imageio.ImageReader reader = readers.next();
+                try {
+                    reader.setInput(in, true, true);
+                    return new int[] {reader.getWidth(0), reader.getHeight(0)};
+                } finally {
+                    reader.dispose();
+                }
+            } catch (java.io.IOException | RuntimeException e) {
+                return null;
+            }
+        }
+        if (image.length < 24 || !java.util.Arrays.equals(java.util.Arrays.copyOf(image, 8), SIGNATURE)) {
+            return null;
+        }
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(image);
+        return new int[] {b.getInt(16), b.getInt(20)};
     }
 
     /**

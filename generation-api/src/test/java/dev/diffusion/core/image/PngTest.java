@@ -209,6 +209,32 @@ class PngTest {
         assertArrayEquals(rgb, Png.decodeFlattened(Png.encodeRgb(4, 4, rgb, Map.of()), 0xffffff).rgb());
     }
 
+    /** A JPEG (a photo as OpenAI's edits and A1111 take it) is read too: its size, and its colours within JPEG's loss. */
+    @Test
+    void jpegsAreReadAsRgb() throws Exception {
+        BufferedImage img = new BufferedImage(40, 24, BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < 24; y++) {
+            for (int x = 0; x < 40; x++) {
+                img.setRGB(x, y, x < 16 ? 0xC81E1E : 0x1E3CDC); // red 8x8 blocks on the left, blue on the right
+            }
+        }
+        java.io.ByteArrayOutputStream jpeg = new java.io.ByteArrayOutputStream();
+        ImageIO.write(img, "jpeg", jpeg);
+        byte[] bytes = jpeg.toByteArray();
+        assertArrayEquals(new int[] {40, 24}, Png.size(bytes));
+        Png.Image decoded = Png.decode(bytes);
+        assertEquals(40, decoded.width());
+        assertEquals(24, decoded.height());
+        int[] red = {0xC8, 0x1E, 0x1E};
+        int[] blue = {0x1E, 0x3C, 0xDC};
+        for (int c = 0; c < 3; c++) {
+            assertEquals(red[c], decoded.rgb()[(12 * 40 + 4) * 3 + c] & 0xff, 12, "red block, channel " + c);
+            assertEquals(blue[c], decoded.rgb()[(12 * 40 + 36) * 3 + c] & 0xff, 12, "blue block, channel " + c);
+        }
+        assertArrayEquals(new int[] {5, 3}, Png.size(Png.encodeRgb(5, 3, new byte[45], Map.of())));
+        assertEquals(null, Png.size(new byte[] {1, 2, 3}));
+    }
+
     private static byte[] resource(String name) throws java.io.IOException {
         try (java.io.InputStream in = PngTest.class.getResourceAsStream("/pillow/" + name)) {
             return in.readAllBytes();

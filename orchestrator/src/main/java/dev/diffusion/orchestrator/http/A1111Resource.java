@@ -680,7 +680,7 @@ public class A1111Resource {
         try {
             binary = InpaintMask.binary(png);
         } catch (RuntimeException e) {
-            throw new InvalidRequestException("mask", "mask must be a base64 PNG image: " + e.getMessage());
+            throw new InvalidRequestException("mask", "mask must be a base64 PNG or JPEG image: " + e.getMessage());
         }
         if (resizeMode != 0 && width >= GenerationRequest.MIN_SIZE && width <= GenerationRequest.MAX_SIZE
                 && height >= GenerationRequest.MIN_SIZE && height <= GenerationRequest.MAX_SIZE) {

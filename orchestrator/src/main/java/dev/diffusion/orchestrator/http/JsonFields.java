@@ -106,11 +106,11 @@ final class JsonFields {
         try {
             bytes = Base64.getMimeDecoder().decode(b64);
         } catch (IllegalArgumentException e) {
-            throw new InvalidRequestException(field, field + " must be a base64 PNG image: it is not valid base64 (a truncated or"
+            throw new InvalidRequestException(field, field + " must be a base64 PNG or JPEG image: it is not valid base64 (a truncated or"
                     + " altered string?)");
         }
         if (bytes.length == 0) { // the MIME decoder skips characters outside base64: "!!!" decodes to nothing
-            throw new InvalidRequestException(field, field + " must be a base64 PNG image, got "
+            throw new InvalidRequestException(field, field + " must be a base64 PNG or JPEG image, got "
                     + (text.isBlank() ? "an empty string" : "no base64 data"));
         }
         return bytes;
