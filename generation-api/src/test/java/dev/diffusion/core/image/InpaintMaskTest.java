@@ -19,6 +19,16 @@ class InpaintMaskTest {
         }
     }
 
+    /** The reference pixel mask (64x48, one grey level per pixel). */
+    static byte[] maskPixels() throws IOException {
+        Png.Image pixels = Png.decode(resource("mask-pixels.png"));
+        byte[] grey = new byte[pixels.width() * pixels.height()];
+        for (int p = 0; p < grey.length; p++) {
+            grey[p] = pixels.rgb()[3 * p];
+        }
+        return grey;
+    }
+
     @Test
     void binaryMasksAreA1111s() throws IOException {
         // an RGB mask: Pillow's luminance above 128
@@ -33,11 +43,7 @@ class InpaintMaskTest {
 
     @Test
     void theLatentMaskIsTheBicubicResizeRounded() throws IOException {
-        Png.Image pixels = Png.decode(resource("mask-pixels.png"));
-        byte[] grey = new byte[64 * 48];
-        for (int p = 0; p < grey.length; p++) {
-            grey[p] = pixels.rgb()[3 * p];
-        }
+        byte[] grey = maskPixels();
         float[] repaint = InpaintMask.latentRepaint(grey, 64, 48, 8, 6);
         Png.Image expected = Png.decode(resource("mask-latent.png"));
         for (int p = 0; p < repaint.length; p++) {
@@ -47,11 +53,7 @@ class InpaintMaskTest {
 
     @Test
     void theOverlayIsA1111sApplyOverlay() throws IOException {
-        Png.Image pixels = Png.decode(resource("mask-pixels.png"));
-        byte[] grey = new byte[64 * 48];
-        for (int p = 0; p < grey.length; p++) {
-            grey[p] = pixels.rgb()[3 * p];
-        }
+        byte[] grey = maskPixels();
         byte[] got = InpaintMask.overlay(Png.decode(resource("overlay-decoded.png")).rgb(),
                 Png.decode(resource("overlay-init.png")).rgb(), grey);
         assertArrayEquals(Png.decode(resource("overlay-result.png")).rgb(), got);
