@@ -87,3 +87,18 @@ masked.paste(init.convert("RGBA").convert("RGBa"), mask=ImageOps.invert(for_over
 result = decoded.convert("RGBA")
 result.alpha_composite(masked.convert("RGBA"))
 result.convert("RGB").save(f"{out}/overlay-result.png")
+
+# Transparency kept in a tRNS chunk (PngTest): a palette image (as pngquant writes), a grey and an RGB one with a
+# transparent colour; the expected alpha is Pillow's, after convert("RGBA")
+pal = Image.new("P", (16, 8))
+pal.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * (256 * 3 - 12))
+pal.putdata([(x // 4) for y in range(8) for x in range(16)])
+pal.save(f"{out}/trns-palette.png", transparency=bytes([0, 128, 255, 0]))
+grey = Image.new("L", (16, 8))
+grey.putdata([(x * 16) for y in range(8) for x in range(16)])
+grey.save(f"{out}/trns-grey.png", transparency=64)
+rgbt = Image.new("RGB", (16, 8))
+rgbt.putdata([((x * 16), 7, 9) for y in range(8) for x in range(16)])
+rgbt.save(f"{out}/trns-rgb.png", transparency=(48, 7, 9))
+for name in ["palette", "grey", "rgb"]:
+    Image.open(f"{out}/trns-{name}.png").convert("RGBA").split()[-1].save(f"{out}/trns-{name}-alpha.png")

@@ -139,8 +139,9 @@ public final class Png {
     }
 
     /**
-     * As {@link #decode}; an 8-bit PNG with an alpha channel (RGBA or grey + alpha) with some pixel not opaque also
-     * leaves its alpha, one byte per pixel, in {@code alphaOut[0]} (else null there).
+     * As {@link #decode}; a PNG with some pixel not opaque, by an 8-bit alpha channel (RGBA or grey + alpha) or by a
+     * tRNS chunk (a palette's alphas, or the transparent colour of an 8-bit grey or RGB image), also leaves its
+     * alpha, one byte per pixel, in {@code alphaOut[0]} (else null there; a JPEG has none).
      */
     public static Image decodeWithAlpha(byte[] png, byte[][] alphaOut) {
         return decode(png, alphaOut);
@@ -164,6 +165,7 @@ public final class Png {
         int depth = 0;
         int colourType = -1;
         byte[] palette = null;
+        byte[] transparency = null; // tRNS: alpha per palette entry, or the one transparent grey or RGB colour
         ByteArrayOutputStream idat = new ByteArrayOutputStream();
         Map<String, String> text = new LinkedHashMap<>();
         while (pos + 8 <= png.length) {
@@ -201,6 +203,7 @@ public final class Png {
                     }
                 }
                 case "PLTE" -> palette = java.util.Arrays.copyOfRange(png, data, data + len);
+                case "tRNS" -> transparency = java.util.Arrays.copyOfRange(png, data, data + len);
                 case "IDAT" -> idat.write(png, data, len);
                 case "tEXt" -> {
                     int zero = indexOf(png, data, data + len);
@@ -245,12 +248,15 @@ public final class Png {
         int type = colourType;
         int bits = depth;
         byte[] plte = palette;
-        byte[] alpha = alphaOut != null && (colourType == 6 || colourType == 4) && depth == 8 ? new byte[width * height] : null;
+        boolean alphaChannel = (colourType == 6 || colourType == 4) && depth == 8;
+        byte[] trns = colourType == 3 || (transparency != null && depth == 8 && (colourType == 0 || colourType == 2))
+                ? transparency : null;
+        byte[] alpha = alphaOut != null && (alphaChannel || trns != null) ? new byte[width * height] : null;
         unfilter(raw, height, stride, Math.max(1, bitsPerPixel / 8), (row, y) -> {
             toRgb(row, y, w, type, bits, channels, plte, rgb);
             if (alpha != null) {
                 for (int x = 0; x < w; x++) {
-                    alpha[y * w + x] = row[channels * x + channels - 1];
+                    alpha[y * w + x] = alphaChannel ? row[channels * x + channels - 1] : transparent(row, x, type, bits, trns);
                 }
             }
         });
@@ -265,6 +271,23 @@ public final class Png {
             alphaOut[0] = opaque ? null : alpha;
         }
         return new Image(width, height, rgb, text);
+    }
+
+    /**
+     * Pixel x's alpha from a tRNS chunk: a palette entry's, or 0 for the one transparent colour of an 8-bit grey or
+     * RGB image (its 16-bit samples' low bytes), else opaque.
+     */
+    private static byte transparent(byte[] row, int x, int colourType, int depth, byte[] trns) {
+        if (colourType == 3) {
+            int bit = x * depth;
+            int index = ((row[bit >>> 3] & 0xff) >>> (8 - depth - (bit & 7))) & ((1 << depth) - 1);
+            return index < trns.length ? trns[index] : (byte) 0xff;
+        }
+        if (colourType == 0) {
+            return trns.length >= 2 && row[x] == trns[1] ? 0 : (byte) 0xff;
+        }
+        return trns.length >= 6 && row[3 * x] == trns[1] && row[3 * x + 1] == trns[3] && row[3 * x + 2] == trns[5]
+                ? 0 : (byte) 0xff;
     }
 
     /** One unfiltered row (its samples packed as the PNG has them) into 8-bit RGB at row {@code y}. */

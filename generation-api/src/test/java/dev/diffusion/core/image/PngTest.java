@@ -235,6 +235,19 @@ class PngTest {
         assertEquals(null, Png.size(new byte[] {1, 2, 3}));
     }
 
+    /** tRNS transparency (palette, grey, RGB) read as Pillow reads it (its RGBA conversion's alpha, pixel for pixel). */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"palette", "grey", "rgb"})
+    void trnsTransparencyIsTheAlphaPillowReads(String kind) throws Exception {
+        byte[][] alpha = new byte[1][];
+        Png.decodeWithAlpha(resource("trns-" + kind + ".png"), alpha);
+        Png.Image expected = Png.decode(resource("trns-" + kind + "-alpha.png"));
+        assertEquals(16 * 8, alpha[0].length);
+        for (int p = 0; p < alpha[0].length; p++) {
+            assertEquals(expected.rgb()[3 * p] & 0xff, alpha[0][p] & 0xff, kind + " pixel " + p);
+        }
+    }
+
     private static byte[] resource(String name) throws java.io.IOException {
         try (java.io.InputStream in = PngTest.class.getResourceAsStream("/pillow/" + name)) {
             return in.readAllBytes();

@@ -165,8 +165,8 @@ public class OpenAiImagesResource {
             anyClear = alpha[0][p] == 0;
         }
         if (!anyClear) {
-            throw new InvalidRequestException("mask", "mask has no fully transparent pixel (alpha 0, in an RGBA or grey +"
-                    + " alpha PNG): those mark what is edited");
+            throw new InvalidRequestException("mask", "mask has no fully transparent pixel (alpha 0, by its alpha channel or"
+                    + " a tRNS chunk): those mark what is edited");
         }
         byte[] rgb = new byte[m.width() * m.height() * 3];
         for (int p = 0; p < alpha[0].length; p++) {
