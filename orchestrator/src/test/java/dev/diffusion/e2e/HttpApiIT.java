@@ -347,6 +347,15 @@ class HttpApiIT {
         HttpResponse<String> unsigned = http.send(HttpRequest.newBuilder(URI.create(bare)).build(), HttpResponse.BodyHandlers.ofString());
         assertEquals(401, unsigned.statusCode(), unsigned.body());
         assertEquals("invalid_api_key", json(unsigned).get("error").get("code").asText());
+        // behind a proxy: the URL is the one the client used
+        HttpResponse<String> proxied = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/images/generations"))
+                .header("Authorization", "Bearer " + TOKEN).header("Content-Type", "application/json")
+                .header("X-Forwarded-Proto", "https").header("X-Forwarded-Host", "images.example.com")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"a red square\", \"size\": \"64x64\","
+                        + " \"sd\": {\"steps\": 2, \"seed\": 3}}")).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, proxied.statusCode(), proxied.body());
+        String proxiedUrl = json(proxied).get("data").get(0).get("url").asText();
+        assertTrue(proxiedUrl.startsWith("https://images.example.com/v1/images/files/"), proxiedUrl);
         HttpResponse<String> forged = http.send(HttpRequest.newBuilder(URI.create(bare + "?sig=" + "A".repeat(43))).build(),
                 HttpResponse.BodyHandlers.ofString());
         assertEquals(401, forged.statusCode());
