@@ -110,11 +110,12 @@ public final class JobRunner {
                     shape.height(), shape.width(), shape.channels(), timesteps, ctx, ctx.length / (shape.batch() * hidden),
                     hidden, loras, interrupt);
             Completed.Builder completed = Completed.newBuilder();
+            byte[] maskPixels = StableDiffusionPipeline.inpaintPixels(request); // once for all the job's images
             for (int image = 0; image < request.batchCount(); image++) {
                 long seed = request.seed() + image;
                 SamplingLoop loop = StableDiffusionPipeline.samplingLoop(request, model.schedulerConfig());
                 SamplerState state = StableDiffusionPipeline.startState(request, loop, seed, initLatent,
-                        LatentShape.nhwc(1, channels, lh, lw));
+                        LatentShape.nhwc(1, channels, lh, lw), maskPixels);
                 int imageIndex = image;
                 Stop[] stoppedBy = {Stop.NONE};
                 float[] latent = new GuidedSampling(loop, unet, uncondContext, condContext, request.cfgScale()).run(state, new GuidedSampling.Observer() {
@@ -140,7 +141,8 @@ public final class JobRunner {
                     return stoppedBy[0] == Stop.ABANDON ? Optional.empty()
                             : Optional.of(cancelled(id, "cancelled by request", state.stepIndex()));
                 }
-                byte[] rgb = StableDiffusionPipeline.finished(request, clients.decode(latent, lh, lw, channels, interrupt));
+                byte[] rgb = StableDiffusionPipeline.finished(request, clients.decode(latent, lh, lw, channels, interrupt),
+                        maskPixels);
                 GenerationParameters parameters = StableDiffusionPipeline.withPadConds(StableDiffusionPipeline.withLoraHashes(
                         StableDiffusionPipeline.parameters(request, seed, model.name()), loraHashes), padded);
                 Map<String, String> text = new LinkedHashMap<>();

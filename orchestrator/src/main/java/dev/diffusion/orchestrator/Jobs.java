@@ -39,7 +39,7 @@ public final class Jobs {
         if (b.getJobId().isEmpty()) {
             b.setJobId(fallbackId);
         }
-        int[] imageSize = pngSize(b.getInitImage().toByteArray());
+        int[] imageSize = Png.size(b.getInitImage().toByteArray()); // the default size: the image's
         if (b.getWidth() == 0) {
             b.setWidth(imageSize != null ? GenerationRequest.imageSide(imageSize[0]) : side);
         }
@@ -72,11 +72,6 @@ public final class Jobs {
 
     /** img2img's strength when a job with an init image gives none (A1111's and diffusers' default). */
     static final double DEFAULT_STRENGTH = 0.75;
-
-    /** Width and height of a PNG or JPEG from its header, or null when it is neither: an img2img job's default size. */
-    public static int[] pngSize(byte[] image) {
-        return Png.size(image);
-    }
 
     /** The longest job id taken (a UUID is 36 characters). */
     public static final int MAX_JOB_ID_CHARS = 256;

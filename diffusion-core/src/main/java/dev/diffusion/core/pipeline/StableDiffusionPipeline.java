@@ -202,32 +202,39 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      */
     public static SamplerState startState(GenerationRequest request, SamplingLoop loop, long seed, float[] initLatent,
                                           LatentShape shape) {
+        return startState(request, loop, seed, initLatent, shape, inpaintPixels(request));
+    }
+
+    /** As above, with the request's {@link #inpaintPixels} computed once for all its images (null: no inpainting). */
+    public static SamplerState startState(GenerationRequest request, SamplingLoop loop, long seed, float[] initLatent,
+                                          LatentShape shape, byte[] maskPixels) {
         if (initLatent == null) {
             return loop.start(request.rng(), seed, shape);
         }
         SamplerState state = loop.startFrom(request.rng(), seed, shape, initLatent);
-        if (request.inpaint() != null) { // keep the init image's latent outside the mask (InpaintMask)
-            state.keepOutsideMask(initLatent, InpaintMask.latentRepaint(inpaintPixels(request), request.width(),
-                    request.height(), shape.width(), shape.height()));
+        if (maskPixels != null) { // keep the init image's latent outside the mask (InpaintMask)
+            state.keepOutsideMask(initLatent, InpaintMask.latentRepaint(maskPixels, request.width(), request.height(),
+                    shape.width(), shape.height()));
         }
         return state;
     }
 
-    /** An inpainting request's mask at the image's size, one byte per pixel (255 = repaint). */
-    static byte[] inpaintPixels(GenerationRequest request) {
+    /**
+     * An img2img request's inpainting mask at the image's size, one byte per pixel (255 = repaint), or null without
+     * one: blurred and resized, so a job computes it once for all its images.
+     */
+    public static byte[] inpaintPixels(GenerationRequest request) {
         GenerationRequest.Inpaint in = request.inpaint();
-        return InpaintMask.pixels(in.mask(), in.invert(), in.blur(), request.width(), request.height());
+        return in == null || request.initImage() == null ? null
+                : InpaintMask.pixels(in.mask(), in.invert(), in.blur(), request.width(), request.height());
     }
 
     /**
-     * A decoded image (RGB8) as the request's result: for inpainting, the init image pasted back where the mask keeps
-     * it ({@link InpaintMask#overlay}); else the image itself.
+     * A decoded image (RGB8) as the request's result: for inpainting ({@code maskPixels} from {@link #inpaintPixels}),
+     * the init image pasted back where the mask keeps it ({@link InpaintMask#overlay}); else the image itself.
      */
-    public static byte[] finished(GenerationRequest request, byte[] rgb) {
-        if (request.inpaint() == null || request.initImage() == null) {
-            return rgb;
-        }
-        return InpaintMask.overlay(rgb, request.initImage().rgb(), inpaintPixels(request));
+    public static byte[] finished(GenerationRequest request, byte[] rgb, byte[] maskPixels) {
+        return maskPixels == null ? rgb : InpaintMask.overlay(rgb, request.initImage().rgb(), maskPixels);
     }
 
     /**
@@ -283,14 +290,15 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             initLatent = encodeImage(request.initImage());
             listener.onStage("encode-image", (System.nanoTime() - e0) / 1_000_000);
         }
+        byte[] maskPixels = inpaintPixels(request);
         for (int i = 0; i < request.batchCount(); i++) {
             long seed = request.seed() + i;
             long i0 = System.nanoTime();
-            float[] latent = sample(request, context, seed, initLatent, lh, lw, i, listener);
+            float[] latent = sample(request, context, seed, initLatent, maskPixels, lh, lw, i, listener);
             long d0 = System.nanoTime();
             float[] decoded = decode(latent, 1, lh, lw);
             listener.onStage("decode", (System.nanoTime() - d0) / 1_000_000);
-            byte[] rgb = finished(request, AutoencoderKL.toRgb8(decoded));
+            byte[] rgb = finished(request, AutoencoderKL.toRgb8(decoded), maskPixels);
             GenerationParameters params = withPadConds(parameters(request, seed), padded);
             Map<String, String> text = new LinkedHashMap<>();
             text.put("parameters", params.format());
@@ -304,8 +312,14 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     /** The sampling loop of one image: returns the final latent (NHWC, the U-Net's scale). */
     public float[] sample(GenerationRequest request, float[][] context, long seed, float[] initLatent, int lh, int lw,
                           int imageIndex, ProgressListener listener) {
+        return sample(request, context, seed, initLatent, inpaintPixels(request), lh, lw, imageIndex, listener);
+    }
+
+    private float[] sample(GenerationRequest request, float[][] context, long seed, float[] initLatent, byte[] maskPixels,
+                           int lh, int lw, int imageIndex, ProgressListener listener) {
         SamplingLoop loop = samplingLoop(request);
-        SamplerState state = startState(request, loop, seed, initLatent, LatentShape.nhwc(1, latentChannels(), lh, lw));
+        SamplerState state = startState(request, loop, seed, initLatent, LatentShape.nhwc(1, latentChannels(), lh, lw),
+                maskPixels);
         GuidedSampling sampling = new GuidedSampling(loop, (latents, shape, timesteps, ctx) ->
                 predictNoise(latents, shape.batch(), shape.height(), shape.width(), timesteps, ctx), context[0], context[1],
                 request.cfgScale());

@@ -155,7 +155,7 @@ public class OpenAiImagesResource {
         } catch (RuntimeException e) {
             throw new InvalidRequestException("mask", "mask must be a PNG file: " + e.getMessage());
         }
-        int[] size = dev.diffusion.orchestrator.Jobs.pngSize(image);
+        int[] size = Png.size(image);
         if (size != null && (size[0] != m.width() || size[1] != m.height())) {
             throw new InvalidRequestException("mask", "mask is " + m.width() + "x" + m.height() + " but the image is " + size[0]
                     + "x" + size[1] + "; they must be the same size");
